@@ -1,0 +1,44 @@
+"""Tiny Keras classifiers converted to float / int8 TFLite in the tests (seconds, no weights)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+SIZE = (16, 16)
+CLASSES = 3
+
+
+def tiny_keras_model(seed: int = 0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    pixels = keras.Input(shape=(*SIZE, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(pixels)
+    x = keras.layers.Conv2D(8, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(CLASSES, activation="softmax")(x)
+    return keras.Model(pixels, outputs)
+
+
+def convert(model, path: Path, input_type: str | None) -> Path:
+    """input_type None = float model; 'uint8' / 'int8' / 'float32' = full-integer model."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if input_type is not None:
+        rng = np.random.default_rng(0)
+
+        def representative():
+            for _ in range(32):
+                yield [rng.integers(0, 256, (1, *SIZE, 3)).astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io_type = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}[input_type]
+        converter.inference_input_type = io_type
+        converter.inference_output_type = io_type
+    path.write_bytes(converter.convert())
+    return path

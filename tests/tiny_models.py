@@ -22,17 +22,23 @@ def tiny_keras_model(seed: int = 0):
     return keras.Model(pixels, outputs)
 
 
-def convert(model, path: Path, input_type: str | None) -> Path:
-    """input_type None = float model; 'uint8' / 'int8' / 'float32' = full-integer model."""
+def convert(model, path: Path, input_type: str | None, samples=None) -> Path:
+    """input_type None = float model; 'uint8' / 'int8' / 'float32' = full-integer model.
+
+    samples: calibration images (N, *SIZE, 3), 0..255; random pixels when None.
+    """
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if input_type is not None:
         rng = np.random.default_rng(0)
 
+        if samples is None:
+            samples = rng.integers(0, 256, (32, *SIZE, 3))
+
         def representative():
-            for _ in range(32):
-                yield [rng.integers(0, 256, (1, *SIZE, 3)).astype(np.float32)]
+            for sample in samples:
+                yield [np.asarray(sample, dtype=np.float32)[None]]
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative

@@ -1,0 +1,206 @@
+"""Live classification: capture -> classify -> draw / print / record / serve, frame after frame.
+
+    python -m edge.camera --model models/sample --source 0                  # USB camera, window
+    python -m edge.camera --source picamera2 --headless --serve 0.0.0.0:8000 # Pi without screen
+    python -m edge.camera --source data/sample/Cube --headless --max-frames 20
+    python -m edge.camera --source clip.mp4 --record annotated.mp4 --headless
+
+--source is a camera index (OpenCV/V4L2), `picamera2` (Pi CSI camera), a video file, a
+folder of images or an rtsp:// / http:// stream URL. Capture runs in its own thread and the
+loop always takes the newest frame (edge.capture). A lost camera or stream is reopened with
+back-off while the loop keeps running; files and folders end at their last frame.
+
+--headless prints one JSON line per frame on stdout (log lines go to stderr):
+    {"timestamp": 1718000000.123, "frame": 0, "source_frame": 0, "label": "Cube",
+     "probability": 0.9912, "top_k": [{"label": "Cube", "probability": 0.9912}, ...],
+     "inference_ms": 4.21, "fps": 23.5}
+timestamp: capture time (Unix seconds); frame: frames classified before this one;
+source_frame: the source's frame number (gaps are stale frames dropped); label: "unknown"
+below --threshold; inference_ms: invoke() alone; fps: over the last 30 frames.
+The first (warm-up) invoke runs before the loop and is not counted.
+
+Ctrl-C (exit 130) and SIGTERM (exit 0) close the camera, the window, the recorder and the
+server. A bad flag, model folder or source: one sentence on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from edge.capture import CaptureThread, Frame
+from edge.cli import Parser, non_negative_int, positive_int, probability
+from edge.errors import UserError, run_cli
+from edge.fps import RollingFps
+from edge.model_folder import newest_model_folder
+from edge.overlay import annotate
+from edge.prediction import KINDS, Classifier, Prediction
+from edge.recorder import Recorder
+from edge.sources import open_source
+from edge.webview import WebView, parse_address
+from edge.window import Window
+
+DEFAULT_THREADS = min(4, os.cpu_count() or 1)  # a Pi 4/5 has 4 cores
+WAIT_FOR_FRAME = 0.25  # s; how often the loop looks up from an empty hand-over
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m edge.camera", description=__doc__)
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="model folder (labels.txt, model.json, *.tflite); default: the newest under models/",
+    )
+    parser.add_argument(
+        "--kind", choices=KINDS, default="auto", help="which .tflite to run (auto: int8 if there)"
+    )
+    parser.add_argument(
+        "--source",
+        default="0",
+        help="camera index, picamera2, a video file, an image folder or an rtsp/http URL",
+    )
+    parser.add_argument(
+        "--threads", type=positive_int, default=DEFAULT_THREADS, help="interpreter threads"
+    )
+    parser.add_argument("--top-k", type=positive_int, default=3, help="labels to show per frame")
+    parser.add_argument(
+        "--threshold",
+        type=probability,
+        default=0.0,
+        help='below this best probability the label is "unknown"',
+    )
+    parser.add_argument(
+        "--smooth", type=positive_int, default=1, help="average probabilities over N frames"
+    )
+    parser.add_argument(
+        "--headless", action="store_true", help="no window; one JSON line per frame on stdout"
+    )
+    parser.add_argument(
+        "--max-frames",
+        type=non_negative_int,
+        default=0,
+        help="stop after N classified frames (0: until the source ends or Ctrl-C)",
+    )
+    parser.add_argument(
+        "--record", type=Path, default=None, help="write the annotated frames to a .mp4/.avi"
+    )
+    parser.add_argument(
+        "--serve",
+        type=parse_address,
+        default=None,
+        metavar="HOST:PORT",
+        help="serve a live web view (MJPEG + JSON); HOST defaults to 127.0.0.1",
+    )
+    return parser
+
+
+def as_record(frame: Frame, count: int, prediction: Prediction, fps: float) -> dict:
+    """One headless JSON line (the schema in this module's docstring)."""
+    return {
+        "timestamp": round(frame.timestamp, 3),
+        "frame": count,
+        "source_frame": frame.index,
+        "label": prediction.label,
+        "probability": round(prediction.score, 4),
+        "top_k": [{"label": name, "probability": round(p, 4)} for name, p in prediction.top],
+        "inference_ms": round(prediction.inference_ms, 3),
+        "fps": round(fps, 2),
+    }
+
+
+def _as_user_error(error: BaseException, name: str) -> BaseException:
+    """A failure inside the capture thread, as the one sentence run_cli prints."""
+    if isinstance(error, UserError):
+        return error
+    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return UserError(f"reading {name} failed: {first_line}")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(options, stop: threading.Event, out=None) -> int:
+    """The loop. Returns when the source ends, --max-frames is reached, the window is closed
+    or `stop` is set (SIGTERM); every resource is closed on the way out."""
+    out = out or sys.stdout
+    classify = Classifier.from_folder(
+        options.model or newest_model_folder(),
+        kind=options.kind,
+        threads=options.threads,
+        top_k=options.top_k,
+        threshold=options.threshold,
+        smooth=options.smooth,
+    )
+    model = classify.model
+    warm_ms = classify.warm_up()
+    with ExitStack() as stack:
+        source = open_source(options.source, classify.input_size)
+        stack.callback(source.close)  # if the set-up below fails; the capture thread closes it too
+        log(
+            f"{model.path} ({model.backend}, {options.threads} threads) on {source.name}; "
+            f"warm-up invoke {warm_ms:.1f} ms, not counted"
+        )
+        window = None if options.headless else stack.enter_context(Window())
+        recorder = (
+            stack.enter_context(Recorder(options.record, source.fps)) if options.record else None
+        )
+        view = stack.enter_context(WebView(*options.serve)) if options.serve else None
+        if view is not None:
+            log(f"web view at {view.url}")
+        capture = stack.enter_context(CaptureThread(source))
+        fps, count, started = RollingFps(), 0, time.perf_counter()
+        while not stop.is_set():
+            frame = capture.next_frame(timeout=WAIT_FOR_FRAME)
+            if frame is None:
+                if capture.error is not None:
+                    raise _as_user_error(capture.error, source.name)
+                if capture.ended or (window is not None and not window.poll()):
+                    break
+                continue
+            pixels = frame.image if frame.model_input is None else frame.model_input
+            prediction = classify(pixels)
+            rate = fps.tick()
+            record = as_record(frame, count, prediction, rate)
+            count += 1
+            if options.headless:
+                out.write(json.dumps(record) + "\n")
+                out.flush()
+            shown = None
+            if window is not None or recorder is not None or (view is not None and view.watching):
+                shown = annotate(frame.image, prediction, rate)
+            if recorder is not None:
+                recorder.write(shown)
+            if view is not None:
+                view.publish(shown, record)
+            if window is not None and not window.show(shown):
+                break
+            if options.max_frames and count >= options.max_frames:
+                break
+        elapsed = time.perf_counter() - started
+    log(
+        f"classified {count} frames in {elapsed:.1f} s ({count / max(elapsed, 1e-9):.1f} fps); "
+        f"{capture.dropped} stale frames dropped; {capture.reconnects} reconnects"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = build_parser().parse_args(argv)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        return run(options, stop)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

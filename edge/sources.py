@@ -1,0 +1,290 @@
+"""Frame sources: a camera index, picamera2, a video file, a folder of images, a stream URL.
+
+Every source hands out RGB uint8 (H, W, 3) frames: colour is converted exactly once, here,
+where each kind of frame enters the program (OpenCV and picamera2 "RGB888" give BGR).
+
+    from edge.sources import open_source
+    source = open_source("clip.mp4", input_size=(96, 96))   # opened, first frame checked
+    frame = source.read()       # RGB uint8, or None (end of a file/folder, or a lost camera)
+    source.close()
+
+`live` sources (cameras, streams) are reopened by edge.capture when they fail; finite ones
+(files, folders) end at their last frame. An unreadable source raises SourceError at open().
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.errors import UserError
+from edge.imaging import ImageError, bgr_to_rgb, center_crop_box, is_image_file, load_image
+
+STREAM_TIMEOUT_MS = 5000  # ms; an unreachable URL fails instead of hanging for FFmpeg's 30 s
+PICAMERA_DISPLAY_HEIGHT = 480  # pixels; the main (display) stream, at the model's aspect ratio
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
+
+
+class SourceError(UserError):
+    """A camera, stream, file or folder that cannot be opened or read."""
+
+
+class OpenCVSource:
+    """A camera index (V4L2), a video file or a stream URL, read with cv2.VideoCapture."""
+
+    def __init__(
+        self,
+        target: int | str,
+        live: bool,
+        capture_factory: Callable[..., object] | None = None,
+    ):
+        self.target, self.live = target, live
+        self.name = f"camera {target}" if isinstance(target, int) else str(target)
+        self._factory = capture_factory or _open_capture
+        self._capture = None
+        self._first: np.ndarray | None = None
+
+    @property
+    def fps(self) -> float:
+        """The source's nominal frame rate (0 when it does not say)."""
+        value = self._capture.get(cv2.CAP_PROP_FPS) if self._capture is not None else 0.0
+        return float(value) if value and value == value and value < 1000 else 0.0
+
+    def open(self) -> None:
+        self.close()
+        capture = self._factory(self.target)
+        if not capture.isOpened():
+            capture.release()
+            raise SourceError(f"cannot open {self.name}: {_hint(self.target)}")
+        ok, frame = capture.read()
+        if not ok or frame is None:
+            capture.release()
+            raise SourceError(f"{self.name} opened but gave no frame: {_hint(self.target)}")
+        self._capture, self._first = capture, frame
+
+    def read(self) -> np.ndarray | None:
+        if self._capture is None:
+            return None
+        if self._first is not None:
+            frame, self._first = self._first, None
+        else:
+            ok, frame = self._capture.read()
+            if not ok or frame is None:
+                return None
+        if frame.ndim == 2:
+            return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+        # OpenCV delivers BGR: this is the one place its frames become RGB.
+        return bgr_to_rgb(frame)
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+        self._capture, self._first = None, None
+
+
+def _open_capture(target: int | str):
+    """cv2.VideoCapture with V4L2 for camera indices and a timeout for network streams."""
+    _quiet_opencv()
+    if isinstance(target, int):
+        backend = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
+        capture = cv2.VideoCapture(target, backend)
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # frames; the capture thread drops stale ones
+        return capture
+    if target.lower().startswith(STREAM_SCHEMES):
+        timeouts = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            STREAM_TIMEOUT_MS,
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            STREAM_TIMEOUT_MS,
+        ]
+        return cv2.VideoCapture(target, cv2.CAP_FFMPEG, timeouts)
+    return cv2.VideoCapture(target)
+
+
+def _quiet_opencv() -> None:
+    """OpenCV and FFmpeg warn on stderr about every failed open; SourceError says it in one
+    sentence instead. Setting OPENCV_LOG_LEVEL / OPENCV_FFMPEG_LOGLEVEL yourself wins."""
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
+def _hint(target: int | str) -> str:
+    if isinstance(target, int):
+        return (
+            "is the camera plugged in and free (ls /dev/video*)? On a Pi CSI camera use picamera2"
+        )
+    if str(target).lower().startswith(STREAM_SCHEMES):
+        return f"is the stream up and reachable (tried for {STREAM_TIMEOUT_MS / 1000:g} s)?"
+    return "is it a video file OpenCV can decode?"
+
+
+class ImageFilesSource:
+    """A folder's images in name order (or one image file), once; undecodable files are skipped."""
+
+    live = False
+    fps = 0.0
+
+    def __init__(self, path: Path):
+        self.path, self.name = path, str(path)
+        self.files: list[Path] = []
+        self.skipped: list[Path] = []
+        self._next = 0
+
+    def open(self) -> None:
+        if self.path.is_dir():
+            self.files = sorted(p for p in self.path.iterdir() if is_image_file(p))
+            if not self.files:
+                raise SourceError(f"{self.path} holds no image files")
+        else:
+            self.files = [self.path]
+            load_image(self.path)  # a single file that does not decode is a bad --source
+        self._next = 0
+
+    def read(self) -> np.ndarray | None:
+        while self._next < len(self.files):
+            path = self.files[self._next]
+            self._next += 1
+            try:
+                # load_image decodes to RGB (OpenCV's BGR fallback is converted inside it).
+                return load_image(path)
+            except ImageError:
+                self.skipped.append(path)
+        return None
+
+    def close(self) -> None:
+        if self.skipped:
+            shown = ", ".join(str(p) for p in self.skipped[:3])
+            print(
+                f"skipped {len(self.skipped)} of {len(self.files)} files that do not decode: "
+                f"{shown}{' …' if len(self.skipped) > 3 else ''}",
+                file=sys.stderr,
+            )
+            self.skipped = []
+
+
+class Picamera2Source:
+    """A Raspberry Pi CSI camera through picamera2 (installed with the OS, not with pip).
+
+    The ISP does the resizing: a low-resolution ("lores") stream at the model's input size
+    feeds the model, the main stream (same aspect ratio) is what the overlay is drawn on.
+    Where the ISP cannot give RGB on lores (Pi 4 and older), only the main stream is used and
+    fit() resizes it. The sensor is cropped to the model's aspect ratio, like fit() does.
+    """
+
+    live = True
+    fps = 0.0
+    name = "picamera2"
+
+    def __init__(self, input_size: tuple[int, int], camera_factory: Callable[[], object] = None):
+        self.input_size = input_size
+        self._factory = camera_factory or _picamera2
+        self._camera = None
+        self._lores = False
+
+    def open(self) -> None:
+        self.close()
+        try:
+            camera = self._factory()
+        except (RuntimeError, IndexError, OSError) as exc:
+            raise SourceError(f"cannot open the Pi camera ({exc}): is it connected?") from None
+        height, width = self.input_size
+        display = (_even(PICAMERA_DISPLAY_HEIGHT * width / height), PICAMERA_DISPLAY_HEIGHT)
+        main = {"size": display, "format": "RGB888"}
+        try:
+            config = camera.create_video_configuration(
+                main=main, lores={"size": (width, height), "format": "RGB888"}, buffer_count=2
+            )
+            camera.configure(config)
+            self._lores = True
+        except (RuntimeError, ValueError):  # lores must be YUV420 on this ISP
+            camera.configure(camera.create_video_configuration(main=main, buffer_count=2))
+            self._lores = False
+        _crop_sensor_to(camera, self.input_size)
+        camera.start()
+        self._camera = camera
+
+    def read_both(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """(display frame, model-sized frame or None), both RGB; None when the camera fails."""
+        if self._camera is None:
+            return None
+        try:
+            request = self._camera.capture_request()
+        except (RuntimeError, OSError):
+            return None
+        try:
+            # picamera2 "RGB888" is BGR in memory: this is the one place its frames become RGB.
+            main = bgr_to_rgb(request.make_array("main"))
+            small = bgr_to_rgb(request.make_array("lores")) if self._lores else None
+        finally:
+            request.release()
+        return main, small
+
+    def read(self) -> np.ndarray | None:
+        both = self.read_both()
+        return None if both is None else both[0]
+
+    def close(self) -> None:
+        if self._camera is not None:
+            try:
+                self._camera.stop()
+            finally:
+                self._camera.close()
+        self._camera = None
+
+
+def _crop_sensor_to(camera, size: tuple[int, int]) -> None:
+    """Crop the sensor to the model's aspect ratio (as fit() does), so the ISP never squashes."""
+    try:
+        x, y, width, height = camera.camera_properties["ScalerCropMaximum"]
+        top, left, crop_h, crop_w = center_crop_box(height, width, size)
+        camera.set_controls({"ScalerCrop": (x + left, y + top, crop_w, crop_h)})
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        pass  # an older picamera2 without the property: keep the default crop
+
+
+def _even(value: float) -> int:
+    return max(2, int(round(value / 2)) * 2)
+
+
+def _picamera2():
+    try:
+        from picamera2 import Picamera2
+    except ImportError:
+        raise SourceError(
+            "picamera2 is not installed: on Raspberry Pi OS `sudo apt install python3-picamera2` "
+            "and create the venv with --system-site-packages"
+        ) from None
+    return Picamera2()
+
+
+def parse_source(spec: str, input_size: tuple[int, int]):
+    """A --source value -> an unopened source; SourceError when it names nothing usable."""
+    text = spec.strip()
+    if text.isdigit():
+        return OpenCVSource(int(text), live=True)
+    if text.lower() == "picamera2":
+        return Picamera2Source(input_size)
+    if text.lower().startswith(STREAM_SCHEMES):
+        return OpenCVSource(text, live=True)
+    path = Path(text).expanduser()
+    if path.is_dir() or is_image_file(path):
+        return ImageFilesSource(path)
+    if path.is_file():
+        return OpenCVSource(str(path), live=False)
+    raise SourceError(
+        f"--source {spec!r} is not a camera index, picamera2, a stream URL, "
+        "or an existing video file or folder"
+    )
+
+
+def open_source(spec: str, input_size: tuple[int, int]):
+    """parse_source() and open(): a source whose first frame has been read successfully."""
+    source = parse_source(spec, input_size)
+    source.open()
+    return source

@@ -1,0 +1,196 @@
+"""A live web view for a Pi without a screen: annotated frames as MJPEG, the prediction as JSON.
+
+    python -m edge.camera --model models/sample --source picamera2 --headless --serve 0.0.0.0:8000
+    # then open http://PI-ADDRESS:8000/ in a browser
+
+    /                   a page showing the stream and the current prediction
+    /stream.mjpg        multipart/x-mixed-replace JPEG stream of the annotated frames
+    /prediction.json    the current prediction (the same fields as a headless JSON line)
+
+The loop only hands over its newest annotated frame (publish() is O(1)); JPEG encoding
+happens in the server's threads, once per frame however many browsers watch, and at most
+STREAM_MAX_FPS times a second. The default host 127.0.0.1 serves this machine only: pass
+0.0.0.0:PORT to reach it from the network (there is no authentication).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import cv2
+import numpy as np
+
+from edge.errors import UserError
+
+DEFAULT_HOST = "127.0.0.1"
+JPEG_QUALITY = 80  # 0..100
+STREAM_MAX_FPS = 20.0  # frames per second sent to each browser
+BOUNDARY = "edgeframe"
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>edge classifier</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body { background: #111; color: #eee; font: 18px sans-serif; margin: 1em; }
+img { max-width: 100%; border: 1px solid #444; image-rendering: pixelated; }
+#label { font-size: 2em; font-weight: bold; margin: .3em 0; }
+#top, #meta { color: #bbb; }
+</style></head>
+<body>
+<div id="label">waiting for the first frame…</div>
+<img id="stream" src="stream.mjpg" alt="live camera stream" width="640">
+<div id="top"></div><div id="meta"></div>
+<script>
+async function refresh() {
+  try {
+    const p = await (await fetch("prediction.json", {cache: "no-store"})).json();
+    if (p.label !== undefined) {
+      document.getElementById("label").textContent = p.label;
+      document.getElementById("top").textContent =
+        p.top_k.map(t => t.label + " " + t.probability.toFixed(2)).join("  ·  ");
+      document.getElementById("meta").textContent =
+        "frame " + p.frame + "  ·  " + p.fps.toFixed(1) + " fps  ·  "
+        + p.inference_ms.toFixed(1) + " ms inference";
+    }
+  } catch (e) { document.getElementById("meta").textContent = "no connection"; }
+}
+refresh(); setInterval(refresh, 500);
+</script>
+</body></html>
+"""
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """'HOST:PORT', ':PORT' or 'PORT' -> (host, port); host defaults to 127.0.0.1."""
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or DEFAULT_HOST
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:8000 or 0.0.0.0:8000)")
+    return host, int(port)
+
+
+class WebView:
+    """An HTTP server in a background thread; publish() hands it the newest frame."""
+
+    def __init__(self, host: str = DEFAULT_HOST, port: int = 8000):
+        try:
+            self._server = ThreadingHTTPServer((host, port), _Handler)
+        except OSError as exc:
+            raise UserError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+        self._server.view = self
+        self.stopping = False
+        self.stream_clients = 0
+        self._changed = threading.Condition()
+        self._frame: np.ndarray | None = None
+        self._seq = 0
+        self._jpeg: tuple[int, bytes] = (0, b"")
+        self._prediction: dict = {}
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def __enter__(self) -> WebView:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def watching(self) -> bool:
+        """True while a browser holds the stream open (so the loop draws the overlay)."""
+        return self.stream_clients > 0
+
+    def publish(self, frame: np.ndarray | None, prediction: dict) -> None:
+        """Hand over the newest annotated RGB frame (or None: keep the last) and prediction."""
+        with self._changed:
+            if frame is not None:
+                self._frame = frame
+                self._seq += 1
+            self._prediction = prediction
+            self._changed.notify_all()
+
+    def prediction(self) -> dict:
+        with self._changed:
+            return self._prediction
+
+    def jpeg_after(self, seq: int, timeout: float) -> tuple[int, bytes | None]:
+        """The JPEG of the first frame newer than seq, encoded once and shared; (seq, None)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._seq > seq or self.stopping, timeout)
+            if self._seq <= seq or self._frame is None:
+                return seq, None
+            if self._jpeg[0] != self._seq:
+                # OpenCV encodes BGR: frames are RGB inside the program, so swap back on the way out.
+                bgr = cv2.cvtColor(self._frame, cv2.COLOR_RGB2BGR)
+                ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                self._jpeg = (self._seq, data.tobytes() if ok else b"")
+            return self._jpeg
+
+    def close(self) -> None:
+        with self._changed:
+            self.stopping = True
+            self._changed.notify_all()
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "edge-classifier"
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
+        pass  # one line per request would drown the headless JSON lines
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        view: WebView = self.server.view
+        path = self.path.split("?", 1)[0]
+        if path in ("/", "/index.html"):
+            self._send(PAGE.encode(), "text/html; charset=utf-8")
+        elif path == "/prediction.json":
+            self._send(json.dumps(view.prediction()).encode(), "application/json")
+        elif path == "/stream.mjpg":
+            self._stream(view)
+        else:
+            self.send_error(HTTPStatus.NOT_FOUND, "try /, /stream.mjpg or /prediction.json")
+
+    def _send(self, body: bytes, content_type: str) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stream(self, view: WebView) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        view.stream_clients += 1
+        seq, sent = 0, 0.0
+        try:
+            while not view.stopping:
+                seq, jpeg = view.jpeg_after(seq, timeout=1.0)
+                if not jpeg:
+                    continue
+                head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}"
+                self.wfile.write(head.encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+                self.wfile.flush()
+                wait = sent + 1.0 / STREAM_MAX_FPS - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                sent = time.monotonic()
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the browser went away
+        finally:
+            view.stream_clients -= 1

@@ -1,0 +1,67 @@
+"""The on-screen window of `python -m edge.camera` (without --headless).
+
+    from edge.window import Window
+    with Window("edge classifier") as window:
+        if not window.show(annotated_rgb):   # False once the user pressed q / Esc or closed it
+            ...
+
+Needs an OpenCV with GUI support (opencv-python, not -headless) and a display; without them
+the command says so in one sentence and suggests --headless, --serve or --record.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import cv2
+import numpy as np
+
+from edge.errors import UserError
+
+QUIT_KEYS = {ord("q"), ord("Q"), 27}  # 27 = Esc
+NO_WINDOW = "use --headless (JSON lines), --serve HOST:PORT (browser) or --record FILE"
+
+
+class Window:
+    def __init__(self, title: str = "edge classifier"):
+        if sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        ):
+            raise UserError(f"there is no display to open a window on: {NO_WINDOW}")
+        self.title = title
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        except cv2.error:
+            raise UserError(
+                f"this OpenCV cannot open windows (opencv-python-headless?): {NO_WINDOW}"
+            ) from None
+        self._open = True
+
+    def __enter__(self) -> Window:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def show(self, rgb: np.ndarray) -> bool:
+        """Show a frame; False when the user asked to quit."""
+        # OpenCV displays BGR: frames are RGB inside the program, so swap back on the way out.
+        cv2.imshow(self.title, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        return self.poll()
+
+    def poll(self) -> bool:
+        """Keep the window responsive (also while no frame arrives); False on q, Esc or close."""
+        key = cv2.waitKey(1) & 0xFF
+        if key in QUIT_KEYS:
+            return False
+        return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            try:
+                cv2.destroyWindow(self.title)
+                cv2.waitKey(1)
+            except cv2.error:
+                pass

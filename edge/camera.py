@@ -44,7 +44,7 @@ from edge.prediction import KINDS, Classifier, Prediction
 from edge.recorder import Recorder
 from edge.sources import open_source
 from edge.webview import WebView, parse_address
-from edge.window import Window
+from edge.window import Window, check_can_open
 
 DEFAULT_THREADS = min(4, os.cpu_count() or 1)  # a Pi 4/5 has 4 cores
 WAIT_FOR_FRAME = 0.25  # s; how often the loop looks up from an empty hand-over
@@ -56,6 +56,7 @@ def build_parser() -> Parser:
         "--model",
         type=Path,
         default=None,
+        metavar="FOLDER",
         help="model folder (labels.txt, model.json, *.tflite); default: the newest under models/",
     )
     parser.add_argument(
@@ -67,17 +68,28 @@ def build_parser() -> Parser:
         help="camera index, picamera2, a video file, an image folder or an rtsp/http URL",
     )
     parser.add_argument(
-        "--threads", type=positive_int, default=DEFAULT_THREADS, help="interpreter threads"
+        "--threads",
+        type=positive_int,
+        default=DEFAULT_THREADS,
+        metavar="N",
+        help="interpreter threads",
     )
-    parser.add_argument("--top-k", type=positive_int, default=3, help="labels to show per frame")
+    parser.add_argument(
+        "--top-k", type=positive_int, default=3, metavar="K", help="labels to show per frame"
+    )
     parser.add_argument(
         "--threshold",
         type=probability,
         default=0.0,
+        metavar="P",
         help='below this best probability the label is "unknown"',
     )
     parser.add_argument(
-        "--smooth", type=positive_int, default=1, help="average probabilities over N frames"
+        "--smooth",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="average probabilities over N frames",
     )
     parser.add_argument(
         "--headless", action="store_true", help="no window; one JSON line per frame on stdout"
@@ -86,10 +98,15 @@ def build_parser() -> Parser:
         "--max-frames",
         type=non_negative_int,
         default=0,
+        metavar="N",
         help="stop after N classified frames (0: until the source ends or Ctrl-C)",
     )
     parser.add_argument(
-        "--record", type=Path, default=None, help="write the annotated frames to a .mp4/.avi"
+        "--record",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the annotated frames to a .mp4/.avi",
     )
     parser.add_argument(
         "--serve",
@@ -142,16 +159,19 @@ def run(options, stop: threading.Event, out=None) -> int:
     model = classify.model
     warm_ms = classify.warm_up()
     with ExitStack() as stack:
+        # Flags are checked before the camera opens; files and sockets open after it did.
+        if not options.headless:
+            check_can_open()
+        recorder = stack.enter_context(Recorder(options.record)) if options.record else None
         source = open_source(options.source, classify.input_size)
         stack.callback(source.close)  # if the set-up below fails; the capture thread closes it too
         log(
             f"{model.path} ({model.backend}, {options.threads} threads) on {source.name}; "
             f"warm-up invoke {warm_ms:.1f} ms, not counted"
         )
+        if recorder is not None:
+            recorder.fps = source.fps
         window = None if options.headless else stack.enter_context(Window())
-        recorder = (
-            stack.enter_context(Recorder(options.record, source.fps)) if options.record else None
-        )
         view = stack.enter_context(WebView(*options.serve)) if options.serve else None
         if view is not None:
             log(f"web view at {view.url}")

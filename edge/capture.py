@@ -88,12 +88,12 @@ class CaptureThread:
     def __init__(
         self,
         source,
-        backoff: tuple[float, float] = (BACKOFF_FIRST, BACKOFF_MAX),
+        backoff: tuple[float, float] | None = None,
         log=None,
     ):
         self.source = source
         self.handover = LatestFrame(drop=source.live)
-        self.backoff = backoff
+        self.backoff = backoff or (BACKOFF_FIRST, BACKOFF_MAX)  # (first, longest) wait in s
         self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
         self.reconnects = 0
         self.error: BaseException | None = None  # an unexpected failure, re-raised by the loop

@@ -18,6 +18,13 @@ from edge.errors import UserError
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows each flag's default and keeps the module docstring's example lines as written."""
 
+    def _get_help_string(self, action):
+        if (
+            action.default is None or action.default is False
+        ):  # an off switch or "not given": nothing to show
+            return action.help
+        return super()._get_help_string(action)
+
 
 class Parser(argparse.ArgumentParser):
     def __init__(self, **kwargs):

@@ -48,7 +48,7 @@ def annotate(frame: np.ndarray, prediction: Prediction, fps: float) -> np.ndarra
     )
     lines = [(best, UNSURE if unsure else BEST)]
     lines += [(f"{rank}. {name} {p:.2f}", TEXT) for rank, (name, p) in enumerate(prediction.top, 1)]
-    lines.append((f"{fps:.1f} fps  {prediction.inference_ms:.1f} ms", TEXT))
+    lines.append((f"{fps:.1f} fps  {prediction.inference_ms:.2f} ms", TEXT))
 
     width = max(cv2.getTextSize(text, FONT, scale, thickness)[0][0] for text, _ in lines)
     panel_h, panel_w = (

@@ -1,8 +1,9 @@
 """Writing the annotated frames to a video file (`python -m edge.camera --record out.mp4`).
 
     from edge.recorder import Recorder
-    with Recorder("out.mp4", fps=15) as recorder:
-        recorder.write(annotated_rgb)       # opened at the first frame's size
+    with Recorder("out.mp4") as recorder:  # checks the name now, opens at the first frame
+        recorder.fps = 15                   # the source's rate, once it is known
+        recorder.write(annotated_rgb)
 
 .mp4 is written with the mp4v codec and .avi with MJPG, both in every OpenCV wheel. Frames of
 another size than the first (a folder of mixed photos) are resized to it.
@@ -29,7 +30,7 @@ class Recorder:
             raise UserError(f"--record {self.path}: use a .mp4 or .avi file name")
         if not self.path.parent.is_dir():
             raise UserError(f"--record {self.path}: folder {self.path.parent} does not exist")
-        self.fps = fps if fps > 0 else DEFAULT_FPS
+        self.fps = fps  # frames per second in the file; DEFAULT_FPS when 0
         self.frames = 0
         self._writer = None
         self._size: tuple[int, int] | None = None  # (width, height)
@@ -44,7 +45,8 @@ class Recorder:
         if self._writer is None:
             self._size = (rgb.shape[1], rgb.shape[0])
             fourcc = cv2.VideoWriter_fourcc(*CODECS[self.path.suffix.lower()])
-            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, self._size)
+            fps = self.fps if self.fps > 0 else DEFAULT_FPS
+            self._writer = cv2.VideoWriter(str(self.path), fourcc, fps, self._size)
             if not self._writer.isOpened():
                 self._writer = None
                 raise UserError(f"cannot write video {self.path}: OpenCV could not open it")

@@ -143,7 +143,10 @@ class ImageFilesSource:
                 raise SourceError(f"{self.path} holds no image files")
         else:
             self.files = [self.path]
-            load_image(self.path)  # a single file that does not decode is a bad --source
+            try:
+                load_image(self.path)  # a single file that does not decode is a bad --source
+            except ImageError as exc:
+                raise SourceError(str(exc)) from None
         self._next = 0
 
     def read(self) -> np.ndarray | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from argparse import ArgumentTypeError
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -54,7 +55,7 @@ async function refresh() {
         p.top_k.map(t => t.label + " " + t.probability.toFixed(2)).join("  ·  ");
       document.getElementById("meta").textContent =
         "frame " + p.frame + "  ·  " + p.fps.toFixed(1) + " fps  ·  "
-        + p.inference_ms.toFixed(1) + " ms inference";
+        + p.inference_ms.toFixed(2) + " ms inference";
     }
   } catch (e) { document.getElementById("meta").textContent = "no connection"; }
 }
@@ -69,7 +70,7 @@ def parse_address(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     host = host.strip("[]") or DEFAULT_HOST
     if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:8000 or 0.0.0.0:8000)")
+        raise ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:8000 or 0.0.0.0:8000)")
     return host, int(port)
 
 

@@ -12,6 +12,7 @@ the command says so in one sentence and suggests --headless, --serve or --record
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import cv2
@@ -23,12 +24,20 @@ QUIT_KEYS = {ord("q"), ord("Q"), 27}  # 27 = Esc
 NO_WINDOW = "use --headless (JSON lines), --serve HOST:PORT (browser) or --record FILE"
 
 
+def check_can_open() -> None:
+    """UserError when no window can open here: no GUI in this OpenCV, or no display."""
+    gui = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    if gui is not None and gui.group(1).upper() == "NONE":
+        raise UserError(f"this OpenCV cannot open windows (opencv-python-headless): {NO_WINDOW}")
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        raise UserError(f"there is no display to open a window on: {NO_WINDOW}")
+
+
 class Window:
     def __init__(self, title: str = "edge classifier"):
-        if sys.platform.startswith("linux") and not (
-            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-        ):
-            raise UserError(f"there is no display to open a window on: {NO_WINDOW}")
+        check_can_open()
         self.title = title
         try:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)

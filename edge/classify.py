@@ -1,0 +1,132 @@
+"""Classify image files: the prediction and the probability vector, as the original example.
+
+    python -m edge.classify --model models/sample data/sample/Hat/Hat_0000.jpg
+    python -m edge.classify --model models/sample --top-k 3 --json photos/
+
+prints, for each image (folders are expanded to their images, in name order):
+
+    Image : data/sample/Hat/Hat_0000.jpg
+    Prediction : Hat
+    Probability : [0.99 0.   0.01 0.   0.  ]
+    Top 3 : Hat 0.99, Card 0.01, Cube 0.00
+
+or with --json one line per image: {"image", "label", "probability", "probabilities",
+"top_k", "inference_ms"}. "unknown" below --threshold. Files that do not decode are skipped
+and counted; a missing path, a bad model folder, or no image decoding at all: exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from edge.cli import Parser, positive_int, probability
+from edge.errors import UserError, run_cli
+from edge.imaging import ImageError, is_image_file, load_image
+from edge.model_folder import newest_model_folder
+from edge.postprocess import format_probabilities
+from edge.prediction import KINDS, Classifier, Prediction
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m edge.classify", description=__doc__)
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="files or folders")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        metavar="FOLDER",
+        help="model folder; default: the newest under models/",
+    )
+    parser.add_argument(
+        "--kind", choices=KINDS, default="auto", help="which .tflite to run (auto: int8 if there)"
+    )
+    parser.add_argument(
+        "--threads", type=positive_int, default=1, metavar="N", help="interpreter threads"
+    )
+    parser.add_argument(
+        "--top-k", type=positive_int, default=3, metavar="K", help="labels in the top-k line"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=probability,
+        default=0.0,
+        metavar="P",
+        help='below this best probability the prediction is "unknown"',
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per image")
+    return parser
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """Files as given, folders as their image files in name order; missing paths are errors."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if is_image_file(p))
+            if not found:
+                raise UserError(f"{path} holds no image files")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"{path} does not exist")
+    return files
+
+
+def as_text(path: Path, prediction: Prediction) -> str:
+    top = ", ".join(f"{name} {p:.2f}" for name, p in prediction.top)
+    return (
+        f"Image : {path}\n"
+        f"Prediction : {prediction.label}\n"
+        f"Probability : {format_probabilities(prediction.scores)}\n"
+        f"Top {len(prediction.top)} : {top}"
+    )
+
+
+def as_json(path: Path, prediction: Prediction) -> str:
+    return json.dumps(
+        {
+            "image": str(path),
+            "label": prediction.label,
+            "probability": round(prediction.score, 4),
+            "probabilities": [round(float(p), 4) for p in prediction.scores],
+            "top_k": [{"label": name, "probability": round(p, 4)} for name, p in prediction.top],
+            "inference_ms": round(prediction.inference_ms, 3),
+        }
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = build_parser().parse_args(argv)
+    files = expand(options.images)
+    classify = Classifier.from_folder(
+        options.model or newest_model_folder(),
+        kind=options.kind,
+        threads=options.threads,
+        top_k=options.top_k,
+        threshold=options.threshold,
+    )
+    classify.warm_up()  # so the first image's inference_ms is not the slow first invoke
+    skipped: list[str] = []
+    for path in files:
+        try:
+            image = load_image(path)
+        except ImageError as exc:
+            skipped.append(str(exc))
+            continue
+        prediction = classify(image)
+        print(as_json(path, prediction) if options.json else as_text(path, prediction), flush=True)
+    if skipped:
+        print(
+            f"skipped {len(skipped)} of {len(files)} images: " + "; ".join(skipped[:3]),
+            file=sys.stderr,
+        )
+        if len(skipped) == len(files):
+            raise UserError("none of the images could be decoded")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,131 @@
+"""Red, green and blue frames through every source CI can run: the model must see RGB.
+
+The colour model (tests/edge_models.py) answers "red" for a red frame only if the pixels
+reach it in RGB order; a BGR frame slipping through anywhere would read as "blue".
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge.capture import CaptureThread
+from edge.prediction import Classifier
+from edge.sources import (
+    ImageFilesSource,
+    OpenCVSource,
+    Picamera2Source,
+    SourceError,
+    open_source,
+    parse_source,
+)
+from tests.edge_models import COLOURS, colour_model_folder, solid
+from tests.fakes import FakeCapture, FakePicamera2, bgr
+
+
+@pytest.fixture(scope="module")
+def classify(tmp_path_factory):
+    return Classifier.from_folder(colour_model_folder(tmp_path_factory), threads=1)
+
+
+def labels_through(source, classify) -> list[str]:
+    """Every frame of an opened source, through the capture thread, classified."""
+    labels = []
+    with CaptureThread(source) as capture:
+        while (frame := capture.next_frame(timeout=5)) is not None:
+            pixels = frame.image if frame.model_input is None else frame.model_input
+            labels.append(classify(pixels).label)
+    return labels
+
+
+def test_video_file_source_delivers_rgb(tmp_path, classify):
+    path = tmp_path / "colours.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24))
+    for name in COLOURS:
+        writer.write(bgr(solid(name)))  # OpenCV writes BGR, like every camera file
+    writer.release()
+    source = open_source(str(path), classify.input_size)
+    assert isinstance(source, OpenCVSource) and not source.live and source.fps == 10
+    assert labels_through(source, classify) == COLOURS
+
+
+def test_folder_source_delivers_rgb(tmp_path, classify):
+    for i, name in enumerate(COLOURS):
+        if i % 2:  # PNG written by OpenCV (BGR in memory) and JPEG by Pillow (RGB in memory)
+            cv2.imwrite(str(tmp_path / f"{i}_{name}.png"), bgr(solid(name)))
+        else:
+            Image.fromarray(solid(name)).save(tmp_path / f"{i}_{name}.jpg", quality=95)
+    (tmp_path / "notes.txt").write_text("not an image")
+    source = open_source(str(tmp_path), classify.input_size)
+    assert isinstance(source, ImageFilesSource)
+    assert labels_through(source, classify) == COLOURS
+
+
+def test_single_image_file_is_a_source(tmp_path, classify):
+    path = tmp_path / "red.png"
+    cv2.imwrite(str(path), bgr(solid("red")))
+    assert labels_through(open_source(str(path), classify.input_size), classify) == ["red"]
+
+
+def test_fake_opencv_camera_delivers_rgb(classify):
+    frames = [solid(name) for name in COLOURS]
+    source = OpenCVSource(0, live=False, capture_factory=lambda _: FakeCapture(frames))
+    source.open()
+    assert labels_through(source, classify) == COLOURS
+
+
+@pytest.mark.parametrize("lores", [True, False], ids=["isp-lores", "main-only"])
+def test_fake_picamera2_delivers_rgb(classify, lores):
+    for name in COLOURS:
+        rgb = np.array(solid(name)[0, 0])
+        camera = FakePicamera2(rgb, lores_rgb=lores)
+        source = Picamera2Source(classify.input_size, camera_factory=lambda cam=camera: cam)
+        source.open()
+        height, width = classify.input_size
+        # The ISP resizes: the low-resolution stream is exactly the model's input.
+        assert (camera.config["lores"] is not None) == lores
+        if lores:
+            assert camera.config["lores"]["size"] == (width, height)
+        main_w, main_h = camera.config["main"]["size"]
+        assert main_w * height == main_h * width  # the display keeps the model's aspect ratio
+        x, y, crop_w, crop_h = camera.controls["ScalerCrop"]
+        assert crop_w * height == crop_h * width and x > 0 and y == 0
+        image, small = source.read_both()
+        assert (small is not None) == lores
+        pixels = small if lores else image
+        assert classify(pixels).label == name
+        source.close()
+        assert camera.closed
+
+
+def test_parse_source_kinds(tmp_path):
+    assert parse_source("0", (16, 16)).target == 0
+    assert isinstance(parse_source("picamera2", (16, 16)), Picamera2Source)
+    stream = parse_source("rtsp://camera.local/stream", (16, 16))
+    assert stream.live and stream.target == "rtsp://camera.local/stream"
+    with pytest.raises(SourceError, match="not a camera index"):
+        parse_source(str(tmp_path / "missing.mp4"), (16, 16))
+
+
+def test_unreadable_sources_fail_at_open(tmp_path):
+    (tmp_path / "fake.mp4").write_text("not a video")
+    with pytest.raises(SourceError, match="gave no frame|cannot open"):
+        open_source(str(tmp_path / "fake.mp4"), (16, 16))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SourceError, match="no image files"):
+        open_source(str(empty), (16, 16))
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(SourceError):
+        open_source(str(tmp_path / "broken.png"), (16, 16))
+
+
+def test_folder_skips_undecodable_files_and_counts_them(tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "a.png"), bgr(solid("red")))
+    (tmp_path / "b.jpg").write_bytes(b"garbage")
+    source = open_source(str(tmp_path), (16, 16))
+    assert source.read() is not None and source.read() is None
+    source.close()
+    assert "skipped 1 of 2 files" in capsys.readouterr().err

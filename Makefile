@@ -19,20 +19,25 @@ SOURCE   ?= 0
 PI       ?=
 DEST     ?= ~/edge-classifier
 SERVICE  ?= 0
+PURGE    ?= 0
+SERVE    ?= 0.0.0.0:8080
+SERVICE_ARGS ?=
+DEPLOY_ARGS  ?=
 TRAIN_ARGS   ?=
 CONVERT_ARGS ?=
 CAMERA_ARGS  ?=
 PYTEST_ARGS  ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data train convert camera classify test lint format bench deploy undeploy clean
+.PHONY: help setup data train convert camera classify test lint format bench deploy undeploy check-wheels clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
 	@echo ""
 	@echo "Variables (current value): DATA=$(DATA) MODEL=$(MODEL) SIZE=$(SIZE) WEIGHTS=$(WEIGHTS)"
 	@echo "  EPOCHS=$(EPOCHS) FINETUNE=$(FINETUNE) BATCH=$(BATCH) MAX_DROP=$(MAX_DROP) THREADS=$(THREADS) SOURCE=$(SOURCE)"
-	@echo "  PI=user@host DEST=$(DEST) SERVICE=0|1 (deploy)"
+	@echo "  PI=user@host DEST=$(DEST) SERVICE=0|1 SERVE=$(SERVE) SERVICE_ARGS='--source picamera2' PURGE=0|1"
+	@echo "  DEPLOY_ARGS='--port 2222 --identity ~/.ssh/pi' (deploy, undeploy; python -m tools.deploy --help)"
 
 # The venv is rebuilt only when pyproject.toml changes (the stamp is older than it).
 $(VENV)/.stamp: pyproject.toml
@@ -75,13 +80,18 @@ format: $(VENV)/.stamp ## Apply ruff fixes and formatting
 bench: $(VENV)/.stamp ## Run the benchmarks in bench/ (ratios measured side by side)
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
-deploy: $(VENV)/.stamp ## Copy edge/ + MODEL to a Raspberry Pi: make deploy PI=user@host [SERVICE=1]
+# DEST is quoted so that ~ means the home folder on the Pi, not here.
+deploy: $(VENV)/.stamp ## Copy edge/ + MODEL to a Raspberry Pi, smoke-test and benchmark it there: make deploy PI=user@host [SERVICE=1]
 	@test -n "$(PI)" || { echo "error: say where to deploy: make deploy PI=user@host"; exit 2; }
-	$(PY) tools/deploy.py --host $(PI) --model $(MODEL) --dest $(DEST) $(if $(filter 1,$(SERVICE)),--service)
+	$(PY) -m tools.deploy --host '$(PI)' --model '$(MODEL)' --dest '$(DEST)' --serve '$(SERVE)' \
+		--camera-args '$(SERVICE_ARGS)' $(if $(filter 1,$(SERVICE)),--service) $(DEPLOY_ARGS)
 
-undeploy: $(VENV)/.stamp ## Remove the boot service from the Pi: make undeploy PI=user@host
+undeploy: $(VENV)/.stamp ## Remove the boot service from the Pi (PURGE=1: and DEST): make undeploy PI=user@host
 	@test -n "$(PI)" || { echo "error: say which device: make undeploy PI=user@host"; exit 2; }
-	$(PY) tools/deploy.py --host $(PI) --dest $(DEST) --undeploy
+	$(PY) -m tools.deploy --host '$(PI)' --dest '$(DEST)' --undeploy $(if $(filter 1,$(PURGE)),--purge) $(DEPLOY_ARGS)
+
+check-wheels: $(VENV)/.stamp ## Check that every device requirement has aarch64 wheels for Python 3.11 and 3.13 (network)
+	$(PY) -m tools.check_wheels
 
 clean: ## Remove generated data, models and caches (keeps .venv)
 	rm -rf data/sample models/sample .pytest_cache .ruff_cache

@@ -40,9 +40,12 @@ def build_base(size: tuple[int, int]) -> keras.Model:
 def build_head(
     feature_shape, num_classes: int, dropout: float = 0.3, name: str = "head"
 ) -> keras.Model:
-    """The new classifier: global average pooling, one hidden layer, softmax over our classes."""
+    """The new classifier: global average pooling, normalisation, one hidden layer, softmax."""
     features = keras.Input(shape=feature_shape, name="features")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(features)
+    # Frozen VGG16 features are unnormalised with a long tail (values in the hundreds):
+    # normalising them lets the head train at an ordinary learning rate.
+    x = layers.BatchNormalization(name="feature_norm")(x)
     x = layers.Dense(HEAD_UNITS, activation="relu", name="fc")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     # float32 softmax even under mixed precision, for numerically sound probabilities

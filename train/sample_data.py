@@ -213,9 +213,9 @@ def draw_sample(name: str, rng: np.random.Generator, size: int = 128) -> np.ndar
         if name in ("Cube", "Screw", "Torch", "Card")
         else rng.uniform(-35, 35)
     )
-    scale = rng.uniform(0.55, 1.05)
+    scale = rng.uniform(0.8, 1.25)
     affine = cv2.getRotationMatrix2D((_CANVAS / 2, _CANVAS / 2), angle, scale)
-    affine[:, 2] += rng.uniform(-30, 30, size=2)
+    affine[:, 2] += rng.uniform(-20, 20, size=2)
     src = np.float32([[0, 0], [_CANVAS, 0], [_CANVAS, _CANVAS], [0, _CANVAS]])
     dst = src + rng.uniform(-28, 28, size=(4, 2)).astype(np.float32)
     warp = cv2.getPerspectiveTransform(src, dst) @ np.vstack([affine, [0, 0, 1]])
@@ -231,9 +231,9 @@ def draw_sample(name: str, rng: np.random.Generator, size: int = 128) -> np.ndar
     light = 1.0 + rng.uniform(-0.35, 0.35) * (xx - 0.5) + rng.uniform(-0.35, 0.35) * (yy - 0.5)
     img = img * light[:, :, None] * rng.uniform(0.7, 1.2)
     # Occlusion: a random polygon (a finger, another object) over part of the frame.
-    if rng.random() < 0.35:
+    if rng.random() < 0.25:
         centre = rng.uniform(0.2, 0.8, size=2) * _CANVAS
-        pts = (centre + rng.normal(0, 28, size=(5, 2))).astype(np.int32)
+        pts = (centre + rng.normal(0, 20, size=(5, 2))).astype(np.int32)
         cv2.fillPoly(img, [pts], tuple(float(v) for v in _color(rng)))
     img = cv2.resize(
         np.clip(img, 0, 255).astype(np.uint8), (size, size), interpolation=cv2.INTER_AREA

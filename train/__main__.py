@@ -1,0 +1,159 @@
+"""Fine-tune ImageNet VGG16 on a folder of photos (one sub-folder per class).
+
+    python -m train --data data/sample --out models/sample --size 96
+
+Phase 1 trains a new head on a frozen base (features computed once and cached); phase 2
+fine-tunes the deepest block (default from block5_conv1) with a smaller learning rate.
+Writes models/NAME/ (model.keras, labels.txt, model.json, splits/, history.json,
+training.png). Ctrl-C keeps the last finished epoch: run again with --resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+
+from edge.errors import EXIT_INTERRUPTED, UserError, run_cli
+from train.trainer import TrainConfig
+from train.weights import CHOICES
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction in [0, 1)")
+    return value
+
+
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be positive")
+        return value
+
+    return parse
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m train",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        help="dataset folder: CLASS/*.jpg or {train,validation,test}/CLASS/*.jpg",
+    )
+    p.add_argument("--out", required=True, help="model folder to write, e.g. models/NAME")
+    p.add_argument("--size", type=int, default=224, help="input size in pixels (square)")
+    p.add_argument("--weights", default="auto", help=f"VGG16 weights: {'|'.join(CHOICES)}|PATH")
+    p.add_argument(
+        "--epochs-head", type=_positive(int), default=10, help="phase 1 epochs (frozen base)"
+    )
+    p.add_argument(
+        "--epochs-finetune", type=_non_negative_int, default=5, help="phase 2 epochs (0 skips it)"
+    )
+    p.add_argument(
+        "--finetune-from", default="block5_conv1", help="first VGG16 layer to unfreeze in phase 2"
+    )
+    p.add_argument(
+        "--lr-head", type=_positive(float), default=1e-3, help="phase 1 learning rate (Adam)"
+    )
+    p.add_argument(
+        "--lr-finetune", type=_positive(float), default=1e-5, help="phase 2 learning rate (Adam)"
+    )
+    p.add_argument("--batch-size", type=_positive(int), default=32, help="batch size")
+    p.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="augment training images",
+    )
+    p.add_argument(
+        "--augment-views",
+        type=_positive(int),
+        default=3,
+        help="cached views per training image (original + augmented)",
+    )
+    p.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="horizontal flips in augmentation",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="random seed (split, augmentation, initialisation)"
+    )
+    p.add_argument(
+        "--val-fraction", type=_fraction, default=0.15, help="share of each class for validation"
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=_fraction,
+        default=0.15,
+        help="share of each class held out for testing",
+    )
+    p.add_argument(
+        "--patience",
+        type=_positive(int),
+        default=3,
+        help="early stopping: epochs without a better validation accuracy",
+    )
+    p.add_argument("--dropout", type=_fraction, default=0.3, help="dropout before the output layer")
+    p.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="float16 compute on a GPU (the saved model is float32)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the last checkpoint of an interrupted run",
+    )
+    p.add_argument(
+        "--cache-limit-gb",
+        type=_positive(float),
+        default=6.0,
+        help="largest feature cache held in memory",
+    )
+    return p
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt  # same path as Ctrl-C: the last finished epoch stays on disk
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.val_fraction + args.test_fraction >= 1.0:
+        raise UserError("--val-fraction plus --test-fraction must leave images for training")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    signal.signal(signal.SIGTERM, _sigterm)
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items()})
+    from train.trainer import train
+
+    try:
+        train(cfg)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: finished epochs are kept in {cfg.out}.checkpoint/; "
+            "run the same command with --resume to continue",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

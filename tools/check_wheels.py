@@ -14,7 +14,6 @@ missing. Needs the network (PyPI); nothing is installed.
 
 from __future__ import annotations
 
-import argparse
 import re
 import subprocess
 import sys
@@ -28,6 +27,7 @@ try:
 except ImportError:  # pip always carries a copy
     from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
 
+from edge.cli import Parser
 from edge.errors import UserError, run_cli
 
 DEFAULT_REQUIREMENTS = Path(__file__).with_name("requirements-device.txt")
@@ -159,11 +159,7 @@ def format_table(outcomes: list[Outcome], targets) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.check_wheels",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = Parser(prog="python -m tools.check_wheels", description=__doc__)
     parser.add_argument(
         "--requirements", type=Path, default=DEFAULT_REQUIREMENTS, help="file to check"
     )

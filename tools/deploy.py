@@ -25,6 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from edge.cli import Parser, positive_int
 from edge.errors import UserError, run_cli
 from edge.model_folder import read_model_folder
 from tools import service
@@ -66,7 +67,13 @@ def check_local(args: argparse.Namespace):
     model.tflite_path("int8")  # the device runs the int8 model: it must exist
     if not args.requirements.is_file():
         raise UserError(f"requirements file {args.requirements} does not exist")
+    need_ssh()
     return model
+
+
+def need_ssh() -> None:
+    if shutil.which("ssh") is None:
+        raise UserError("ssh is not installed on this machine (sudo apt install openssh-client)")
 
 
 def copy(remote: Remote, args, info: dict[str, str], model, steps: Steps):
@@ -199,11 +206,7 @@ def deploy(args: argparse.Namespace, remote: Remote) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.deploy",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = Parser(prog="python -m tools.deploy", description=__doc__)
     add = parser.add_argument
     add("--host", required=True, help="the device: user@host or an ~/.ssh/config alias")
     add("--model", type=Path, default=Path("models/sample"), help="model folder to deploy")
@@ -215,15 +218,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add(
         "--camera-args",
         default="",
-        help="extra edge.camera flags for the service, e.g. '--source 0'",
+        help="extra edge.camera flags for the service, e.g. '--source picamera2'",
     )
-    add("--bench-args", default="", help="extra edge.bench flags, e.g. '--threads 4'")
+    add(
+        "--bench-args", default="", help="extra edge.bench flags, e.g. '--max-threads 4 --runs 100'"
+    )
     add("--python", default="python3", help="the device's Python, used to create the venv")
     add("--requirements", type=Path, default=DEFAULT_REQUIREMENTS, help="what the venv gets")
     add("--pip-args", default="", help="extra pip install flags; write --pip-args=--no-index")
     add("--no-install", action="store_true", help="skip pip: use what the device's Python sees")
     add("--transfer", choices=("auto", "rsync", "tar"), default="auto", help="how files travel")
-    add("--port", type=int, default=None, help="SSH port (default: ssh's own, usually 22)")
+    add("--port", type=positive_int, default=None, help="SSH port (default: ssh's own, usually 22)")
     add("--identity", type=Path, default=None, help="private key file (ssh -i)")
     add(
         "--ssh-option",
@@ -232,7 +237,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="ssh -o option; repeatable",
     )
-    add("--connect-timeout", type=int, default=10, help="seconds to wait for the device")
+    add("--connect-timeout", type=positive_int, default=10, help="seconds to wait for the device")
     args = parser.parse_args(argv)
     if args.host.startswith("-") or not args.host.strip() or any(c.isspace() for c in args.host):
         parser.error(f"--host {args.host!r} is not user@host")
@@ -252,10 +257,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which("ssh") is None:
-        raise UserError("ssh is not installed on this machine (sudo apt install openssh-client)")
     remote = Remote(args.host, args.port, args.identity, args.ssh_option, args.connect_timeout)
     if args.undeploy:
+        need_ssh()
         return undeploy(args, remote)
     return deploy(args, remote)
 

@@ -5,7 +5,10 @@ The real deployment over SSH is tests/test_deploy_ssh.py.
 
 from __future__ import annotations
 
+import getpass
 import json
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -63,6 +66,23 @@ def test_unit_quotes_camera_args_for_systemd():
     text = service.render_unit("pi", DEST, "127.0.0.1:9000", ["--source", "my cam", "50%$x"])
     exec_start = unit_lines(text)["ExecStart"]
     assert exec_start.endswith("--serve 127.0.0.1:9000 --source 'my cam' '50%%$$x'")
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is absent")
+def test_systemd_accepts_the_rendered_unit(tmp_path):
+    """systemd's own parser (systemd-analyze verify needs no running systemd)."""
+    dest = tmp_path / "edge-classifier"
+    (dest / ".venv" / "bin").mkdir(parents=True)
+    (dest / ".venv" / "bin" / "python").symlink_to(sys.executable)
+    unit = tmp_path / service.UNIT_NAME
+    unit.write_text(
+        service.render_unit(getpass.getuser(), str(dest), "0.0.0.0:8080", ["--source", "a b"])
+    )
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert service.UNIT_NAME not in done.stderr  # no warnings about our unit
 
 
 def test_shell_path_puts_relative_and_tilde_paths_under_the_remote_home():

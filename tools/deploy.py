@@ -31,7 +31,7 @@ from edge.model_folder import read_model_folder
 from tools import service
 from tools.device_tree import MODEL_DIR, REQUIREMENTS, build_tree
 from tools.remote import SSH_FAILED, Remote, have_local_rsync
-from tools.steps import Steps, checked, probe
+from tools.steps import StepError, Steps, checked, probe
 from tools.undeploy import undeploy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,6 +146,7 @@ def install(remote: Remote, args, info: dict[str, str], steps: Steps) -> None:
     fix = "the venv lacks a runtime package; run the install step (without --no-install)"
     found = checked(result, step, remote, fix).values()
     print(f"    {found['versions']}; TFLite interpreter: {found['interpreter']}")
+    print(f"    edge/ imported from {found['edge'].rsplit('/', 1)[0]}")
     if found["picamera2"] != "importable":
         print(
             f"    note: picamera2 is {found['picamera2']}; a CSI camera needs "
@@ -165,15 +166,17 @@ def run_on_device(remote: Remote, info, steps: Steps, step: str, module_args: st
 def install_service(remote: Remote, args, info: dict[str, str], steps: Steps) -> None:
     step = steps.start("service", f"{service.UNIT_PATH} -> edge.camera --serve {args.serve}")
     result = remote.run(service.install_script(f"{info['dest']}/{service.UNIT_NAME}"), echo=True)
-    if result.rc == SSH_FAILED or not result.ok:
-        checked(
-            result,
-            step,
-            remote,
-            service.failure_fix(result.rc, remote.host, info["dest"], args.serve),
-        )
-    port = args.serve.rsplit(":", 1)[1]
-    print(f"    enabled at boot; web view: http://{remote.hostname}:{port}/")
+    if result.rc == SSH_FAILED:
+        checked(result, step, remote, "")
+    if not result.ok:
+        why = service.failure_fix(result, remote.host, info["dest"], args.serve)
+        raise StepError(step, why)
+    address, port = args.serve.rsplit(":", 1)
+    if address in ("127.0.0.1", "localhost"):  # served to the Pi itself: tunnel to it
+        view = f"`ssh -L {port}:localhost:{port} {remote.host}`, then http://localhost:{port}/"
+    else:
+        view = f"http://{remote.hostname}:{port}/"
+    print(f"    enabled at boot; web view: {view}")
     print(f"    logs: ssh {remote.host} journalctl -u {service.UNIT_NAME} -f")
 
 

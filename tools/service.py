@@ -13,6 +13,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from tools.remote import Result
+
 UNIT_NAME = "edge-classifier.service"
 UNIT_TEMPLATE = Path(__file__).with_name(UNIT_NAME)
 UNIT_PATH = f"/etc/systemd/system/{UNIT_NAME}"
@@ -88,8 +90,9 @@ def restart_if_installed_script() -> str:
     )
 
 
-def failure_fix(rc: int, host: str, dest: str, serve: str) -> str:
+def failure_fix(result: Result, host: str, dest: str, serve: str) -> str:
     """One sentence for a failed install_script, saying what to do."""
+    rc = result.rc
     by_hand = (
         f"cd {dest} && .venv/bin/python -m edge.camera --model model --headless --serve {serve}"
     )
@@ -114,4 +117,4 @@ def failure_fix(rc: int, host: str, dest: str, serve: str) -> str:
             f"the service was installed but is not running; see why on the device with "
             f"`journalctl -u {UNIT_NAME} -n 50`"
         )
-    return f"systemctl failed (exit status {rc}); see `journalctl -u {UNIT_NAME} -n 50` on {host}"
+    return f"{result.last_line()}; see `journalctl -u {UNIT_NAME} -n 50` on {host}"

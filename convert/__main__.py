@@ -1,0 +1,342 @@
+"""Quantize a trained model to full-integer int8 TFLite and check it against the float model.
+
+    python -m convert --model models/sample --max-drop 1.0 --threads 2
+
+Reads models/NAME/ as training wrote it, writes float32.tflite and (only when it passes the
+gate) int8.tflite, plus report.json, report.md and confusion_*.png. The int8 model is
+calibrated on a stratified sample of the training split, tried plain first and then with
+the remedies in order of cost (see convert/remedies.py) until it passes on the validation
+split; the chosen model is then measured once on the held-out test split, through the same
+runner the device uses. Exit codes: 0 passed, 1 the int8 model failed the gate (kept as
+int8.rejected.tflite) or could not be converted, 2 bad input (one sentence says which).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
+
+from convert.atomic import write_bytes  # noqa: E402
+from convert.calibration import class_counts, stratified_sample  # noqa: E402
+from convert.loading import load_images, load_keras_model, open_folder  # noqa: E402
+from convert.quantize import INPUT_TYPES  # noqa: E402
+from convert.remedies import REMEDIES  # noqa: E402
+from edge.errors import UserError, run_cli  # noqa: E402
+
+INT8_FILE, REJECTED_FILE, FLOAT_FILE = "int8.tflite", "int8.rejected.tflite", "float32.tflite"
+_MORE_CALIBRATION = 4  # the calibration remedy uses this many times --calibration images
+
+
+class GateFailed(UserError):
+    """The int8 model lost more accuracy than allowed: exit code 1, the reason in one line."""
+
+    exit_code = 1
+
+
+def _remedy_list(text: str) -> list[str]:
+    if text in ("all", ""):
+        return list(REMEDIES)
+    if text == "none":
+        return []
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in REMEDIES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown remedy {unknown[0]!r}: choose from {', '.join(REMEDIES)}, all or none"
+        )
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m convert",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        help="model folder written by `python -m train` (models/NAME)",
+    )
+    parser.add_argument(
+        "--calibration",
+        type=int,
+        default=300,
+        help="calibration images, stratified by class, from the training split",
+    )
+    parser.add_argument(
+        "--max-drop",
+        type=float,
+        default=1.0,
+        help="gate: allowed int8 test-accuracy drop, in percentage points",
+    )
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        default=0.0,
+        help="gate: required float/int8 top-1 agreement in percent (0 = off)",
+    )
+    parser.add_argument(
+        "--input-type",
+        choices=INPUT_TYPES,
+        default="uint8",
+        help="int8 model input: uint8 = raw camera pixels",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="interpreter threads for evaluation and latency",
+    )
+    parser.add_argument(
+        "--remedies",
+        type=_remedy_list,
+        default="all",
+        help=f"remedies to try after plain quantization, in order: "
+        f"comma list of {', '.join(REMEDIES)}; or all, none",
+    )
+    parser.add_argument(
+        "--max-float-layers",
+        type=int,
+        default=3,
+        help="float-fallback: most layers kept in float (0 = never)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the calibration sample")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def _check(args) -> None:
+    if args.calibration < 1:
+        raise UserError("--calibration must be at least 1 image")
+    if args.max_drop < 0:
+        raise UserError("--max-drop must be 0 or more percentage points")
+    if not 0 <= args.min_agreement <= 100:
+        raise UserError("--min-agreement is a percentage: 0 to 100")
+    if args.threads < 1:
+        raise UserError("--threads must be at least 1")
+    if args.max_float_layers < 0:
+        raise UserError("--max-float-layers must be 0 or more")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _check(args)
+    started = time.perf_counter()
+    progress = not args.no_progress
+    source = open_folder(args.model)  # every input checked before TensorFlow loads
+    folder = source.path
+    test_paths = [p for p, _ in source.splits["test"]]
+    calibration_items = stratified_sample(
+        source.splits["train"], args.calibration, args.seed, exclude=test_paths
+    )
+    test = load_images(source, "test", progress=progress)
+    selection = (
+        load_images(source, "validation", progress=progress)
+        if source.splits["validation"]
+        else test
+    )
+    calibration = load_images(source, "train", calibration_items, progress=progress)
+    if len(calibration.pixels) == 0:
+        raise UserError(f"no image of the train split of {folder} could be decoded")
+
+    from convert.evaluate import compare, flipped_rows, run_keras, run_tflite, scores
+    from convert.quantize import float_tflite
+    from convert.remedies import Ladder
+    from convert.report import write_report
+
+    model = load_keras_model(source)
+    print(
+        f"converting {folder / 'model.keras'} ({source.size[0]}x{source.size[1]}, "
+        f"{len(source.labels)} classes)",
+        file=sys.stderr,
+    )
+    float_path = write_bytes(folder / FLOAT_FILE, float_tflite(model))
+
+    def more_calibration():
+        n = min(len(source.splits["train"]), args.calibration * _MORE_CALIBRATION)
+        items = stratified_sample(source.splits["train"], n, args.seed, exclude=test_paths)
+        return load_images(source, "train", items, progress=progress).pixels
+
+    with tempfile.TemporaryDirectory(prefix=".convert-", dir=folder) as scratch:
+        scratch = Path(scratch)
+        selection_float = run_tflite(
+            float_path, selection.pixels, args.threads, f"float32 ({selection.split})", progress
+        )
+
+        def screen(int8: bytes) -> dict:
+            path = write_bytes(scratch / "attempt.tflite", int8)
+            run = run_tflite(
+                path, selection.pixels, args.threads, f"int8 ({selection.split})", progress
+            )
+            return compare(selection.labels, selection_float.probs, run.probs)
+
+        def passes(result: dict) -> bool:
+            return (
+                result["drop_points"] <= args.max_drop and result["agreement"] >= args.min_agreement
+            )
+
+        print(
+            f"int8 attempts, screened on the {selection.split} split "
+            f"({len(selection.labels)} images):",
+            file=sys.stderr,
+        )
+        ladder = Ladder(
+            model,
+            args.input_type,
+            calibration.pixels,
+            more_calibration,
+            screen,
+            passes,
+            args.max_float_layers,
+            progress,
+            log=lambda line: print(line, file=sys.stderr),
+        )
+        chosen = ladder.run(args.remedies)
+        layers = ladder.layers or (ladder.sensitivity() if not chosen.passed else [])
+
+        candidate = write_bytes(scratch / "candidate.tflite", chosen.model)
+        keras_probs = run_keras(model, test.pixels)
+        float_run = run_tflite(float_path, test.pixels, args.threads, "float32 (test)", progress)
+        int8_run = run_tflite(candidate, test.pixels, args.threads, "int8 (test)", progress)
+        result = compare(test.labels, float_run.probs, int8_run.probs)
+        passed = passes(result)
+        final = folder / (INT8_FILE if passed else REJECTED_FILE)
+        os.replace(candidate, final)
+        stale = folder / (REJECTED_FILE if passed else INT8_FILE)
+        stale.unlink(missing_ok=True)  # never leave an int8 model that this report rejects
+
+    float_scores = scores(test.labels, float_run.probs.argmax(1), source.labels)
+    int8_scores = scores(test.labels, int8_run.probs.argmax(1), source.labels)
+    keras_top = keras_probs.argmax(1)
+    float_ms, int8_ms = float_run.latency(), int8_run.latency()
+    warnings = []
+    for kind, s in (("int8", int8_scores), ("float32", float_scores)):
+        if s["collapse"]:
+            c = s["collapse"]
+            warnings.append(
+                f"COLLAPSE: the {kind} model predicts {c['class']} for {c['share']:.1f} % of the "
+                f"test images (true share {c['true_share']:.1f} %)"
+            )
+    keras_float = float((keras_top == float_run.probs.argmax(1)).mean() * 100)
+    if keras_float < 99.0:
+        warnings.append(
+            f"Keras and float32 TFLite agree on only {keras_float:.1f} % of test images"
+        )
+    if not chosen.full_integer:
+        warnings.append(
+            f"{len(chosen.kept_float)} layer(s) stay float: the int8 file needs float kernels "
+            "too (not TFLITE_BUILTINS_INT8 only)"
+        )
+    if passed:
+        reason = (
+            f"int8 drop {result['drop_points']:+.2f} points <= {args.max_drop:.2f} allowed, "
+            f"agreement {result['agreement']:.2f} %"
+        )
+    else:
+        reason = (
+            f"int8 drop {result['drop_points']:+.2f} points "
+            f"(allowed {args.max_drop:.2f}), agreement {result['agreement']:.2f} % "
+            f"(required {args.min_agreement:.2f})"
+        )
+    float_bytes, int8_bytes = float_path.stat().st_size, final.stat().st_size
+    speedup = (
+        float_ms["median_ms"] / int8_ms["median_ms"]
+        if float_ms["median_ms"] and int8_ms["median_ms"]
+        else None
+    )
+    report = {
+        "format_version": 1,
+        "model": str(folder),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "classes": source.labels,
+        "gate": {
+            "passed": passed,
+            "max_drop": args.max_drop,
+            "min_agreement": args.min_agreement,
+            "reason": reason,
+        },
+        "float_accuracy": result["float_accuracy"],
+        "int8_accuracy": result["int8_accuracy"],
+        "keras_accuracy": round(float((keras_top == test.labels).mean() * 100), 4),
+        "drop_points": result["drop_points"],
+        "agreement": result["agreement"],
+        "keras_float_agreement": round(keras_float, 4),
+        "mean_abs_prob_diff": result["mean_abs_prob_diff"],
+        "float_bytes": float_bytes,
+        "int8_bytes": int8_bytes,
+        "size_ratio": round(int8_bytes / float_bytes, 4),
+        "float_ms": float_ms["median_ms"],
+        "float_ms_p90": float_ms["p90_ms"],
+        "int8_ms": int8_ms["median_ms"],
+        "int8_ms_p90": int8_ms["p90_ms"],
+        "speedup": round(speedup, 3) if speedup else None,
+        "latency_images": int8_ms["images"],
+        "threads": args.threads,
+        "backend": int8_run.backend,
+        "input_type": args.input_type,
+        "int8_file": final.name,
+        "full_integer": chosen.full_integer,
+        "remedy": chosen.name,
+        "selection_split": selection.split,
+        "attempts": [a.record() for a in ladder.attempts],
+        "calibration": {
+            "images": chosen.calibration_images,
+            "requested": args.calibration,
+            "per_class": class_counts(calibration_items, source.labels),
+            "source": "train split, stratified by class",
+            "seed": args.seed,
+            "overlap_with_test": len(
+                {p.resolve() for p in calibration.paths} & {p.resolve() for p in test.paths}
+            ),
+        },
+        "test": {
+            "images": int(len(test.labels)),
+            "skipped": test.skipped,
+            "per_class": {n: int((test.labels == i).sum()) for i, n in enumerate(source.labels)},
+        },
+        "per_class": {"float32": float_scores["per_class"], "int8": int8_scores["per_class"]},
+        "confusion": {"float32": float_scores["confusion"], "int8": int8_scores["confusion"]},
+        "collapse": {"float32": float_scores["collapse"], "int8": int8_scores["collapse"]},
+        "warnings": warnings,
+        "flipped": flipped_rows(
+            result["flipped"],
+            test.paths,
+            test.labels,
+            float_run.probs,
+            int8_run.probs,
+            source.labels,
+            source.data_root,
+        ),
+        "layer_errors": [layer.as_dict() for layer in layers],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    write_report(folder, report)
+    for warning in warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    print(
+        f"float32 {report['float_accuracy']:.2f} %  int8 {report['int8_accuracy']:.2f} %  "
+        f"drop {report['drop_points']:+.2f} pts  agreement {report['agreement']:.2f} %  "
+        f"remedy {report['remedy']}\n"
+        f"size {float_bytes:,} -> {int8_bytes:,} B ({report['size_ratio'] * 100:.1f} %)  "
+        f"latency {report['float_ms']} -> {report['int8_ms']} ms median "
+        f"({report['speedup']}x, {args.threads} threads)\n"
+        f"wrote {float_path}, {final}, {folder / 'report.md'}"
+    )
+    if not passed:
+        raise GateFailed(
+            f"int8 model failed the gate: {reason}; kept as {final}, see {folder / 'report.md'}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

@@ -1,0 +1,219 @@
+"""The remedy ladder: plain post-training quantization first, then remedies in order of cost.
+
+    from convert.remedies import Ladder
+    ladder = Ladder(model, "uint8", calibration_pixels, more_pixels, screen, passes)
+    chosen, attempts = ladder.run(["calibration", "percentile", "float-fallback"])
+
+Each attempt is an int8 model scored by `screen` (drop and agreement against the float
+model on the selection split); the ladder stops at the first that passes. Each remedy
+builds on the best attempt so far:
+
+1. plain           min/max ranges from the calibration set (stratified, training split)
+2. calibration     the same with a bigger calibration set (more of the training split)
+3. percentile      post-ReLU activation ranges clipped at the 99.999th, then 99.99th
+                   percentile (outliers no longer stretch the int8 grid)
+4. float-fallback  the quantization debugger ranks layers by the error each adds alone;
+                   the 1, then up to `max_float_layers`, worst stay float (selective
+                   quantization). The file then needs float kernels too (TFLITE_BUILTINS,
+                   not TFLITE_BUILTINS_INT8 only): the report marks it full_integer=false.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from convert.clipping import percentile_ranges
+from convert.quantize import ConversionFailed, calibrate, float_ops, quantize, set_ranges
+from convert.sensitivity import LayerError, layer_errors
+
+REMEDIES = ("calibration", "percentile", "float-fallback")  # in order of cost
+PERCENTILES = (99.999, 99.99)
+DEBUG_IMAGES = 64  # images the quantization debugger runs (from the calibration set)
+_NO_FALLBACK_OPS = {"SOFTMAX", "GATHER", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN", "RESHAPE"}
+
+
+@dataclass
+class Attempt:
+    name: str
+    what: str
+    calibration_images: int
+    model: bytes
+    calibrated: bytes
+    pixels: np.ndarray
+    ranges: dict = field(default_factory=dict)
+    kept_float: list[str] = field(default_factory=list)
+    screen: dict = field(default_factory=dict)
+    passed: bool = False
+    seconds: float = 0.0
+
+    @property
+    def full_integer(self) -> bool:
+        return not self.kept_float
+
+    def record(self) -> dict:
+        """What the report keeps of this attempt."""
+        return {
+            "name": self.name,
+            "what": self.what,
+            "calibration_images": self.calibration_images,
+            "clipped_tensors": len(self.ranges),
+            "kept_float": self.kept_float,
+            "full_integer": self.full_integer,
+            "bytes": len(self.model),
+            "screen": {k: v for k, v in self.screen.items() if k != "flipped"},
+            "passed_screen": self.passed,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def _better(a: Attempt, b: Attempt | None) -> bool:
+    if b is None:
+        return True
+    return (a.screen["agreement"], -a.screen["drop_points"]) > (
+        b.screen["agreement"],
+        -b.screen["drop_points"],
+    )
+
+
+class Ladder:
+    def __init__(
+        self,
+        model,
+        input_type: str,
+        calibration: np.ndarray,
+        more_calibration: Callable[[], np.ndarray] | None,
+        screen: Callable[[bytes], dict],
+        passes: Callable[[dict], bool],
+        max_float_layers: int = 3,
+        progress: bool = True,
+        log: Callable[[str], None] = print,
+    ):
+        self.model, self.input_type = model, input_type
+        self.calibration, self.more_calibration = calibration, more_calibration
+        self.screen, self.passes = screen, passes
+        self.max_float_layers, self.progress, self.log = max_float_layers, progress, log
+        self.attempts: list[Attempt] = []
+        self.best: Attempt | None = None
+        self.layers: list[LayerError] = []
+
+    def _try(self, attempt: Attempt, started: float) -> bool:
+        if attempt.full_integer:
+            leftover = float_ops(attempt.model)
+            if leftover:
+                raise ConversionFailed(
+                    f"{len(leftover)} op(s) cannot be quantized to int8, e.g. {leftover[0]}"
+                )
+        attempt.screen = self.screen(attempt.model)
+        attempt.passed = self.passes(attempt.screen)
+        attempt.seconds = time.perf_counter() - started
+        self.attempts.append(attempt)
+        if _better(attempt, self.best):
+            self.best = attempt
+        s = attempt.screen
+        self.log(
+            f"  {attempt.name:<22} drop {s['drop_points']:+.2f} pts, agreement "
+            f"{s['agreement']:.2f} %  {'pass' if attempt.passed else 'fail'}"
+        )
+        return attempt.passed
+
+    def _calibrated(self, name: str, what: str, pixels: np.ndarray) -> bool:
+        started = time.perf_counter()
+        calibrated = calibrate(self.model, pixels, self.input_type, self.progress)
+        int8 = quantize(calibrated, self.input_type)
+        attempt = Attempt(name, what, len(pixels), int8, calibrated, pixels)
+        return self._try(attempt, started)
+
+    def plain(self) -> bool:
+        return self._calibrated(
+            "plain", "min/max ranges from the calibration set", self.calibration
+        )
+
+    def calibration_remedy(self) -> bool:
+        pixels = self.more_calibration() if self.more_calibration else None
+        if pixels is None or len(pixels) <= len(self.calibration):
+            self.log("  calibration            skipped: the whole training split is used already")
+            return False
+        return self._calibrated(
+            f"calibration-{len(pixels)}",
+            f"min/max ranges from {len(pixels)} training images",
+            pixels,
+        )
+
+    def percentile_remedy(self) -> bool:
+        base = self.best
+        started = time.perf_counter()
+        by_percentile = percentile_ranges(base.calibrated, base.pixels, PERCENTILES, self.progress)
+        for percentile in PERCENTILES:
+            ranges = by_percentile[percentile]
+            int8 = quantize(set_ranges(base.calibrated, ranges), self.input_type)
+            attempt = Attempt(
+                f"percentile-{percentile:g}",
+                f"post-ReLU ranges clipped at the {percentile:g}th percentile "
+                f"({len(base.pixels)} images)",
+                len(base.pixels),
+                int8,
+                base.calibrated,
+                base.pixels,
+                ranges,
+            )
+            if self._try(attempt, started):
+                return True
+            started = time.perf_counter()
+        return False
+
+    def fallback_remedy(self) -> bool:
+        base = self.best
+        started = time.perf_counter()
+        calibrated = set_ranges(base.calibrated, base.ranges)
+        self.layers = layer_errors(calibrated, base.pixels[:DEBUG_IMAGES])
+        candidates = [
+            layer for layer in self.layers if layer.op not in _NO_FALLBACK_OPS and layer.nsr > 0
+        ]
+        counts = sorted({1, self.max_float_layers}) if self.max_float_layers > 0 else []
+        for count in counts:
+            keep = [layer.tensor for layer in candidates[:count]]
+            if not keep:
+                break
+            int8 = quantize(calibrated, self.input_type, keep_float=keep)
+            attempt = Attempt(
+                f"float-fallback-{len(keep)}",
+                f"{base.name}, with the {len(keep)} layer(s) of largest int8 error kept float",
+                base.calibration_images,
+                int8,
+                base.calibrated,
+                base.pixels,
+                base.ranges,
+                keep,
+            )
+            if self._try(attempt, started):
+                return True
+            started = time.perf_counter()
+        return False
+
+    def sensitivity(self, pixels: np.ndarray | None = None) -> list[LayerError]:
+        """Per-layer error of the best attempt (computed once)."""
+        if not self.layers and self.best is not None:
+            base = self.best
+            source = base.pixels if pixels is None else pixels
+            self.layers = layer_errors(
+                set_ranges(base.calibrated, base.ranges), source[:DEBUG_IMAGES]
+            )
+        return self.layers
+
+    def run(self, remedies: list[str]) -> Attempt:
+        """Try plain, then each remedy in order until one passes; the passing or best attempt."""
+        steps = {
+            "calibration": self.calibration_remedy,
+            "percentile": self.percentile_remedy,
+            "float-fallback": self.fallback_remedy,
+        }
+        if self.plain():
+            return self.attempts[-1]
+        for name in remedies:
+            if steps[name]():
+                return self.attempts[-1]
+        return self.best

@@ -1,0 +1,164 @@
+"""The conversion report: report.json (for scripts), report.md (for people), confusion PNGs.
+
+    from convert.report import write_report
+    write_report(folder, report)    # report.json, report.md, confusion_float32/int8.png
+
+Every file is written atomically. Accuracies and agreement are percent, drops are
+percentage points, sizes bytes, latencies milliseconds per image (median and p90 of
+invoke() alone, warm-up excluded).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from convert.atomic import replacing, write_text
+
+_MAX_FLIPS_SHOWN = 50  # rows of the flipped-images table in report.md (all are in the JSON)
+_MAX_LAYERS_SHOWN = 10
+
+
+def write_report(folder: Path, report: dict) -> list[Path]:
+    """Write report.json, report.md and the confusion matrices; return the paths."""
+    written = [write_text(folder / "report.json", json.dumps(report, indent=2) + "\n")]
+    classes = report["classes"]
+    for kind in ("float32", "int8"):
+        matrix = report["confusion"].get(kind)
+        if matrix is not None:
+            title = f"{kind} on the test split: {report[f'{kind[:5]}_accuracy']:.2f} % accurate"
+            written.append(confusion_png(folder / f"confusion_{kind}.png", matrix, classes, title))
+    written.append(write_text(folder / "report.md", markdown(report)))
+    return written
+
+
+def confusion_png(path: Path, matrix, classes: list[str], title: str) -> Path:
+    """A confusion matrix as a PNG (rows: true class, columns: predicted), counts written in."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(matrix)
+    side = max(4.0, 0.5 * len(classes) + 2.5)
+    figure, axes = plt.subplots(figsize=(side, side))
+    try:
+        axes.imshow(matrix, cmap="Blues")
+        axes.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+        axes.set_yticks(range(len(classes)), classes)
+        axes.set_xlabel("predicted")
+        axes.set_ylabel("true")
+        axes.set_title(title, fontsize=10)
+        threshold = matrix.max() / 2 if matrix.size else 0
+        for (row, col), count in np.ndenumerate(matrix):
+            if count:
+                colour = "white" if count > threshold else "black"
+                axes.text(col, row, str(count), ha="center", va="center", color=colour, fontsize=8)
+        figure.tight_layout()
+        with replacing(path) as tmp:
+            figure.savefig(tmp, format="png", dpi=100)
+    finally:
+        plt.close(figure)
+    return path
+
+
+def _fmt(value, spec: str = ".2f", suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value:{spec}}{suffix}"
+
+
+def markdown(r: dict) -> str:
+    """report.md: the verdict first, then the numbers behind it."""
+    gate = r["gate"]
+    verdict = "PASSED" if gate["passed"] else "FAILED"
+    lines = [
+        f"# Conversion report: {r['model']}",
+        "",
+        f"**Gate {verdict}**: {gate['reason']}",
+        "",
+    ]
+    lines += [f"> **Warning:** {w}" for w in r["warnings"]]
+    if r["warnings"]:
+        lines.append("")
+    lines += [
+        f"Test split: {r['test']['images']} images ({r['test']['skipped']} skipped). "
+        f"int8 file: `{r['int8_file']}` ({'full-integer' if r['full_integer'] else 'int8 with float layers'}, "
+        f"input {r['input_type']}). Remedy used: **{r['remedy']}**.",
+        "",
+        "| | Keras | float32 TFLite | int8 TFLite |",
+        "| --- | --- | --- | --- |",
+        f"| accuracy | {_fmt(r['keras_accuracy'], '.2f', ' %')} | {_fmt(r['float_accuracy'], '.2f', ' %')} "
+        f"| {_fmt(r['int8_accuracy'], '.2f', ' %')} |",
+        f"| size | | {r['float_bytes']:,} B | {r['int8_bytes']:,} B ({_fmt(r['size_ratio'] * 100, '.1f', ' %')}) |",
+        f"| latency median / p90 | | {_fmt(r['float_ms'], '.2f')} / {_fmt(r['float_ms_p90'], '.2f')} ms "
+        f"| {_fmt(r['int8_ms'], '.2f')} / {_fmt(r['int8_ms_p90'], '.2f')} ms ({_fmt(r['speedup'], '.1f', 'x')}) |",
+        "",
+        f"- int8 drop: **{r['drop_points']:+.2f} points** (allowed: {gate['max_drop']:.2f})",
+        f"- top-1 agreement float vs int8: **{r['agreement']:.2f} %**; Keras vs float TFLite: "
+        f"{r['keras_float_agreement']:.2f} %",
+        f"- latency: {r['threads']} thread(s), {r['backend']}, per image around invoke() only, "
+        "first (warm-up) call excluded",
+        f"- calibration: {r['calibration']['images']} images from the training split, stratified "
+        f"by class; {r['calibration']['overlap_with_test']} overlap with the test split",
+        "",
+        f"## Attempts (screened on the {r['selection_split']} split, in order of cost)",
+        "",
+        "| attempt | what | drop (pts) | agreement | bytes | passed |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for a in r["attempts"]:
+        s = a["screen"]
+        lines.append(
+            f"| {a['name']} | {a['what']} | {s['drop_points']:+.2f} | {s['agreement']:.2f} % "
+            f"| {a['bytes']:,} | {'yes' if a['passed_screen'] else 'no'} |"
+        )
+    lines += [
+        "",
+        "## Per class (test split)",
+        "",
+        "| class | support | float P / R / F1 | int8 P / R / F1 |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name in r["classes"]:
+        f, q = r["per_class"]["float32"][name], r["per_class"]["int8"][name]
+        lines.append(
+            f"| {name} | {f['support']} | {f['precision']:.3f} / {f['recall']:.3f} / {f['f1']:.3f} "
+            f"| {q['precision']:.3f} / {q['recall']:.3f} / {q['f1']:.3f} |"
+        )
+    lines += [
+        "",
+        "Confusion matrices: `confusion_float32.png`, `confusion_int8.png`.",
+        "",
+        f"## Flipped predictions ({len(r['flipped'])})",
+        "",
+    ]
+    if r["flipped"]:
+        lines += ["| image | true | float32 | int8 |", "| --- | --- | --- | --- |"]
+        for f in r["flipped"][:_MAX_FLIPS_SHOWN]:
+            lines.append(
+                f"| {f['path']} | {f['label']} | {f['float']} ({f['float_prob']:.2f}) "
+                f"| {f['int8']} ({f['int8_prob']:.2f}) |"
+            )
+        if len(r["flipped"]) > _MAX_FLIPS_SHOWN:
+            lines.append(f"\n… and {len(r['flipped']) - _MAX_FLIPS_SHOWN} more in report.json")
+    else:
+        lines.append("None: float32 and int8 agree on every test image.")
+    if r.get("layer_errors"):
+        lines += [
+            "",
+            "## Per-layer int8 error (quantization debugger)",
+            "",
+            "Each layer's own error, fed the same quantized input as the float op: noise-to-signal",
+            "ratio (error power / output variance) and RMS error in quantization steps",
+            "(0.29 is pure rounding).",
+            "",
+            "| layer | op | NSR | RMSE / scale |",
+            "| --- | --- | --- | --- |",
+        ]
+        for layer in r["layer_errors"][:_MAX_LAYERS_SHOWN]:
+            lines.append(
+                f"| `{layer['tensor'][:80]}` | {layer['op']} | {layer['nsr']:.5f} "
+                f"| {layer['rmse_scale']:.3f} |"
+            )
+    return "\n".join(lines) + "\n"

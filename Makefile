@@ -84,7 +84,7 @@ bench: $(VENV)/.stamp ## Run the benchmarks in bench/ (ratios measured side by s
 deploy: $(VENV)/.stamp ## Copy edge/ + MODEL to a Raspberry Pi, smoke-test and benchmark it there: make deploy PI=user@host [SERVICE=1]
 	@test -n "$(PI)" || { echo "error: say where to deploy: make deploy PI=user@host"; exit 2; }
 	$(PY) -m tools.deploy --host '$(PI)' --model '$(MODEL)' --dest '$(DEST)' --serve '$(SERVE)' \
-		--camera-args '$(SERVICE_ARGS)' $(if $(filter 1,$(SERVICE)),--service) $(DEPLOY_ARGS)
+		--camera-args='$(SERVICE_ARGS)' $(if $(filter 1,$(SERVICE)),--service) $(DEPLOY_ARGS)
 
 undeploy: $(VENV)/.stamp ## Remove the boot service from the Pi (PURGE=1: and DEST): make undeploy PI=user@host
 	@test -n "$(PI)" || { echo "error: say which device: make undeploy PI=user@host"; exit 2; }

@@ -223,9 +223,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="",
         help="extra edge.camera flags for the service, e.g. '--source picamera2'",
     )
-    add(
-        "--bench-args", default="", help="extra edge.bench flags, e.g. '--max-threads 4 --runs 100'"
-    )
+    add("--bench-args", default="", help="extra edge.bench flags, e.g. '--threads 4 --runs 100'")
     add("--python", default="python3", help="the device's Python, used to create the venv")
     add("--requirements", type=Path, default=DEFAULT_REQUIREMENTS, help="what the venv gets")
     add("--pip-args", default="", help="extra pip install flags; write --pip-args=--no-index")

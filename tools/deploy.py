@@ -81,6 +81,11 @@ def copy(remote: Remote, args, info: dict[str, str], model, steps: Steps):
     use_rsync = args.transfer == "rsync" or (
         args.transfer == "auto" and have_local_rsync() and info["rsync"] == "yes"
     )
+    if args.transfer == "rsync" and not (have_local_rsync() and info["rsync"] == "yes"):
+        where = remote.host if have_local_rsync() else "this machine"
+        raise UserError(
+            f"rsync is not installed on {where}: sudo apt install rsync, or drop --transfer"
+        )
     how = "rsync" if use_rsync else "tar over ssh"
     step = steps.start("copy", f"edge/, {args.model} -> {remote.host}:{dest} ({how})")
     unit = service.render_unit(info["user"], dest, args.serve, shlex.split(args.camera_args))

@@ -27,6 +27,7 @@ from convert.calibration import class_counts, stratified_sample  # noqa: E402
 from convert.loading import load_images, load_keras_model, open_folder  # noqa: E402
 from convert.quantize import INPUT_TYPES  # noqa: E402
 from convert.remedies import REMEDIES  # noqa: E402
+from edge.cli import Parser, non_negative_int, positive_int  # noqa: E402
 from edge.errors import UserError, run_cli  # noqa: E402
 
 INT8_FILE, REJECTED_FILE, FLOAT_FILE = "int8.tflite", "int8.rejected.tflite", "float32.tflite"
@@ -54,12 +55,7 @@ def _remedy_list(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m convert",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        allow_abbrev=False,
-    )
+    parser = Parser(prog="python -m convert", description=__doc__)
     parser.add_argument(
         "--model",
         type=Path,
@@ -68,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--calibration",
-        type=int,
+        type=positive_int,
         default=300,
         help="calibration images, stratified by class, from the training split",
     )
@@ -92,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=min(4, os.cpu_count() or 1),
         help="interpreter threads for evaluation and latency",
     )
@@ -105,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-float-layers",
-        type=int,
+        type=non_negative_int,
         default=3,
         help="float-fallback: most layers kept in float (0 = never)",
     )
@@ -114,17 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _relative(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def _check(args) -> None:
-    if args.calibration < 1:
-        raise UserError("--calibration must be at least 1 image")
     if args.max_drop < 0:
         raise UserError("--max-drop must be 0 or more percentage points")
     if not 0 <= args.min_agreement <= 100:
         raise UserError("--min-agreement is a percentage: 0 to 100")
-    if args.threads < 1:
-        raise UserError("--threads must be at least 1")
-    if args.max_float_layers < 0:
-        raise UserError("--max-float-layers must be 0 or more")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     def more_calibration():
         n = min(len(source.splits["train"]), args.calibration * _MORE_CALIBRATION)
         items = stratified_sample(source.splits["train"], n, args.seed, exclude=test_paths)
-        return load_images(source, "train", items, progress=progress).pixels
+        return load_images(source, "train", items, progress=progress)
 
     with tempfile.TemporaryDirectory(prefix=".convert-", dir=folder) as scratch:
         scratch = Path(scratch)
@@ -192,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         ladder = Ladder(
             model,
             args.input_type,
-            calibration.pixels,
+            calibration,
             more_calibration,
             screen,
             passes,
@@ -289,14 +283,18 @@ def main(argv: list[str] | None = None) -> int:
         "selection_split": selection.split,
         "attempts": [a.record() for a in ladder.attempts],
         "calibration": {
-            "images": chosen.calibration_images,
+            "images": len(chosen.images.pixels),
             "requested": args.calibration,
-            "per_class": class_counts(calibration_items, source.labels),
+            "per_class": class_counts(
+                [(p, y) for p, y in zip(chosen.images.paths, chosen.images.labels, strict=True)],
+                source.labels,
+            ),
             "source": "train split, stratified by class",
             "seed": args.seed,
             "overlap_with_test": len(
-                {p.resolve() for p in calibration.paths} & {p.resolve() for p in test.paths}
+                {p.resolve() for p in chosen.images.paths} & {p.resolve() for p in test.paths}
             ),
+            "files": [_relative(p, source.data_root) for p in chosen.images.paths],
         },
         "test": {
             "images": int(len(test.labels)),

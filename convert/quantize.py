@@ -21,6 +21,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -43,12 +44,13 @@ class ConversionFailed(UserError):
 
 @contextlib.contextmanager
 def quiet() -> Iterator:
-    """Silence TensorFlow's chatter on fd 1 and 2; yield a stream to the real stderr."""
+    """Silence TensorFlow's chatter (fd 1 and 2, Python warnings); yield the real stderr."""
     sys.stdout.flush()
     sys.stderr.flush()
     saved_out, saved_err = os.dup(1), os.dup(2)
     console = os.fdopen(os.dup(saved_err), "w")
-    with tempfile.TemporaryFile() as log:
+    with tempfile.TemporaryFile() as log, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         try:

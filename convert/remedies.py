@@ -1,8 +1,9 @@
 """The remedy ladder: plain post-training quantization first, then remedies in order of cost.
 
     from convert.remedies import Ladder
-    ladder = Ladder(model, "uint8", calibration_pixels, more_pixels, screen, passes)
-    chosen, attempts = ladder.run(["calibration", "percentile", "float-fallback"])
+    ladder = Ladder(model, "uint8", calibration_images, load_more, screen, passes)
+    chosen = ladder.run(["calibration", "percentile", "float-fallback"])
+    ladder.attempts    # every attempt, with what it measured
 
 Each attempt is an int8 model scored by `screen` (drop and agreement against the float
 model on the selection split); the ladder stops at the first that passes. Each remedy
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from convert.clipping import percentile_ranges
+from convert.loading import Images
 from convert.quantize import ConversionFailed, calibrate, float_ops, quantize, set_ranges
 from convert.sensitivity import LayerError, layer_errors
 
@@ -40,10 +42,9 @@ _NO_FALLBACK_OPS = {"SOFTMAX", "GATHER", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN
 class Attempt:
     name: str
     what: str
-    calibration_images: int
+    images: Images  # the calibration set
     model: bytes
     calibrated: bytes
-    pixels: np.ndarray
     ranges: dict = field(default_factory=dict)
     kept_float: list[str] = field(default_factory=list)
     screen: dict = field(default_factory=dict)
@@ -54,12 +55,16 @@ class Attempt:
     def full_integer(self) -> bool:
         return not self.kept_float
 
+    @property
+    def pixels(self) -> np.ndarray:
+        return self.images.pixels
+
     def record(self) -> dict:
         """What the report keeps of this attempt."""
         return {
             "name": self.name,
             "what": self.what,
-            "calibration_images": self.calibration_images,
+            "calibration_images": len(self.images.pixels),
             "clipped_tensors": len(self.ranges),
             "kept_float": self.kept_float,
             "full_integer": self.full_integer,
@@ -84,8 +89,8 @@ class Ladder:
         self,
         model,
         input_type: str,
-        calibration: np.ndarray,
-        more_calibration: Callable[[], np.ndarray] | None,
+        calibration: Images,
+        more_calibration: Callable[[], Images] | None,
         screen: Callable[[bytes], dict],
         passes: Callable[[dict], bool],
         max_float_layers: int = 3,
@@ -120,12 +125,11 @@ class Ladder:
         )
         return attempt.passed
 
-    def _calibrated(self, name: str, what: str, pixels: np.ndarray) -> bool:
+    def _calibrated(self, name: str, what: str, images: Images) -> bool:
         started = time.perf_counter()
-        calibrated = calibrate(self.model, pixels, self.input_type, self.progress)
+        calibrated = calibrate(self.model, images.pixels, self.input_type, self.progress)
         int8 = quantize(calibrated, self.input_type)
-        attempt = Attempt(name, what, len(pixels), int8, calibrated, pixels)
-        return self._try(attempt, started)
+        return self._try(Attempt(name, what, images, int8, calibrated), started)
 
     def plain(self) -> bool:
         return self._calibrated(
@@ -133,14 +137,13 @@ class Ladder:
         )
 
     def calibration_remedy(self) -> bool:
-        pixels = self.more_calibration() if self.more_calibration else None
-        if pixels is None or len(pixels) <= len(self.calibration):
+        images = self.more_calibration() if self.more_calibration else None
+        if images is None or len(images.pixels) <= len(self.calibration.pixels):
             self.log("  calibration            skipped: the whole training split is used already")
             return False
+        n = len(images.pixels)
         return self._calibrated(
-            f"calibration-{len(pixels)}",
-            f"min/max ranges from {len(pixels)} training images",
-            pixels,
+            f"calibration-{n}", f"min/max ranges from {n} training images", images
         )
 
     def percentile_remedy(self) -> bool:
@@ -154,10 +157,9 @@ class Ladder:
                 f"percentile-{percentile:g}",
                 f"post-ReLU ranges clipped at the {percentile:g}th percentile "
                 f"({len(base.pixels)} images)",
-                len(base.pixels),
+                base.images,
                 int8,
                 base.calibrated,
-                base.pixels,
                 ranges,
             )
             if self._try(attempt, started):
@@ -174,18 +176,19 @@ class Ladder:
             layer for layer in self.layers if layer.op not in _NO_FALLBACK_OPS and layer.nsr > 0
         ]
         counts = sorted({1, self.max_float_layers}) if self.max_float_layers > 0 else []
+        tried = 0
         for count in counts:
             keep = [layer.tensor for layer in candidates[:count]]
-            if not keep:
-                break
+            if len(keep) <= tried:
+                break  # no further candidates
+            tried = len(keep)
             int8 = quantize(calibrated, self.input_type, keep_float=keep)
             attempt = Attempt(
                 f"float-fallback-{len(keep)}",
                 f"{base.name}, with the {len(keep)} layer(s) of largest int8 error kept float",
-                base.calibration_images,
+                base.images,
                 int8,
                 base.calibrated,
-                base.pixels,
                 base.ranges,
                 keep,
             )

@@ -1,0 +1,170 @@
+"""The conversion stage end to end: train a small VGG16 model, convert, gate, report.
+
+The accuracy-drop test the project exists for: the int8 model of a well-trained model must
+stay within the gate (drop <= 1 point, agreement >= 97 %), and a model whose int8 copy is
+broken on purpose (calibrated on black frames) must fail it, after every remedy was tried.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.errors import run_cli
+from tests.conftest import ROOT
+from tests.convert_fixture import make_model_folder, make_shapes_dataset
+
+pytestmark = pytest.mark.slow
+
+MAX_DROP = 1.0  # points: the default gate
+MIN_AGREEMENT = 97.0  # percent, on a 36-image test split (one flip = 2.8 %)
+MAX_SIZE_RATIO = 0.27  # int8 file / float file
+
+REPORT_KEYS = {
+    "float_accuracy",
+    "int8_accuracy",
+    "keras_accuracy",
+    "drop_points",
+    "agreement",
+    "float_bytes",
+    "int8_bytes",
+    "size_ratio",
+    "float_ms",
+    "int8_ms",
+    "float_ms_p90",
+    "int8_ms_p90",
+    "threads",
+    "gate",
+    "remedy",
+    "attempts",
+    "per_class",
+    "confusion",
+    "flipped",
+    "collapse",
+    "warnings",
+    "calibration",
+    "test",
+    "full_integer",
+    "input_type",
+}
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("convert")
+    data = make_shapes_dataset(root / "data")
+    return make_model_folder(data, root / "models" / "shapes")
+
+
+@pytest.fixture
+def folder(trained, tmp_path) -> Path:
+    """A private copy of the trained folder (the dataset it points to is shared, read-only)."""
+    return Path(shutil.copytree(trained, tmp_path / "shapes"))
+
+
+def run_convert(folder: Path, *flags: str) -> int:
+    from convert.__main__ import main
+
+    return run_cli(main, ["--model", str(folder), "--threads", "2", "--no-progress", *flags])
+
+
+def test_int8_model_passes_the_gate_and_the_report_holds_every_field(folder):
+    assert run_convert(folder) == 0
+    report = json.loads((folder / "report.json").read_text())
+    assert report.keys() >= REPORT_KEYS
+    assert report["gate"]["passed"] and report["int8_file"] == "int8.tflite"
+    assert report["drop_points"] <= MAX_DROP and report["agreement"] >= MIN_AGREEMENT
+    assert report["float_accuracy"] >= 90.0, "the fixture model should have learned the task"
+    assert report["int8_bytes"] <= MAX_SIZE_RATIO * report["float_bytes"]
+    assert report["full_integer"] and report["remedy"] == "plain"
+    assert report["float_ms"] > 0 and report["int8_ms"] > 0 and report["threads"] == 2
+    assert set(report["per_class"]["int8"]) == {"checks", "horizontal", "vertical"}
+    assert {"precision", "recall", "f1"} <= report["per_class"]["float32"]["checks"].keys()
+    assert (folder / "int8.tflite").is_file() and (folder / "float32.tflite").is_file()
+    assert not (folder / "int8.rejected.tflite").exists()
+    for name in ("report.md", "confusion_float32.png", "confusion_int8.png"):
+        assert (folder / name).stat().st_size > 0
+    assert not list(folder.glob(".*tmp")) and not list(folder.glob(".convert-*"))
+    # The calibration set comes from the training split and never overlaps the test split.
+    calibration = set(report["calibration"]["files"])
+    train = {line.split("\t")[0] for line in (folder / "splits/train.txt").read_text().splitlines()}
+    test = {line.split("\t")[0] for line in (folder / "splits/test.txt").read_text().splitlines()}
+    assert calibration and calibration <= train and not calibration & test
+    assert report["calibration"]["overlap_with_test"] == 0
+
+
+def test_a_broken_int8_model_fails_the_gate_after_the_remedies(folder, monkeypatch, capsys):
+    import convert.remedies
+
+    real = convert.remedies.calibrate
+
+    def calibrate_on_black(model, pixels, *args, **kwargs):
+        return real(model, np.zeros_like(pixels), *args, **kwargs)  # broken on purpose
+
+    monkeypatch.setattr(convert.remedies, "calibrate", calibrate_on_black)
+    (folder / "int8.tflite").write_bytes(b"a stale model from an earlier run")
+    assert run_convert(folder, "--calibration", "12", "--max-float-layers", "1") == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: int8 model failed the gate") and "int8.rejected.tflite" in error
+    report = json.loads((folder / "report.json").read_text())
+    assert not report["gate"]["passed"] and report["drop_points"] > MAX_DROP
+    names = [attempt["name"] for attempt in report["attempts"]]
+    assert names == [
+        "plain",
+        "calibration-48",
+        "percentile-99.999",
+        "percentile-99.99",
+        "float-fallback-1",
+    ]
+    assert report["layer_errors"], "the quantization debugger's per-layer errors are reported"
+    assert (folder / "int8.rejected.tflite").is_file()
+    assert not (folder / "int8.tflite").exists(), "no int8 model may survive a failed gate"
+    assert "FAILED" in (folder / "report.md").read_text()
+
+
+@pytest.mark.parametrize("case", ["missing folder", "labels do not match", "empty test split"])
+def test_bad_model_folders_give_one_sentence_and_exit_code_2(folder, tmp_path, capsys, case):
+    if case == "missing folder":
+        folder = tmp_path / "nothing-here"
+    elif case == "labels do not match":
+        labels = ["checks", "horizontal", "vertical", "spots"]
+        (folder / "labels.txt").write_text("\n".join(labels) + "\n")
+        meta = json.loads((folder / "model.json").read_text())
+        (folder / "model.json").write_text(json.dumps({**meta, "classes": labels}))
+    else:
+        (folder / "splits" / "test.txt").write_text("")
+    assert run_convert(folder) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert "Traceback" not in err[0]
+    expected = {
+        "missing folder": "does not exist",
+        "labels do not match": "4 classes",
+        "empty test split": "test split",
+    }[case]
+    assert expected in err[0]
+
+
+def test_command_line_rejects_bad_flags_before_loading_tensorflow(tmp_path):
+    for args in (
+        ["--model", str(tmp_path / "none")],
+        ["--model", "x", "--max-drop", "lots"],
+        ["--model", "x", "--input-type", "int4"],
+        ["--model", "x", "--remedies", "pray"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "convert", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, (args, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, done.stderr)

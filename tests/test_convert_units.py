@@ -1,0 +1,85 @@
+"""Pure parts of convert/: calibration sampling, metrics, collapse, atomic writes (no TF)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convert.atomic import replacing, write_bytes
+from convert.calibration import class_counts, stratified_sample
+from convert.evaluate import collapse, compare, confusion, scores
+
+
+def _items(per_class: list[int]) -> list[tuple[Path, int]]:
+    return [
+        (Path(f"/data/c{label}/{i:03d}.jpg"), label)
+        for label, count in enumerate(per_class)
+        for i in range(count)
+    ]
+
+
+def test_sample_is_stratified_seeded_and_within_the_pool():
+    items = _items([100, 50, 10])
+    sample = stratified_sample(items, 32, seed=1)
+    assert len(sample) == 32 and set(sample) <= set(items)
+    counts = class_counts(sample, ["a", "b", "c"])
+    assert counts == {"a": 20, "b": 10, "c": 2}  # proportional to 100:50:10
+    assert sample == stratified_sample(items, 32, seed=1)
+    assert sample != stratified_sample(items, 32, seed=2)
+
+
+def test_every_class_gets_an_image_while_the_sample_allows():
+    counts = class_counts(stratified_sample(_items([500, 5, 5]), 10), ["a", "b", "c"])
+    assert counts["b"] >= 1 and counts["c"] >= 1 and sum(counts.values()) == 10
+
+
+def test_sample_never_includes_test_files():
+    items = _items([20, 20])
+    test = [path for path, _ in items[::3]]
+    for n in (5, 20, 100):
+        sample = stratified_sample(items, n, exclude=test)
+        assert not {p for p, _ in sample} & set(test)
+    assert len(stratified_sample(items, 100, exclude=test)) == len(items) - len(test)
+
+
+def test_scores_per_class_and_confusion():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    predicted = np.array([0, 1, 1, 1, 2, 0])
+    s = scores(labels, predicted, ["a", "b", "c"])
+    assert s["accuracy"] == pytest.approx(100 * 4 / 6, abs=1e-3)
+    assert s["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    b = s["per_class"]["b"]
+    assert (b["precision"], b["recall"], b["f1"]) == (pytest.approx(2 / 3, abs=1e-4), 1.0, 0.8)
+    assert s["collapse"] is None
+    assert confusion(labels, predicted, 3).sum() == len(labels)
+
+
+def test_collapse_is_flagged_when_one_class_takes_most_predictions():
+    labels = np.repeat(np.arange(5), 10)
+    collapsed = np.where(np.arange(50) % 5 == 0, labels, 3)
+    found = collapse(labels, collapsed, list("abcde"))
+    assert found["class"] == "d" and found["share"] > 80
+    # a class that truly is the majority is not a collapse
+    assert collapse(np.array([0, 0, 0, 1]), np.array([0, 0, 0, 1]), ["a", "b"]) is None
+
+
+def test_compare_drop_agreement_and_flips():
+    labels = np.array([0, 1, 1, 0])
+    float_probs = np.eye(2)[[0, 1, 1, 1]]
+    int8_probs = np.eye(2)[[0, 1, 0, 0]]
+    c = compare(labels, float_probs, int8_probs)
+    assert c["float_accuracy"] == 75.0 and c["int8_accuracy"] == 75.0
+    assert c["drop_points"] == 0.0 and c["agreement"] == 50.0 and c["flipped"] == [2, 3]
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = write_bytes(tmp_path / "int8.tflite", b"old")
+    with pytest.raises(RuntimeError), replacing(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("crash while writing")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["int8.tflite"]  # no temporary left
+    write_bytes(target, b"new")
+    assert target.read_bytes() == b"new"

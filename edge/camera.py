@@ -140,6 +140,19 @@ def _as_user_error(error: BaseException, name: str) -> BaseException:
     return UserError(f"reading {name} failed: {first_line}")
 
 
+def _print_line(out, line: str) -> bool:
+    """Write one JSON line; False when stdout is a pipe whose reader has closed it."""
+    try:
+        out.write(line + "\n")
+        out.flush()
+        return True
+    except BrokenPipeError:
+        # Point stdout at /dev/null, so Python's own flush at exit does not fail again.
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return False
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -175,7 +188,7 @@ def run(options, stop: threading.Event, out=None) -> int:
         view = stack.enter_context(WebView(*options.serve)) if options.serve else None
         if view is not None:
             log(f"web view at {view.url}")
-        capture = stack.enter_context(CaptureThread(source))
+        capture = stack.enter_context(CaptureThread(source, fit_to=classify.input_size))
         fps, count, started = RollingFps(), 0, time.perf_counter()
         while not stop.is_set():
             frame = capture.next_frame(timeout=WAIT_FOR_FRAME)
@@ -190,9 +203,8 @@ def run(options, stop: threading.Event, out=None) -> int:
             rate = fps.tick()
             record = as_record(frame, count, prediction, rate)
             count += 1
-            if options.headless:
-                out.write(json.dumps(record) + "\n")
-                out.flush()
+            if options.headless and not _print_line(out, json.dumps(record)):
+                break  # the reader went away (`| head`): stop quietly
             shown = None
             if window is not None or recorder is not None or (view is not None and view.watching):
                 shown = annotate(frame.image, prediction, rate)

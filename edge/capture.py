@@ -5,10 +5,12 @@ grow (and lag further behind the scene every second); instead the capture thread
 a single slot and the loop takes whatever is newest, counting the frames it never saw
 (as google-coral's `max-buffers=1 drop=true`). Finite sources (files, folders) have no
 real time to keep up with: there the capture thread waits for the slot to be taken, so every
-frame is classified, still with one frame decoded ahead of the model.
+frame is classified, and it also fits each frame to the model's input (`fit_to`), so decoding
+and resizing the next frame overlap with the model's work on this one. (Live frames are
+fitted by the loop: most of them are dropped, and resizing those would be wasted.)
 
     from edge.capture import CaptureThread
-    with CaptureThread(source) as capture:          # starts the thread; stops and closes it
+    with CaptureThread(source, fit_to=(96, 96)) as capture:   # starts; stops and closes it
         frame = capture.next_frame(timeout=0.5)     # Frame, or None (waiting / ended)
 
 A live source that fails mid-stream is closed and reopened with exponential back-off while
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.imaging import fit
 from edge.sources import SourceError
 
 BACKOFF_FIRST = 0.5  # s; the first wait before reopening a lost camera or stream
@@ -36,7 +39,7 @@ class Frame:
     image: np.ndarray  # RGB uint8 (H, W, 3), as the source delivered it
     index: int  # the source's frame number since start (gaps = frames dropped as stale)
     timestamp: float  # time.time() when it was captured
-    model_input: np.ndarray | None = None  # RGB already at the model's size (picamera2 lores)
+    model_input: np.ndarray | None = None  # RGB at the model's size (picamera2 lores, or fit())
 
 
 class LatestFrame:
@@ -90,8 +93,10 @@ class CaptureThread:
         source,
         backoff: tuple[float, float] | None = None,
         log=None,
+        fit_to: tuple[int, int] | None = None,
     ):
         self.source = source
+        self.fit_to = fit_to if not source.live else None  # (height, width); see the docstring
         self.handover = LatestFrame(drop=source.live)
         self.backoff = backoff or (BACKOFF_FIRST, BACKOFF_MAX)  # (first, longest) wait in s
         self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
@@ -136,6 +141,8 @@ class CaptureThread:
                     if not self.source.live or not self._reopen():
                         break
                     continue
+                if small is None and self.fit_to is not None:
+                    small = fit(image, self.fit_to)
                 frame = Frame(image, index, time.time(), small)
                 index += 1
                 if not self.handover.put(frame):

@@ -19,9 +19,8 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     """Shows each flag's default and keeps the module docstring's example lines as written."""
 
     def _get_help_string(self, action):
-        if (
-            action.default is None or action.default is False
-        ):  # an off switch or "not given": nothing to show
+        # An off switch or "not given" has no default worth showing.
+        if action.default is None or action.default is False:
             return action.help
         return super()._get_help_string(action)
 

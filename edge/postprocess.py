@@ -51,7 +51,10 @@ class Smoother:
         self._recent: deque[np.ndarray] = deque(maxlen=window)
 
     def __call__(self, scores) -> np.ndarray:
-        self._recent.append(np.asarray(scores, dtype=np.float32))
+        scores = np.asarray(scores, dtype=np.float32)
+        if self._recent.maxlen == 1:
+            return scores  # no smoothing: skip the per-frame stack and mean
+        self._recent.append(scores)
         return np.mean(np.stack(self._recent), axis=0)
 
     def reset(self) -> None:

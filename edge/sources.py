@@ -1,6 +1,6 @@
 """Frame sources: a camera index, picamera2, a video file, a folder of images, a stream URL.
 
-Every source hands out RGB uint8 (H, W, 3) frames: colour is converted exactly once, here,
+Every source hands out RGB uint8 (H, W, 3) frames (picamera2's is in edge.picamera): colour is converted exactly once, here,
 where each kind of frame enters the program (OpenCV and picamera2 "RGB888" give BGR).
 
     from edge.sources import open_source
@@ -23,10 +23,9 @@ import cv2
 import numpy as np
 
 from edge.errors import UserError
-from edge.imaging import ImageError, bgr_to_rgb, center_crop_box, is_image_file, load_image
+from edge.imaging import ImageError, bgr_to_rgb, is_image_file, load_image
 
 STREAM_TIMEOUT_MS = 5000  # ms; an unreachable URL fails instead of hanging for FFmpeg's 30 s
-PICAMERA_DISPLAY_HEIGHT = 480  # pixels; the main (display) stream, at the model's aspect ratio
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 
 
@@ -171,107 +170,14 @@ class ImageFilesSource:
             self.skipped = []
 
 
-class Picamera2Source:
-    """A Raspberry Pi CSI camera through picamera2 (installed with the OS, not with pip).
-
-    The ISP does the resizing: a low-resolution ("lores") stream at the model's input size
-    feeds the model, the main stream (same aspect ratio) is what the overlay is drawn on.
-    Where the ISP cannot give RGB on lores (Pi 4 and older), only the main stream is used and
-    fit() resizes it. The sensor is cropped to the model's aspect ratio, like fit() does.
-    """
-
-    live = True
-    fps = 0.0
-    name = "picamera2"
-
-    def __init__(self, input_size: tuple[int, int], camera_factory: Callable[[], object] = None):
-        self.input_size = input_size
-        self._factory = camera_factory or _picamera2
-        self._camera = None
-        self._lores = False
-
-    def open(self) -> None:
-        self.close()
-        try:
-            camera = self._factory()
-        except (RuntimeError, IndexError, OSError) as exc:
-            raise SourceError(f"cannot open the Pi camera ({exc}): is it connected?") from None
-        height, width = self.input_size
-        display = (_even(PICAMERA_DISPLAY_HEIGHT * width / height), PICAMERA_DISPLAY_HEIGHT)
-        main = {"size": display, "format": "RGB888"}
-        try:
-            config = camera.create_video_configuration(
-                main=main, lores={"size": (width, height), "format": "RGB888"}, buffer_count=2
-            )
-            camera.configure(config)
-            self._lores = True
-        except (RuntimeError, ValueError):  # lores must be YUV420 on this ISP
-            camera.configure(camera.create_video_configuration(main=main, buffer_count=2))
-            self._lores = False
-        _crop_sensor_to(camera, self.input_size)
-        camera.start()
-        self._camera = camera
-
-    def read_both(self) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """(display frame, model-sized frame or None), both RGB; None when the camera fails."""
-        if self._camera is None:
-            return None
-        try:
-            request = self._camera.capture_request()
-        except (RuntimeError, OSError):
-            return None
-        try:
-            # picamera2 "RGB888" is BGR in memory: this is the one place its frames become RGB.
-            main = bgr_to_rgb(request.make_array("main"))
-            small = bgr_to_rgb(request.make_array("lores")) if self._lores else None
-        finally:
-            request.release()
-        return main, small
-
-    def read(self) -> np.ndarray | None:
-        both = self.read_both()
-        return None if both is None else both[0]
-
-    def close(self) -> None:
-        if self._camera is not None:
-            try:
-                self._camera.stop()
-            finally:
-                self._camera.close()
-        self._camera = None
-
-
-def _crop_sensor_to(camera, size: tuple[int, int]) -> None:
-    """Crop the sensor to the model's aspect ratio (as fit() does), so the ISP never squashes."""
-    try:
-        x, y, width, height = camera.camera_properties["ScalerCropMaximum"]
-        top, left, crop_h, crop_w = center_crop_box(height, width, size)
-        camera.set_controls({"ScalerCrop": (x + left, y + top, crop_w, crop_h)})
-    except (KeyError, TypeError, ValueError, RuntimeError):
-        pass  # an older picamera2 without the property: keep the default crop
-
-
-def _even(value: float) -> int:
-    return max(2, int(round(value / 2)) * 2)
-
-
-def _picamera2():
-    try:
-        from picamera2 import Picamera2
-    except ImportError:
-        raise SourceError(
-            "picamera2 is not installed: on Raspberry Pi OS `sudo apt install python3-picamera2` "
-            "and create the venv with --system-site-packages"
-        ) from None
-    return Picamera2()
-
-
 def parse_source(spec: str, input_size: tuple[int, int]):
     """A --source value -> an unopened source; SourceError when it names nothing usable."""
     text = spec.strip()
     if text.isdigit():
         return OpenCVSource(int(text), live=True)
     if text.lower() == "picamera2":
+        from edge.picamera import Picamera2Source  # imports picamera2 only when opened
+
         return Picamera2Source(input_size)
     if text.lower().startswith(STREAM_SCHEMES):
         return OpenCVSource(text, live=True)

@@ -111,6 +111,10 @@ class WebView:
         """True while a browser holds the stream open (so the loop draws the overlay)."""
         return self.stream_clients > 0
 
+    def count_client(self, change: int) -> None:
+        with self._changed:
+            self.stream_clients += change
+
     def publish(self, frame: np.ndarray | None, prediction: dict) -> None:
         """Hand over the newest annotated RGB frame (or None: keep the last) and prediction."""
         with self._changed:
@@ -177,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        view.stream_clients += 1
+        view.count_client(+1)
         seq, sent = 0, 0.0
         try:
             while not view.stopping:
@@ -194,4 +198,4 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             pass  # the browser went away
         finally:
-            view.stream_clients -= 1
+            view.count_client(-1)

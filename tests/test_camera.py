@@ -219,3 +219,24 @@ def test_python_dash_m_entry_point(model, video):
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["label"] for line in result.stdout.splitlines()] == COLOURS
     assert "warm-up invoke" in result.stderr and "not counted" in result.stderr
+
+
+def test_closed_stdout_ends_quietly(model, tmp_path):
+    """`python -m edge.camera --headless ... | head -1`: no traceback when the reader leaves."""
+    path = tmp_path / "long.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (16, 12))
+    for i in range(3000):  # more JSON than a pipe buffers
+        writer.write(bgr(solid(COLOURS[i % 3], (12, 16))))
+    writer.release()
+    command = [sys.executable, "-m", "edge.camera", "--model", str(model), "--source", str(path)]
+    process = subprocess.Popen(
+        [*command, "--headless"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert json.loads(process.stdout.readline())["frame"] == 0
+    process.stdout.close()
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0 and b"Traceback" not in err and b"Error" not in err, err

@@ -60,17 +60,26 @@ def test_live_camera_faster_than_the_model_drops_stale_frames():
     assert fake.released  # stopping the thread closed the camera
 
 
-def test_file_sources_lose_no_frame():
+def test_file_sources_lose_no_frame_and_are_fitted_ahead():
     frames = [solid("red")] * 6
     source = OpenCVSource("clip.mp4", live=False, capture_factory=lambda _: FakeCapture(frames))
     source.open()
-    with CaptureThread(source) as capture:
+    with CaptureThread(source, fit_to=(8, 10)) as capture:
         got = []
         while (frame := capture.next_frame(timeout=2)) is not None:
             time.sleep(0.005)
             got.append(frame.index)
+            # Resized in the capture thread, while the model worked on the previous frame.
+            assert frame.model_input.shape == (8, 10, 3) and frame.image.shape == (24, 32, 3)
         assert capture.ended
     assert got == list(range(6)) and capture.dropped == 0
+
+
+def test_live_frames_are_left_for_the_loop_to_fit():
+    source = OpenCVSource(0, live=True, capture_factory=lambda _: FakeCapture([solid("red")]))
+    source.open()
+    with CaptureThread(source, fit_to=(8, 10)) as capture:
+        assert capture.next_frame(timeout=2).model_input is None  # most would be dropped
 
 
 def test_lost_camera_is_reopened_with_backoff():

@@ -12,15 +12,9 @@ import pytest
 from PIL import Image
 
 from edge.capture import CaptureThread
+from edge.picamera import Picamera2Source
 from edge.prediction import Classifier
-from edge.sources import (
-    ImageFilesSource,
-    OpenCVSource,
-    Picamera2Source,
-    SourceError,
-    open_source,
-    parse_source,
-)
+from edge.sources import ImageFilesSource, OpenCVSource, SourceError, open_source, parse_source
 from tests.edge_models import COLOURS, colour_model_folder, solid
 from tests.fakes import FakeCapture, FakePicamera2, bgr
 

@@ -1,0 +1,252 @@
+"""The camera loop against bare invoke(), side by side, and its memory over a long run.
+
+    .venv/bin/python bench/camera_loop.py                    # run by `make bench`
+    .venv/bin/python bench/camera_loop.py --model models/mine --threads 4 --frames 5000
+
+Uses models/sample when it holds a .tflite (`make train convert`), else builds a small
+stand-in model (a few conv layers, 96x96, int8) in a temporary folder, and says which.
+Writes a video file, then measures in this one process, with the same model and threads:
+
+  bare   invoke() on one prepared frame, again and again
+  loop   edge.camera's real loop, headless, on the video: capture thread decoding the file,
+         colour conversion, the hand-over, fit(), classify, one JSON line per frame
+
+Side by side: --rounds pairs of (bare for 0.5 s, loop for --round-frames frames), each pair
+giving one ratio; the median ratio is the result, so load from other processes drifting in
+and out hits both sides alike. Then one long loop run of --frames frames reads RSS after
+--early and after --frames frames (and its frame rate is shown next to the bare median).
+
+Goals (issue 5): loop frame rate >= 90 % of bare; RSS after 5000 frames within 5 % of RSS
+after 500. Missing a goal is printed; --strict also makes it exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge import camera  # noqa: E402 - after the path set-up above
+from edge.model_folder import TFLITE_FILES, read_model_folder, write_labels  # noqa: E402
+from edge.prediction import pick_tflite  # noqa: E402
+from edge.runner import TFLiteModel  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "models" / "sample"
+STAND_IN_SIZE = (96, 96)  # pixels, the Makefile's default SIZE
+STAND_IN_CLASSES = ["Hat", "Cube", "Card", "Torch", "Screw"]
+RATIO_GOAL = 0.90
+RSS_GOAL = 0.05
+BARE_SECONDS = 0.5  # s of bare invoke() per round
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="model folder (default: models/sample, else a stand-in)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=2, help="interpreter threads, both sides (default: 2)"
+    )
+    parser.add_argument(
+        "--frames", type=int, default=5000, help="frames through the loop (default: 5000)"
+    )
+    parser.add_argument(
+        "--early", type=int, default=500, help="frame of the first RSS reading (default: 500)"
+    )
+    parser.add_argument(
+        "--size", default="640x480", help="video frame WIDTHxHEIGHT (default: 640x480)"
+    )
+    parser.add_argument("--rounds", type=int, default=20, help="bare/loop pairs (default: 20)")
+    parser.add_argument(
+        "--round-frames", type=int, default=100, help="loop frames per round (default: 200)"
+    )
+    parser.add_argument("--build-stand-in", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
+    return parser.parse_args(argv)
+
+
+def rss_mib() -> float:
+    """Resident set size now (Linux /proc), in MiB."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def stand_in_model(folder: Path) -> Path:
+    """The product's network with random weights: train/'s VGG16 model (96x96, 5 classes),
+    int8 through convert/'s own quantize(), so the input is raw pixels (scale 1, zero point 0)
+    exactly as in the int8.tflite `make convert` writes. Needs the dev install (TensorFlow)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import json
+
+    from convert.quantize import calibrate, quantize
+    from train.model import build_model
+
+    model = build_model(num_classes=len(STAND_IN_CLASSES), size=STAND_IN_SIZE, base_weights=None)
+    pixels = np.random.default_rng(0).integers(0, 256, (8, *STAND_IN_SIZE, 3), np.uint8)
+    int8 = quantize(calibrate(model, pixels, "uint8", progress=False), "uint8")
+    (folder / TFLITE_FILES["int8"]).write_bytes(int8)
+    write_labels(folder / "labels.txt", STAND_IN_CLASSES)
+    meta = {"format_version": 1, "classes": STAND_IN_CLASSES, "input_size": list(STAND_IN_SIZE),
+            "input_color": "RGB", "input_range": [0, 255]}  # fmt: skip
+    (folder / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    return folder
+
+
+def write_video(path: Path, frames: int, size: tuple[int, int]) -> Path:
+    """A moving colour gradient, MJPG (every OpenCV wheel decodes it)."""
+    width, height = size
+    ramp = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, size)
+    for i in range(frames):
+        shift = (ramp + i * 3) % 256
+        frame = np.empty((height, width, 3), np.uint8)
+        frame[:, :, 0] = shift
+        frame[:, :, 1] = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+        frame[:, :, 2] = 255 - shift
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def bare_fps(model_path: Path, threads: int, seconds: float) -> tuple[float, float]:
+    """(invoke() calls per second, process CPU ms per call) on one prepared frame."""
+    model = TFLiteModel(model_path, num_threads=threads)
+    pixels = np.random.default_rng(0).integers(0, 256, (1, *model.input_size, 3), np.uint8)
+    tensor = model.quantize_input(pixels)
+    model.invoke_raw(tensor)  # warm-up, not counted
+    calls, start, cpu = 0, time.perf_counter(), time.process_time()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        model.invoke_raw(tensor)
+        calls += 1
+    return calls / elapsed, (time.process_time() - cpu) * 1000 / calls
+
+
+class Lines:
+    """The loop's stdout: counts the JSON lines, notes when they came and RSS at two of them."""
+
+    def __init__(self, early: int, late: int):
+        self.count, self.early, self.late = 0, early, late
+        self.first = self.last = self.first_cpu = self.last_cpu = 0.0
+        self.rss: dict[int, float] = {}
+
+    def write(self, text: str) -> None:
+        now, cpu = time.perf_counter(), time.process_time()
+        self.count += text.count("\n")
+        if self.count == 1:
+            self.first, self.first_cpu = now, cpu
+        self.last, self.last_cpu = now, cpu
+        if self.count in (self.early, self.late):
+            self.rss[self.count] = rss_mib()
+
+    def flush(self) -> None:
+        pass
+
+    @property
+    def fps(self) -> float:
+        """Frames per second from the first JSON line to the last (start-up excluded)."""
+        return (self.count - 1) / (self.last - self.first)
+
+    @property
+    def cpu_ms(self) -> float:
+        """Process CPU time per frame (all threads), first JSON line to the last."""
+        return (self.last_cpu - self.first_cpu) * 1000 / (self.count - 1)
+
+
+def run_loop(model: Path, video: Path, threads: int, frames: int, early: int) -> Lines:
+    argv = ["--model", str(model), "--source", str(video), "--headless", "--threads", str(threads)]
+    options = camera.build_parser().parse_args([*argv, "--max-frames", str(frames)])
+    lines = Lines(early, frames)
+    camera.run(options, threading.Event(), out=lines)
+    return lines
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.build_stand_in is not None:
+        stand_in_model(args.build_stand_in)
+        return 0
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    with tempfile.TemporaryDirectory(prefix="bench-camera-") as tmp:
+        tmp = Path(tmp)
+        folder = args.model
+        if folder is None and any((SAMPLE / name).is_file() for name in TFLITE_FILES.values()):
+            folder = SAMPLE
+        if folder is None:
+            print(f"model: {SAMPLE} has no .tflite (`make train convert` makes the real one);")
+            print("       building a stand-in: train/'s VGG16 model, random weights, 96x96, int8")
+            folder = tmp / "model"
+            folder.mkdir()
+            # In a child process: TensorFlow stays out of this one, as it is on the device.
+            built = subprocess.run(
+                [sys.executable, __file__, "--build-stand-in", str(folder)],
+                capture_output=True,
+                text=True,
+            )
+            if built.returncode != 0:
+                print(built.stderr[-3000:], file=sys.stderr)
+                print("error: could not build the stand-in model (needs `make setup`)")
+                return 2
+        model_path = pick_tflite(read_model_folder(folder), "auto")
+        print(f"model: {model_path} ({args.threads} threads)", flush=True)
+        start = time.perf_counter()
+        frames = max(args.frames, args.round_frames)
+        video = write_video(tmp / "clip.avi", frames, (width, height))
+        seconds = time.perf_counter() - start
+        print(
+            f"video: {frames} frames {width}x{height} MJPG, written in {seconds:.0f} s", flush=True
+        )
+
+        pairs = []
+        for _ in range(args.rounds):
+            bare, bare_cpu = bare_fps(model_path, args.threads, BARE_SECONDS)
+            lines = run_loop(folder, video, args.threads, args.round_frames, 0)
+            pairs.append((bare, lines.fps, bare_cpu, lines.cpu_ms))
+        long = run_loop(folder, video, args.threads, args.frames, args.early)
+
+    bares, loops, bare_cpu, loop_cpu = (np.array(column) for column in zip(*pairs, strict=True))
+    ratios = loops / bares
+    ratio = float(np.median(ratios))
+    bare, loop = float(np.median(bares)), float(np.median(loops))
+    early_rss, late_rss = long.rss[args.early], long.rss[args.frames]
+    growth = late_rss / early_rss - 1
+    ratio_ok, rss_ok = ratio >= RATIO_GOAL, abs(growth) <= RSS_GOAL
+    rounds = f"median of {args.rounds} rounds"
+    print(f"bare invoke(): {bare:7.1f} fps  {rounds} ({1000 / bare:.2f} ms per frame)")
+    print(f"camera loop:   {loop:7.1f} fps  {rounds} ({1000 / loop:.2f} ms per frame)")
+    print(
+        f"ratio:         {ratio:7.1%}      median of the paired rounds (min {ratios.min():.1%}, "
+        f"max {ratios.max():.1%}); goal >= {RATIO_GOAL:.0%}: {'met' if ratio_ok else 'MISSED'}"
+    )
+    print(
+        f"CPU per frame: {np.median(bare_cpu):.2f} ms bare, {np.median(loop_cpu):.2f} ms loop "
+        "(all threads, medians; the loop adds decoding, colour, fit() and post-processing)"
+    )
+    print(
+        f"long run:      {long.fps:7.1f} fps  over {long.count} frames ({long.fps / bare:.1%} of bare)"
+    )
+    print(
+        f"RSS:           {early_rss:.1f} MiB after {args.early} frames, {late_rss:.1f} MiB after "
+        f"{args.frames}: {growth:+.2%}; goal within {RSS_GOAL:.0%}: {'met' if rss_ok else 'MISSED'}"
+    )
+    return 0 if (ratio_ok and rss_ok) or not args.strict else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

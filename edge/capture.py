@@ -137,13 +137,14 @@ class CaptureThread:
         try:
             while not self._stop.is_set():
                 image, small = self._read()
+                captured = time.time()
                 if image is None:
                     if not self.source.live or not self._reopen():
                         break
                     continue
                 if small is None and self.fit_to is not None:
                     small = fit(image, self.fit_to)
-                frame = Frame(image, index, time.time(), small)
+                frame = Frame(image, index, captured, small)
                 index += 1
                 if not self.handover.put(frame):
                     break

@@ -1,7 +1,8 @@
 """Frame sources: a camera index, picamera2, a video file, a folder of images, a stream URL.
 
-Every source hands out RGB uint8 (H, W, 3) frames (picamera2's is in edge.picamera): colour is converted exactly once, here,
-where each kind of frame enters the program (OpenCV and picamera2 "RGB888" give BGR).
+Every source hands out RGB uint8 (H, W, 3) frames: colour is converted exactly once, where
+each kind of frame enters the program (OpenCV gives BGR; so does picamera2's "RGB888", whose
+source lives in edge.picamera).
 
     from edge.sources import open_source
     source = open_source("clip.mp4", input_size=(96, 96))   # opened, first frame checked
@@ -114,7 +115,7 @@ def _quiet_opencv() -> None:
 
 
 def _hint(target: int | str) -> str:
-    if isinstance(target, int):
+    if isinstance(target, int) or str(target).startswith("/dev/"):
         return (
             "is the camera plugged in and free (ls /dev/video*)? On a Pi CSI camera use picamera2"
         )
@@ -179,8 +180,8 @@ def parse_source(spec: str, input_size: tuple[int, int]):
         from edge.picamera import Picamera2Source  # imports picamera2 only when opened
 
         return Picamera2Source(input_size)
-    if text.lower().startswith(STREAM_SCHEMES):
-        return OpenCVSource(text, live=True)
+    if text.lower().startswith(STREAM_SCHEMES) or text.startswith("/dev/"):
+        return OpenCVSource(text, live=True)  # a stream, or a camera by path (/dev/video0)
     path = Path(text).expanduser()
     if path.is_dir() or is_image_file(path):
         return ImageFilesSource(path)

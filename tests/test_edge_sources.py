@@ -99,6 +99,7 @@ def test_parse_source_kinds(tmp_path):
     assert isinstance(parse_source("picamera2", (16, 16)), Picamera2Source)
     stream = parse_source("rtsp://camera.local/stream", (16, 16))
     assert stream.live and stream.target == "rtsp://camera.local/stream"
+    assert parse_source("/dev/video2", (16, 16)).live
     with pytest.raises(SourceError, match="not a camera index"):
         parse_source(str(tmp_path / "missing.mp4"), (16, 16))
 

@@ -240,3 +240,18 @@ def test_closed_stdout_ends_quietly(model, tmp_path):
     process.stdout.close()
     _, err = process.communicate(timeout=120)
     assert process.returncode == 0 and b"Traceback" not in err and b"Error" not in err, err
+
+
+def test_the_loop_runs_without_tensorflow(model, video):
+    """What runs on the Pi: TensorFlow and Keras are blocked, the loop must not notice."""
+    code = (
+        "import sys; sys.modules['tensorflow'] = sys.modules['keras'] = None\n"
+        "from edge.camera import main\n"
+        f"main(['--model', {str(model)!r}, '--source', {str(video)!r}, '--headless',"
+        " '--max-frames', '2', '--serve', '127.0.0.1:0'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2

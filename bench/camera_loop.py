@@ -213,12 +213,14 @@ def main(argv=None) -> int:
             f"video: {frames} frames {width}x{height} MJPG, written in {seconds:.0f} s", flush=True
         )
 
+        load_before = os.getloadavg()[0]
         pairs = []
         for _ in range(args.rounds):
             bare, bare_cpu = bare_fps(model_path, args.threads, BARE_SECONDS)
             lines = run_loop(folder, video, args.threads, args.round_frames, 0)
             pairs.append((bare, lines.fps, bare_cpu, lines.cpu_ms))
         long = run_loop(folder, video, args.threads, args.frames, args.early)
+        load_after = os.getloadavg()[0]
 
     bares, loops, bare_cpu, loop_cpu = (np.array(column) for column in zip(*pairs, strict=True))
     ratios = loops / bares
@@ -228,6 +230,10 @@ def main(argv=None) -> int:
     growth = late_rss / early_rss - 1
     ratio_ok, rss_ok = ratio >= RATIO_GOAL, abs(growth) <= RSS_GOAL
     rounds = f"median of {args.rounds} rounds"
+    print(
+        f"machine:       {os.cpu_count()} CPUs, load average {load_before:.1f} at the start and "
+        f"{load_after:.1f} at the end (other processes share the CPUs: see min/max below)"
+    )
     print(f"bare invoke(): {bare:7.1f} fps  {rounds} ({1000 / bare:.2f} ms per frame)")
     print(f"camera loop:   {loop:7.1f} fps  {rounds} ({1000 / loop:.2f} ms per frame)")
     print(

@@ -32,6 +32,7 @@ from edge.errors import UserError, run_cli  # noqa: E402
 
 INT8_FILE, REJECTED_FILE, FLOAT_FILE = "int8.tflite", "int8.rejected.tflite", "float32.tflite"
 _MORE_CALIBRATION = 4  # the calibration remedy uses this many times --calibration images
+_LAYERS_KEPT = 12  # worst layers per attempt kept in the report
 
 
 class GateFailed(UserError):
@@ -81,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="gate: required float/int8 top-1 agreement in percent (0 = off)",
     )
     parser.add_argument(
+        "--target-agreement",
+        type=float,
+        default=98.0,
+        help="remedies: keep trying while float/int8 agreement on the selection split is "
+        "below this (percent), even when the drop passes",
+    )
+    parser.add_argument(
         "--input-type",
         choices=INPUT_TYPES,
         default="uint8",
@@ -105,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=3,
         help="float-fallback: most layers kept in float (0 = never)",
     )
+    parser.add_argument(
+        "--layer-errors",
+        action="store_true",
+        help="run the quantization debugger even when plain quantization passes "
+        "(it runs whenever a remedy is tried)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibration sample")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
@@ -117,8 +131,8 @@ def _relative(path: Path, root: Path) -> str:
 def _check(args) -> None:
     if args.max_drop < 0:
         raise UserError("--max-drop must be 0 or more percentage points")
-    if not 0 <= args.min_agreement <= 100:
-        raise UserError("--min-agreement is a percentage: 0 to 100")
+    if not 0 <= args.min_agreement <= 100 or not 0 <= args.target_agreement <= 100:
+        raise UserError("--min-agreement and --target-agreement are percentages: 0 to 100")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,12 +204,16 @@ def main(argv: list[str] | None = None) -> int:
             more_calibration,
             screen,
             passes,
+            args.target_agreement,
             args.max_float_layers,
             progress,
             log=lambda line: print(line, file=sys.stderr),
         )
         chosen = ladder.run(args.remedies)
-        layers = ladder.layers or (ladder.sensitivity() if not chosen.passed else [])
+        # Where the error comes from: per-layer error before and after the remedies.
+        layers = {}
+        if args.layer_errors or len(ladder.attempts) > 1:
+            layers = {a.name: ladder.layer_errors(a) for a in (ladder.attempts[0], chosen)}
 
         candidate = write_bytes(scratch / "candidate.tflite", chosen.model)
         keras_probs = run_keras(model, test.pixels)
@@ -281,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         "full_integer": chosen.full_integer,
         "remedy": chosen.name,
         "selection_split": selection.split,
+        "target_agreement": args.target_agreement,
         "attempts": [a.record() for a in ladder.attempts],
         "calibration": {
             "images": len(chosen.images.pixels),
@@ -314,7 +333,10 @@ def main(argv: list[str] | None = None) -> int:
             source.labels,
             source.data_root,
         ),
-        "layer_errors": [layer.as_dict() for layer in layers],
+        "layer_errors": {
+            name: [layer.as_dict() for layer in found[:_LAYERS_KEPT]]
+            for name, found in layers.items()
+        },
         "seconds": round(time.perf_counter() - started, 1),
     }
     write_report(folder, report)

@@ -2,21 +2,27 @@
 
     from convert.remedies import Ladder
     ladder = Ladder(model, "uint8", calibration_images, load_more, screen, passes)
-    chosen = ladder.run(["calibration", "percentile", "float-fallback"])
+    chosen = ladder.run(["equalize", "calibration", "percentile", "float-fallback"])
     ladder.attempts    # every attempt, with what it measured
 
 Each attempt is an int8 model scored by `screen` (drop and agreement against the float
-model on the selection split); the ladder stops at the first that passes. Each remedy
-builds on the best attempt so far:
+model on the selection split). The ladder stops at the first attempt that `passes` and
+reaches the target agreement; otherwise it returns the best attempt that passes, or the
+best of all. Each remedy builds on the best attempt so far:
 
 1. plain           min/max ranges from the calibration set (stratified, training split)
-2. calibration     the same with a bigger calibration set (more of the training split)
-3. percentile      post-ReLU activation ranges clipped at the 99.999th, then 99.99th
+2. equalize        VGG16's last conv channels rescaled into the head so all pooled features
+                   share the int8 grid evenly (exact in float; see convert/equalize.py)
+3. calibration     a bigger calibration set (more of the training split)
+4. percentile      post-ReLU activation ranges clipped at the 99.999th, then 99.99th
                    percentile (outliers no longer stretch the int8 grid)
-4. float-fallback  the quantization debugger ranks layers by the error each adds alone;
+5. float-fallback  the quantization debugger ranks layers by the error each adds alone;
                    the 1, then up to `max_float_layers`, worst stay float (selective
                    quantization). The file then needs float kernels too (TFLITE_BUILTINS,
                    not TFLITE_BUILTINS_INT8 only): the report marks it full_integer=false.
+                   Keeping an op float does not fix a badly chosen range at its output (it
+                   is re-quantized with that range for the next int8 op), so this helps
+                   only where the op's own int8 arithmetic is the problem.
 """
 
 from __future__ import annotations
@@ -28,13 +34,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from convert.clipping import percentile_ranges
+from convert.equalize import equalize_head_input
 from convert.loading import Images
 from convert.quantize import ConversionFailed, calibrate, float_ops, quantize, set_ranges
 from convert.sensitivity import LayerError, layer_errors
 
-REMEDIES = ("calibration", "percentile", "float-fallback")  # in order of cost
+REMEDIES = ("equalize", "calibration", "percentile", "float-fallback")  # in order of cost
 PERCENTILES = (99.999, 99.99)
-DEBUG_IMAGES = 64  # images the quantization debugger runs (from the calibration set)
+DEBUG_IMAGES = 32  # images the quantization debugger runs (from the calibration set)
 _NO_FALLBACK_OPS = {"SOFTMAX", "GATHER", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN", "RESHAPE"}
 
 
@@ -42,13 +49,15 @@ _NO_FALLBACK_OPS = {"SOFTMAX", "GATHER", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN
 class Attempt:
     name: str
     what: str
+    keras_model: object  # the (possibly equalized) Keras model it was calibrated from
     images: Images  # the calibration set
-    model: bytes
+    model: bytes  # the int8 .tflite
     calibrated: bytes
     ranges: dict = field(default_factory=dict)
     kept_float: list[str] = field(default_factory=list)
     screen: dict = field(default_factory=dict)
     passed: bool = False
+    verdict: str = ""
     seconds: float = 0.0
 
     @property
@@ -71,17 +80,13 @@ class Attempt:
             "bytes": len(self.model),
             "screen": {k: v for k, v in self.screen.items() if k != "flipped"},
             "passed_screen": self.passed,
+            "verdict": self.verdict,
             "seconds": round(self.seconds, 1),
         }
 
 
-def _better(a: Attempt, b: Attempt | None) -> bool:
-    if b is None:
-        return True
-    return (a.screen["agreement"], -a.screen["drop_points"]) > (
-        b.screen["agreement"],
-        -b.screen["drop_points"],
-    )
+def _key(attempt: Attempt) -> tuple:
+    return (attempt.screen["agreement"], -attempt.screen["drop_points"])
 
 
 class Ladder:
@@ -93,19 +98,25 @@ class Ladder:
         more_calibration: Callable[[], Images] | None,
         screen: Callable[[bytes], dict],
         passes: Callable[[dict], bool],
+        target_agreement: float = 0.0,
         max_float_layers: int = 3,
         progress: bool = True,
         log: Callable[[str], None] = print,
     ):
         self.model, self.input_type = model, input_type
         self.calibration, self.more_calibration = calibration, more_calibration
-        self.screen, self.passes = screen, passes
+        self.screen, self.passes, self.target = screen, passes, target_agreement
         self.max_float_layers, self.progress, self.log = max_float_layers, progress, log
         self.attempts: list[Attempt] = []
-        self.best: Attempt | None = None
-        self.layers: list[LayerError] = []
+        self._layers: dict[str, list[LayerError]] = {}  # per attempt name
+
+    @property
+    def best(self) -> Attempt:
+        """The best attempt so far: passing ones first, then by agreement, then by drop."""
+        return max(self.attempts, key=lambda a: (a.passed, *_key(a)))
 
     def _try(self, attempt: Attempt, started: float) -> bool:
+        """Screen an attempt; True when it is good enough to stop the ladder."""
         if attempt.full_integer:
             leftover = float_ops(attempt.model)
             if leftover:
@@ -116,34 +127,48 @@ class Ladder:
         attempt.passed = self.passes(attempt.screen)
         attempt.seconds = time.perf_counter() - started
         self.attempts.append(attempt)
-        if _better(attempt, self.best):
-            self.best = attempt
         s = attempt.screen
-        self.log(
-            f"  {attempt.name:<22} drop {s['drop_points']:+.2f} pts, agreement "
-            f"{s['agreement']:.2f} %  {'pass' if attempt.passed else 'fail'}"
+        done = attempt.passed and s["agreement"] >= self.target
+        attempt.verdict = (
+            "pass" if done else "gate ok, agreement below target" if attempt.passed else "fail"
         )
-        return attempt.passed
+        self.log(
+            f"  {attempt.name:<20} drop {s['drop_points']:+6.2f} pts, agreement "
+            f"{s['agreement']:6.2f} %  {attempt.verdict}"
+        )
+        return done
 
-    def _calibrated(self, name: str, what: str, images: Images) -> bool:
+    def _calibrated(self, name: str, what: str, keras_model, images: Images) -> bool:
         started = time.perf_counter()
-        calibrated = calibrate(self.model, images.pixels, self.input_type, self.progress)
+        calibrated = calibrate(keras_model, images.pixels, self.input_type, self.progress)
         int8 = quantize(calibrated, self.input_type)
-        return self._try(Attempt(name, what, images, int8, calibrated), started)
+        return self._try(Attempt(name, what, keras_model, images, int8, calibrated), started)
 
     def plain(self) -> bool:
         return self._calibrated(
-            "plain", "min/max ranges from the calibration set", self.calibration
+            "plain", "min/max ranges from the calibration set", self.model, self.calibration
+        )
+
+    def equalize_remedy(self) -> bool:
+        base = self.best
+        equalized, note = equalize_head_input(self.model, base.pixels)
+        if equalized is None:
+            self.log(f"  equalize             not applicable: {note}")
+            return False
+        return self._calibrated(
+            "equalize", f"head-input equalization: {note}", equalized, base.images
         )
 
     def calibration_remedy(self) -> bool:
+        base = self.best
         images = self.more_calibration() if self.more_calibration else None
         if images is None or len(images.pixels) <= len(self.calibration.pixels):
-            self.log("  calibration            skipped: the whole training split is used already")
+            self.log("  calibration          skipped: the whole training split is used already")
             return False
         n = len(images.pixels)
+        name = "calibration" if base.name == "plain" else f"{base.name}+calibration"
         return self._calibrated(
-            f"calibration-{n}", f"min/max ranges from {n} training images", images
+            f"{name}-{n}", f"min/max ranges from {n} training images", base.keras_model, images
         )
 
     def percentile_remedy(self) -> bool:
@@ -155,8 +180,8 @@ class Ladder:
             int8 = quantize(set_ranges(base.calibrated, ranges), self.input_type)
             attempt = Attempt(
                 f"percentile-{percentile:g}",
-                f"post-ReLU ranges clipped at the {percentile:g}th percentile "
-                f"({len(base.pixels)} images)",
+                f"{base.name}, post-ReLU ranges clipped at the {percentile:g}th percentile",
+                base.keras_model,
                 base.images,
                 int8,
                 base.calibrated,
@@ -171,9 +196,10 @@ class Ladder:
         base = self.best
         started = time.perf_counter()
         calibrated = set_ranges(base.calibrated, base.ranges)
-        self.layers = layer_errors(calibrated, base.pixels[:DEBUG_IMAGES])
         candidates = [
-            layer for layer in self.layers if layer.op not in _NO_FALLBACK_OPS and layer.nsr > 0
+            layer
+            for layer in self.layer_errors(base)
+            if layer.op not in _NO_FALLBACK_OPS and layer.nsr > 0
         ]
         counts = sorted({1, self.max_float_layers}) if self.max_float_layers > 0 else []
         tried = 0
@@ -186,6 +212,7 @@ class Ladder:
             attempt = Attempt(
                 f"float-fallback-{len(keep)}",
                 f"{base.name}, with the {len(keep)} layer(s) of largest int8 error kept float",
+                base.keras_model,
                 base.images,
                 int8,
                 base.calibrated,
@@ -197,19 +224,18 @@ class Ladder:
             started = time.perf_counter()
         return False
 
-    def sensitivity(self, pixels: np.ndarray | None = None) -> list[LayerError]:
-        """Per-layer error of the best attempt (computed once)."""
-        if not self.layers and self.best is not None:
-            base = self.best
-            source = base.pixels if pixels is None else pixels
-            self.layers = layer_errors(
-                set_ranges(base.calibrated, base.ranges), source[:DEBUG_IMAGES]
+    def layer_errors(self, attempt: Attempt) -> list[LayerError]:
+        """Per-layer int8 error of an attempt's ranges, worst first (the debugger runs once)."""
+        if attempt.name not in self._layers:
+            self._layers[attempt.name] = layer_errors(
+                set_ranges(attempt.calibrated, attempt.ranges), attempt.pixels[:DEBUG_IMAGES]
             )
-        return self.layers
+        return self._layers[attempt.name]
 
     def run(self, remedies: list[str]) -> Attempt:
-        """Try plain, then each remedy in order until one passes; the passing or best attempt."""
+        """Plain, then each remedy in order until one is good enough; the attempt to keep."""
         steps = {
+            "equalize": self.equalize_remedy,
             "calibration": self.calibration_remedy,
             "percentile": self.percentile_remedy,
             "float-fallback": self.fallback_remedy,

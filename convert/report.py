@@ -64,6 +64,11 @@ def confusion_png(path: Path, matrix, classes: list[str], title: str) -> Path:
     return path
 
 
+def _short(tensor: str) -> str:
+    """A converter tensor name ("a/b/Relu;a/b/BiasAdd;…") shortened to its first part."""
+    return tensor.split(";")[0][-70:]
+
+
 def _fmt(value, spec: str = ".2f", suffix: str = "") -> str:
     return "n/a" if value is None else f"{value:{spec}}{suffix}"
 
@@ -104,14 +109,17 @@ def markdown(r: dict) -> str:
         "",
         f"## Attempts (screened on the {r['selection_split']} split, in order of cost)",
         "",
-        "| attempt | what | drop (pts) | agreement | bytes | passed |",
+        f"Each attempt is screened against the gate and a target agreement of "
+        f"{r['target_agreement']:.1f} %; the first that reaches both is kept, else the best.",
+        "",
+        "| attempt | what | drop (pts) | agreement | bytes | verdict |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for a in r["attempts"]:
         s = a["screen"]
         lines.append(
             f"| {a['name']} | {a['what']} | {s['drop_points']:+.2f} | {s['agreement']:.2f} % "
-            f"| {a['bytes']:,} | {'yes' if a['passed_screen'] else 'no'} |"
+            f"| {a['bytes']:,} | {a['verdict']} |"
         )
     lines += [
         "",
@@ -144,21 +152,21 @@ def markdown(r: dict) -> str:
             lines.append(f"\n… and {len(r['flipped']) - _MAX_FLIPS_SHOWN} more in report.json")
     else:
         lines.append("None: float32 and int8 agree on every test image.")
-    if r.get("layer_errors"):
+    for name, layers in r.get("layer_errors", {}).items():
         lines += [
             "",
-            "## Per-layer int8 error (quantization debugger)",
+            f"## Per-layer int8 error, attempt {name} (quantization debugger)",
             "",
-            "Each layer's own error, fed the same quantized input as the float op: noise-to-signal",
-            "ratio (error power / output variance) and RMS error in quantization steps",
-            "(0.29 is pure rounding).",
+            "Each layer's own error, fed the same quantized input as the float op: noise-to-",
+            "signal ratio (error power / output variance) and RMS error in quantization steps",
+            "(0.29 is pure rounding). Worst first.",
             "",
             "| layer | op | NSR | RMSE / scale |",
             "| --- | --- | --- | --- |",
         ]
-        for layer in r["layer_errors"][:_MAX_LAYERS_SHOWN]:
+        for layer in layers[:_MAX_LAYERS_SHOWN]:
             lines.append(
-                f"| `{layer['tensor'][:80]}` | {layer['op']} | {layer['nsr']:.5f} "
+                f"| `{_short(layer['tensor'])}` | {layer['op']} | {layer['nsr']:.5f} "
                 f"| {layer['rmse_scale']:.3f} |"
             )
     return "\n".join(lines) + "\n"

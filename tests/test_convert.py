@@ -115,17 +115,34 @@ def test_a_broken_int8_model_fails_the_gate_after_the_remedies(folder, monkeypat
     report = json.loads((folder / "report.json").read_text())
     assert not report["gate"]["passed"] and report["drop_points"] > MAX_DROP
     names = [attempt["name"] for attempt in report["attempts"]]
-    assert names == [
-        "plain",
-        "calibration-48",
-        "percentile-99.999",
-        "percentile-99.99",
-        "float-fallback-1",
-    ]
-    assert report["layer_errors"], "the quantization debugger's per-layer errors are reported"
+    assert names[:2] == ["plain", "equalize"]
+    for remedy in ("calibration-48", "percentile-99.999", "percentile-99.99", "float-fallback-1"):
+        assert any(name.endswith(remedy) for name in names), (remedy, names)
+    assert all(attempt["verdict"] == "fail" for attempt in report["attempts"])
+    # where the error comes from: the debugger's per-layer errors, before and after
+    assert "plain" in report["layer_errors"] and report["layer_errors"]["plain"]
     assert (folder / "int8.rejected.tflite").is_file()
     assert not (folder / "int8.tflite").exists(), "no int8 model may survive a failed gate"
     assert "FAILED" in (folder / "report.md").read_text()
+
+
+def test_equalization_is_exact_in_float(trained):
+    from convert.equalize import equalize_head_input
+    from convert.loading import load_images, load_keras_model, open_folder
+
+    source = open_folder(trained)
+    model = load_keras_model(source)
+    pixels = load_images(source, "train", progress=False).pixels
+    equalized, note = equalize_head_input(model, pixels)
+    assert equalized is not None, note
+    assert "block5_conv3" in note and "feature_norm" in note
+    before = model.predict(pixels.astype(np.float32), verbose=0)
+    after = equalized.predict(pixels.astype(np.float32), verbose=0)
+    np.testing.assert_allclose(after, before, atol=1e-4)
+    conv = equalized.get_layer("vgg16").get_layer("block5_conv3").get_weights()[0]
+    assert not np.allclose(
+        conv, model.get_layer("vgg16").get_layer("block5_conv3").get_weights()[0]
+    )
 
 
 @pytest.mark.parametrize("case", ["missing folder", "labels do not match", "empty test split"])

@@ -23,7 +23,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
 
 from convert.atomic import write_bytes  # noqa: E402
-from convert.calibration import class_counts, stratified_sample  # noqa: E402
+from convert.calibration import stratified_sample  # noqa: E402
 from convert.loading import load_images, load_keras_model, open_folder  # noqa: E402
 from convert.quantize import INPUT_TYPES  # noqa: E402
 from convert.remedies import REMEDIES  # noqa: E402
@@ -32,7 +32,6 @@ from edge.errors import UserError, run_cli  # noqa: E402
 
 INT8_FILE, REJECTED_FILE, FLOAT_FILE = "int8.tflite", "int8.rejected.tflite", "float32.tflite"
 _MORE_CALIBRATION = 4  # the calibration remedy uses this many times --calibration images
-_LAYERS_KEPT = 12  # worst layers per attempt kept in the report
 
 
 class GateFailed(UserError):
@@ -124,10 +123,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _relative(path: Path, root: Path) -> str:
-    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-
-
 def _check(args) -> None:
     if args.max_drop < 0:
         raise UserError("--max-drop must be 0 or more percentage points")
@@ -156,10 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     if len(calibration.pixels) == 0:
         raise UserError(f"no image of the train split of {folder} could be decoded")
 
-    from convert.evaluate import compare, flipped_rows, run_keras, run_tflite, scores
+    from convert.evaluate import compare, run_keras, run_tflite
     from convert.quantize import float_tflite
     from convert.remedies import Ladder
     from convert.report import write_report
+    from convert.results import build_report
 
     model = load_keras_model(source)
     print(
@@ -226,134 +222,39 @@ def main(argv: list[str] | None = None) -> int:
         stale = folder / (REJECTED_FILE if passed else INT8_FILE)
         stale.unlink(missing_ok=True)  # never leave an int8 model that this report rejects
 
-    float_scores = scores(test.labels, float_run.probs.argmax(1), source.labels)
-    int8_scores = scores(test.labels, int8_run.probs.argmax(1), source.labels)
-    keras_top = keras_probs.argmax(1)
-    float_ms, int8_ms = float_run.latency(), int8_run.latency()
-    warnings = []
-    for kind, s in (("int8", int8_scores), ("float32", float_scores)):
-        if s["collapse"]:
-            c = s["collapse"]
-            warnings.append(
-                f"COLLAPSE: the {kind} model predicts {c['class']} for {c['share']:.1f} % of the "
-                f"test images (true share {c['true_share']:.1f} %)"
-            )
-    keras_float = float((keras_top == float_run.probs.argmax(1)).mean() * 100)
-    if keras_float < 99.0:
-        warnings.append(
-            f"Keras and float32 TFLite agree on only {keras_float:.1f} % of test images"
-        )
-    if not chosen.full_integer:
-        warnings.append(
-            f"{len(chosen.kept_float)} layer(s) stay float: the int8 file needs float kernels "
-            "too (not TFLITE_BUILTINS_INT8 only)"
-        )
-    if passed:
-        reason = (
-            f"int8 drop {result['drop_points']:+.2f} points <= {args.max_drop:.2f} allowed, "
-            f"agreement {result['agreement']:.2f} %"
-        )
-    else:
-        reason = (
-            f"int8 drop {result['drop_points']:+.2f} points "
-            f"(allowed {args.max_drop:.2f}), agreement {result['agreement']:.2f} % "
-            f"(required {args.min_agreement:.2f})"
-        )
-    float_bytes, int8_bytes = float_path.stat().st_size, final.stat().st_size
-    speedup = (
-        float_ms["median_ms"] / int8_ms["median_ms"]
-        if float_ms["median_ms"] and int8_ms["median_ms"]
-        else None
+    report = build_report(
+        args=args,
+        source=source,
+        test=test,
+        selection_split=selection.split,
+        attempts=ladder.attempts,
+        chosen=chosen,
+        keras_probs=keras_probs,
+        float_run=float_run,
+        int8_run=int8_run,
+        result=result,
+        passed=passed,
+        files=(float_path, final),
+        layers=layers,
+        seconds=time.perf_counter() - started,
     )
-    report = {
-        "format_version": 1,
-        "model": str(folder),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "classes": source.labels,
-        "gate": {
-            "passed": passed,
-            "max_drop": args.max_drop,
-            "min_agreement": args.min_agreement,
-            "reason": reason,
-        },
-        "float_accuracy": result["float_accuracy"],
-        "int8_accuracy": result["int8_accuracy"],
-        "keras_accuracy": round(float((keras_top == test.labels).mean() * 100), 4),
-        "drop_points": result["drop_points"],
-        "agreement": result["agreement"],
-        "keras_float_agreement": round(keras_float, 4),
-        "mean_abs_prob_diff": result["mean_abs_prob_diff"],
-        "float_bytes": float_bytes,
-        "int8_bytes": int8_bytes,
-        "size_ratio": round(int8_bytes / float_bytes, 4),
-        "float_ms": float_ms["median_ms"],
-        "float_ms_p90": float_ms["p90_ms"],
-        "int8_ms": int8_ms["median_ms"],
-        "int8_ms_p90": int8_ms["p90_ms"],
-        "speedup": round(speedup, 3) if speedup else None,
-        "latency_images": int8_ms["images"],
-        "threads": args.threads,
-        "backend": int8_run.backend,
-        "input_type": args.input_type,
-        "int8_file": final.name,
-        "full_integer": chosen.full_integer,
-        "remedy": chosen.name,
-        "selection_split": selection.split,
-        "target_agreement": args.target_agreement,
-        "attempts": [a.record() for a in ladder.attempts],
-        "calibration": {
-            "images": len(chosen.images.pixels),
-            "requested": args.calibration,
-            "per_class": class_counts(
-                [(p, y) for p, y in zip(chosen.images.paths, chosen.images.labels, strict=True)],
-                source.labels,
-            ),
-            "source": "train split, stratified by class",
-            "seed": args.seed,
-            "overlap_with_test": len(
-                {p.resolve() for p in chosen.images.paths} & {p.resolve() for p in test.paths}
-            ),
-            "files": [_relative(p, source.data_root) for p in chosen.images.paths],
-        },
-        "test": {
-            "images": int(len(test.labels)),
-            "skipped": test.skipped,
-            "per_class": {n: int((test.labels == i).sum()) for i, n in enumerate(source.labels)},
-        },
-        "per_class": {"float32": float_scores["per_class"], "int8": int8_scores["per_class"]},
-        "confusion": {"float32": float_scores["confusion"], "int8": int8_scores["confusion"]},
-        "collapse": {"float32": float_scores["collapse"], "int8": int8_scores["collapse"]},
-        "warnings": warnings,
-        "flipped": flipped_rows(
-            result["flipped"],
-            test.paths,
-            test.labels,
-            float_run.probs,
-            int8_run.probs,
-            source.labels,
-            source.data_root,
-        ),
-        "layer_errors": {
-            name: [layer.as_dict() for layer in found[:_LAYERS_KEPT]]
-            for name, found in layers.items()
-        },
-        "seconds": round(time.perf_counter() - started, 1),
-    }
     write_report(folder, report)
-    for warning in warnings:
+    for warning in report["warnings"]:
         print(f"WARNING: {warning}", file=sys.stderr)
     print(
         f"float32 {report['float_accuracy']:.2f} %  int8 {report['int8_accuracy']:.2f} %  "
         f"drop {report['drop_points']:+.2f} pts  agreement {report['agreement']:.2f} %  "
         f"remedy {report['remedy']}\n"
-        f"size {float_bytes:,} -> {int8_bytes:,} B ({report['size_ratio'] * 100:.1f} %)  "
+        f"size {report['float_bytes']:,} -> {report['int8_bytes']:,} B "
+        f"({report['size_ratio'] * 100:.1f} %)  "
         f"latency {report['float_ms']} -> {report['int8_ms']} ms median "
         f"({report['speedup']}x, {args.threads} threads)\n"
         f"wrote {float_path}, {final}, {folder / 'report.md'}"
     )
     if not passed:
         raise GateFailed(
-            f"int8 model failed the gate: {reason}; kept as {final}, see {folder / 'report.md'}"
+            f"int8 model failed the gate: {report['gate']['reason']}; kept as {final}, "
+            f"see {folder / 'report.md'}"
         )
     return 0
 

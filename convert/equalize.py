@@ -3,23 +3,24 @@
     from convert.equalize import equalize_head_input
     equalized, note = equalize_head_input(model, calibration_pixels)  # same float function
 
-Where the int8 error came from (the quantization debugger, on VGG16 models trained here):
-almost all of it is added by one layer, the head's first Dense layer with the feature
-BatchNormalization folded into it (noise-to-signal ~0.4; every conv layer ~0.001). The
-512 pooled VGG16 features share one int8 scale (activations are quantized per tensor), but
-their ranges differ by orders of magnitude: a feature that never exceeds 0.5 in a tensor
-whose scale is set by a feature reaching 200 gets a step of ~0.8, larger than its signal.
-BatchNormalization then divides each feature by its own (tiny) standard deviation, so that
-rounding noise is amplified into "normalised features" that are mostly noise. Folded into
-the Dense weights, the same 1/std factors also spread that layer's per-channel weight range.
+Where the int8 error came from (the quantization debugger, on the VGG16 models trained
+here): almost all of it is added by one layer, the head's first Dense layer with the
+feature BatchNormalization folded into it (noise-to-signal 0.4 to 0.9; every conv layer
+about 0.001). The 512 pooled VGG16 features share one int8 scale (activations are quantized
+per tensor), but their spreads differ by three orders of magnitude. BatchNormalization
+divides each feature by its own standard deviation, so the rounding noise of the quiet
+features is amplified into "normalised features" that are mostly noise; folded into the
+Dense weights, the same 1/std factors also stretch that layer's per-channel weight range.
 
 The remedy is exact in float: ReLU, max pooling and average pooling commute with a
 positive per-channel scale, so block5_conv3's output channel c is multiplied by s_c (its
-kernel and bias) and the head undoes it where the features enter (BatchNormalization's
-moving mean and variance, or the Dense kernel's input rows). s_c brings every channel's
-largest pooled value (over the calibration images) to the same level, so all features
-share the int8 grid evenly (cross-layer equalization, Nagel et al. 2019, applied to
-activation ranges).
+kernel and bias) and the head undoes it where the features enter. With a BatchNormalization
+there, s_c is its own per-channel factor |gamma_c| / sqrt(var_c + eps) (moved into the conv;
+its moving mean and variance absorb the change): every feature then reaches the int8 grid
+with the same spread, and the folded Dense weights keep the spread they were trained with.
+With a plain Dense layer there, s_c brings each channel's largest pooled value over the
+calibration images to a common level instead (cross-layer equalization, Nagel et al. 2019,
+applied to activation ranges).
 """
 
 from __future__ import annotations
@@ -85,17 +86,26 @@ def equalize_head_input(model, pixels: np.ndarray):
     found = _structure(model)
     if isinstance(found, str):
         return None, found
-    ranges = channel_ranges(model, pixels)
-    live = ranges > 0
+    conv, first = found
+    if isinstance(first, keras.layers.BatchNormalization):
+        gamma, _, _, variance = first.get_weights()
+        factor = np.abs(gamma) / np.sqrt(variance + first.epsilon)
+        live = factor > 0
+        how = "BatchNormalization's per-channel factor"
+    else:
+        ranges = channel_ranges(model, pixels)
+        live = ranges > 0
+        factor = 1.0 / np.maximum(ranges, 1e-30)
+        how = "largest pooled value per channel"
     if not live.any():
-        return None, "every pooled feature is zero on the calibration images"
-    target = float(np.median(ranges[live]))
-    scale = np.where(live, target / np.maximum(ranges, 1e-30), 1.0)
+        return None, "every pooled feature is zero"
+    spread = float(factor[live].max() / factor[live].min())
+    scale = np.where(live, factor / np.median(factor[live]), 1.0)
     scale = np.clip(scale, *_SCALE_LIMITS).astype(np.float32)
 
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
-    conv_name, first_name = found[0].name, found[1].name
+    conv_name, first_name = conv.name, first.name
     conv = copy.get_layer("vgg16").get_layer(conv_name)
     first = copy.get_layer("head").get_layer(first_name)
     kernel, bias = conv.get_weights()
@@ -108,8 +118,7 @@ def equalize_head_input(model, pixels: np.ndarray):
     else:
         weights = first.get_weights()
         first.set_weights([weights[0] / scale[:, None], *weights[1:]])
-    spread = float(ranges[live].max() / max(ranges[live].min(), 1e-30))
     return copy, (
-        f"{int(live.sum())} channels of {conv_name} rescaled into {first_name} "
-        f"(channel ranges spanned {spread:.3g}x)"
+        f"{int(live.sum())} channels of {conv_name} rescaled into {first_name} by the "
+        f"{how} (spanning {spread:.3g}x)"
     )

@@ -86,10 +86,15 @@ def load_keras_model(source: Source):
     """model.keras, loaded safely and checked against labels.txt and model.json."""
     from convert.quantize import quiet
 
-    with quiet():  # TensorFlow's start-up chatter
-        import keras
+    try:
+        with quiet():  # TensorFlow's start-up chatter
+            import keras
 
-        import train.model  # noqa: F401  (registers CaffePreprocess before loading)
+            import train.model  # noqa: F401  (registers CaffePreprocess before loading)
+    except ImportError as exc:
+        raise UserError(
+            f"conversion needs TensorFlow ({exc.name} is missing): pip install -e '.[train]'"
+        ) from None
 
     path = source.path / "model.keras"
     try:

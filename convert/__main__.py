@@ -5,9 +5,9 @@
 Reads models/NAME/ as training wrote it, writes float32.tflite and (only when it passes the
 gate) int8.tflite, plus report.json, report.md and confusion_*.png. The int8 model is
 calibrated on a stratified sample of the training split, tried plain first and then with
-the remedies in order of cost (see convert/remedies.py) until it passes on the validation
-split; the chosen model is then measured once on the held-out test split, through the same
-runner the device uses. Exit codes: 0 passed, 1 the int8 model failed the gate (kept as
+the remedies in order of cost (see convert/remedies.py) until one passes the gate and
+reaches --target-agreement on the validation split; the chosen model is then measured once
+on the held-out test split, through the same runner the device uses. Exit codes: 0 passed, 1 the int8 model failed the gate (kept as
 int8.rejected.tflite) or could not be converted, 2 bad input (one sentence says which).
 """
 

@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr-head", type=_positive(float), default=1e-3, help="phase 1 learning rate (Adam)"
     )
     p.add_argument(
-        "--lr-finetune", type=_positive(float), default=1e-5, help="phase 2 learning rate (Adam)"
+        "--lr-finetune", type=_positive(float), default=1e-4, help="phase 2 learning rate (Adam)"
     )
     p.add_argument("--batch-size", type=_positive(int), default=32, help="batch size")
     p.add_argument(

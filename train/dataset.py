@@ -106,9 +106,9 @@ def scan(
     root: str | Path, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0
 ) -> Dataset:
     """Find the classes and the splits of a dataset folder; UserError when it is unusable."""
-    root = Path(root)
-    if not root.is_dir():
+    if not Path(root).is_dir():
         raise UserError(f"data folder {root} does not exist")
+    root = Path(root).resolve()  # split files store paths relative to this
     top = {d.name for d in _visible_dirs(root)}
     val_name = next((n for n in _VALIDATION_NAMES if n in top), None)
     if {"train", "test"} <= top and val_name:
@@ -124,7 +124,7 @@ def scan(
             name: [(f, classes.index(c)) for c in classes for f in per_class[c]]
             for name, per_class in per_split.items()
         }
-        return Dataset(root.resolve(), classes, "splits", splits)
+        return Dataset(root, classes, "splits", splits)
     per_class = _class_files(root)
     if not per_class:
         raise UserError(
@@ -132,7 +132,7 @@ def scan(
         )
     classes = _check_classes(per_class, root)
     splits = stratified_split(per_class, classes, val_fraction, test_fraction, seed)
-    return Dataset(root.resolve(), classes, "folders", splits)
+    return Dataset(root, classes, "folders", splits)
 
 
 def fingerprint(dataset: Dataset) -> str:

@@ -33,7 +33,7 @@ class TrainConfig:
     epochs_finetune: int = 5
     finetune_from: str = "block5_conv1"
     lr_head: float = 1e-3
-    lr_finetune: float = 1e-5
+    lr_finetune: float = 1e-4
     batch_size: int = 32
     augment: bool = True
     augment_views: int = 3

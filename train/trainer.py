@@ -24,6 +24,19 @@ from train.phases import PhaseData, class_weights, run_phase, split_base
 
 
 @dataclass
+class _Run:
+    """What a run found out on its way, recorded in model.json."""
+
+    source: str  # weights actually used
+    fingerprint: str
+    skipped: list
+    total: int  # image files found
+    device: str
+    checkpoint_dir: Path
+    started: float  # perf_counter at the start
+
+
+@dataclass
 class TrainConfig:
     data: str
     out: str
@@ -183,21 +196,8 @@ def train(cfg: TrainConfig) -> Path:
             run_phase(name=name, first_trainable=first, epochs=epochs, learning_rate=lr, **common)
             save_state(checkpoint_dir, state)
 
-    return _finish(
-        cfg,
-        out,
-        dataset,
-        loaded,
-        model,
-        state,
-        source,
-        data_fingerprint,
-        skipped,
-        total,
-        device,
-        started,
-        checkpoint_dir,
-    )
+    run = _Run(source, data_fingerprint, skipped, total, device, checkpoint_dir, started)
+    return _finish(cfg, out, dataset, loaded, model, state, run)
 
 
 def _float32_copy(model, size, num_classes, dropout):
@@ -213,21 +213,7 @@ def _float32_copy(model, size, num_classes, dropout):
     return copy
 
 
-def _finish(
-    cfg,
-    out,
-    dataset,
-    loaded,
-    model,
-    state,
-    source,
-    data_fingerprint,
-    skipped,
-    total,
-    device,
-    started,
-    checkpoint_dir,
-) -> Path:
+def _finish(cfg, out, dataset, loaded, model, state, run: _Run) -> Path:
     size = (cfg.size, cfg.size)
     model = _float32_copy(model, size, len(dataset.classes), cfg.dropout)
     results = {}
@@ -256,16 +242,16 @@ def _finish(
         "input_dtype": "uint8 pixels (float32 in the Keras model)",
         "resize": RESIZE_METHOD,
         "preprocessing": "inside the model: RGB->BGR, minus ImageNet mean (caffe)",
-        "weights": {"requested": cfg.weights, "source": source},
-        "device": device,
+        "weights": {"requested": cfg.weights, "source": run.source},
+        "device": run.device,
         "training": asdict(cfg),
         "dataset": {
             "root": str(dataset.root),
             "layout": dataset.layout,
-            "fingerprint": data_fingerprint,
+            "fingerprint": run.fingerprint,
             "counts": dataset.counts(),
-            "skipped": [str(p) for p, _ in skipped],
-            "files_total": total,
+            "skipped": [str(p) for p, _ in run.skipped],
+            "files_total": run.total,
         },
         "splits": {name: f"splits/{name}.txt" for name in SPLITS},
         "results": results,
@@ -279,8 +265,8 @@ def _finish(
         cv2.imwrite(str(staging / "sample.jpg"), test_pixels[0][:, :, ::-1])  # imwrite takes BGR
     model.save(staging / "model.keras")
     previous = artifacts.publish(staging, out)
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    _summary(out, results, previous, time.perf_counter() - started)
+    shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
+    _summary(out, results, previous, time.perf_counter() - run.started)
     return out
 
 

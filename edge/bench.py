@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from edge.cli import Parser, positive_int
+from edge.cli import Parser, add_model_arguments, positive_int
 from edge.errors import run_cli
 from edge.model_folder import TFLITE_FILES, ModelFolderError, newest_model_folder, read_model_folder
 from edge.runner import TFLiteModel
@@ -26,13 +25,7 @@ WARM_UP = 1  # invokes run before timing starts
 
 def build_parser() -> Parser:
     parser = Parser(prog="python -m edge.bench", description=__doc__)
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=None,
-        metavar="FOLDER",
-        help="model folder; default: the newest under models/",
-    )
+    add_model_arguments(parser)
     parser.add_argument(
         "--threads",
         type=positive_int,

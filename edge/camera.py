@@ -35,7 +35,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from edge.capture import CaptureThread, Frame
-from edge.cli import Parser, non_negative_int, positive_int, probability
+from edge.cli import Parser, add_model_arguments, non_negative_int, positive_int, probability
 from edge.errors import UserError, run_cli
 from edge.fps import RollingFps
 from edge.model_folder import newest_model_folder
@@ -52,16 +52,7 @@ WAIT_FOR_FRAME = 0.25  # s; how often the loop looks up from an empty hand-over
 
 def build_parser() -> Parser:
     parser = Parser(prog="python -m edge.camera", description=__doc__)
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=None,
-        metavar="FOLDER",
-        help="model folder (labels.txt, model.json, *.tflite); default: the newest under models/",
-    )
-    parser.add_argument(
-        "--kind", choices=KINDS, default="auto", help="which .tflite to run (auto: int8 if there)"
-    )
+    add_model_arguments(parser, KINDS)
     parser.add_argument(
         "--source",
         default="0",

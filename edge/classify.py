@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from edge.cli import Parser, positive_int, probability
+from edge.cli import Parser, add_model_arguments, positive_int, probability
 from edge.errors import UserError, run_cli
 from edge.imaging import ImageError, is_image_file, load_image
 from edge.model_folder import newest_model_folder
@@ -32,16 +32,7 @@ from edge.prediction import KINDS, Classifier, Prediction
 def build_parser() -> Parser:
     parser = Parser(prog="python -m edge.classify", description=__doc__)
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="files or folders")
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=None,
-        metavar="FOLDER",
-        help="model folder; default: the newest under models/",
-    )
-    parser.add_argument(
-        "--kind", choices=KINDS, default="auto", help="which .tflite to run (auto: int8 if there)"
-    )
+    add_model_arguments(parser, KINDS)
     parser.add_argument(
         "--threads", type=positive_int, default=1, metavar="N", help="interpreter threads"
     )

@@ -11,6 +11,7 @@ not argparse's usage dump.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from edge.errors import UserError
 
@@ -54,3 +55,35 @@ def probability(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text} is not a probability between 0 and 1")
     return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number above 0")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction in [0, 1)")
+    return value
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, kinds: tuple[str, ...] | None = None):
+    """--model FOLDER (default: the newest under models/) and, given kinds, --kind."""
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        metavar="FOLDER",
+        help="model folder (labels.txt, model.json, *.tflite); default: the newest under models/",
+    )
+    if kinds:
+        parser.add_argument(
+            "--kind",
+            choices=kinds,
+            default="auto",
+            help="which .tflite to run (auto: int8 if there)",
+        )

@@ -15,41 +15,15 @@ import os
 import signal
 import sys
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+from edge.cli import Parser, fraction, non_negative_int, positive_float, positive_int
 from edge.errors import EXIT_INTERRUPTED, UserError, run_cli
-from train.trainer import TrainConfig
 from train.weights import CHOICES
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a fraction in [0, 1)")
-    return value
-
-
-def _positive(kind):
-    def parse(text: str):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text} must be positive")
-        return value
-
-    return parse
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m train",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+def build_parser() -> Parser:
+    p = Parser(prog="python -m train", description=__doc__)
     p.add_argument(
         "--data",
         required=True,
@@ -59,21 +33,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=224, help="input size in pixels (square)")
     p.add_argument("--weights", default="auto", help=f"VGG16 weights: {'|'.join(CHOICES)}|PATH")
     p.add_argument(
-        "--epochs-head", type=_positive(int), default=10, help="phase 1 epochs (frozen base)"
+        "--epochs-head", type=positive_int, default=10, help="phase 1 epochs (frozen base)"
     )
     p.add_argument(
-        "--epochs-finetune", type=_non_negative_int, default=5, help="phase 2 epochs (0 skips it)"
+        "--epochs-finetune", type=non_negative_int, default=5, help="phase 2 epochs (0 skips it)"
     )
     p.add_argument(
         "--finetune-from", default="block5_conv1", help="first VGG16 layer to unfreeze in phase 2"
     )
     p.add_argument(
-        "--lr-head", type=_positive(float), default=1e-3, help="phase 1 learning rate (Adam)"
+        "--lr-head", type=positive_float, default=1e-3, help="phase 1 learning rate (Adam)"
     )
     p.add_argument(
-        "--lr-finetune", type=_positive(float), default=1e-4, help="phase 2 learning rate (Adam)"
+        "--lr-finetune", type=positive_float, default=1e-4, help="phase 2 learning rate (Adam)"
     )
-    p.add_argument("--batch-size", type=_positive(int), default=32, help="batch size")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="batch size")
     p.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,
@@ -82,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--augment-views",
-        type=_positive(int),
+        type=positive_int,
         default=3,
         help="cached views per training image (original + augmented)",
     )
@@ -96,21 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="random seed (split, augmentation, initialisation)"
     )
     p.add_argument(
-        "--val-fraction", type=_fraction, default=0.15, help="share of each class for validation"
+        "--val-fraction", type=fraction, default=0.15, help="share of each class for validation"
     )
     p.add_argument(
         "--test-fraction",
-        type=_fraction,
+        type=fraction,
         default=0.15,
         help="share of each class held out for testing",
     )
     p.add_argument(
         "--patience",
-        type=_positive(int),
+        type=positive_int,
         default=3,
         help="early stopping: epochs without a better validation accuracy",
     )
-    p.add_argument("--dropout", type=_fraction, default=0.3, help="dropout before the output layer")
+    p.add_argument("--dropout", type=fraction, default=0.3, help="dropout before the output layer")
     p.add_argument(
         "--mixed-precision",
         action="store_true",
@@ -123,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--cache-limit-gb",
-        type=_positive(float),
+        type=positive_float,
         default=6.0,
         help="largest feature cache held in memory",
     )
@@ -138,10 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.val_fraction + args.test_fraction >= 1.0:
         raise UserError("--val-fraction plus --test-fraction must leave images for training")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     signal.signal(signal.SIGTERM, _sigterm)
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items()})
-    from train.trainer import train
+    from train.trainer import TrainConfig, train  # imports TensorFlow: after parsing
+
+    cfg = TrainConfig(**vars(args))
 
     try:
         train(cfg)

@@ -105,6 +105,16 @@ class _AugmentedPixels(keras.utils.PyDataset):
         self.order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.pixels))
 
 
+def _schedule(learning_rate: float, first_trainable, epochs: int, steps_per_epoch: int):
+    """Constant for the head; cosine decay to 5 % over the fine-tuning epochs, which keeps the
+    last epochs from undoing the best ones (validation accuracy swings at a constant rate)."""
+    if first_trainable is None:
+        return learning_rate
+    return keras.optimizers.schedules.CosineDecay(
+        learning_rate, decay_steps=max(1, epochs * steps_per_epoch), alpha=0.05
+    )
+
+
 def run_phase(
     *,
     name: str,
@@ -143,7 +153,6 @@ def run_phase(
         checkpointer,
         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, mode="max"),
     ]
-    optimizer = keras.optimizers.Adam(learning_rate)
     loss = keras.losses.SparseCategoricalCrossentropy()
     if cache_bytes <= cache_limit_bytes:
         print(
@@ -161,18 +170,24 @@ def run_phase(
         trainable = (
             head if first_trainable is None else trainable_part(base, head, stop, cached_shape)
         )
-        trainable.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
         fit_args = dict(x=x_train, y=y_train, batch_size=batch_size, shuffle=True)
+        steps = math.ceil(len(y_train) / batch_size)
     else:
         print(f"  cache would take {cache_bytes / 2**30:.1f} GiB (> limit): training on pixels")
         trainable = model
-        trainable.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-        fit_args = dict(
-            x=_AugmentedPixels(
-                data.train_views[0], data.train_labels, batch_size, seed, views > 1, flip
-            )
+        pixels = _AugmentedPixels(
+            data.train_views[0], data.train_labels, batch_size, seed, views > 1, flip
         )
+        fit_args = dict(x=pixels)
+        steps = len(pixels)
         x_val = data.val_pixels.astype(np.float32)
+    trainable.compile(
+        optimizer=keras.optimizers.Adam(
+            _schedule(learning_rate, first_trainable, epochs - done, steps)
+        ),
+        loss=loss,
+        metrics=["accuracy"],
+    )
     cache_seconds = time.perf_counter() - start_time
     if done < epochs:
         trainable.fit(

@@ -15,7 +15,8 @@ import os
 import signal
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+# Before TensorFlow is imported: no C++ log noise (CUDA probes, oneDNN notices).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from edge.cli import Parser, fraction, non_negative_int, positive_float, positive_int
 from edge.errors import EXIT_INTERRUPTED, UserError, run_cli

@@ -29,10 +29,10 @@ CAMERA_ARGS  ?=
 PYTEST_ARGS  ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data train convert camera classify test lint format bench deploy undeploy check-wheels clean
+.PHONY: help setup data train convert camera test lint format bench deploy undeploy check-wheels clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
 	@echo ""
 	@echo "Variables (current value): DATA=$(DATA) MODEL=$(MODEL) SIZE=$(SIZE) WEIGHTS=$(WEIGHTS)"
 	@echo "  EPOCHS=$(EPOCHS) FINETUNE=$(FINETUNE) BATCH=$(BATCH) MAX_DROP=$(MAX_DROP) THREADS=$(THREADS) SOURCE=$(SOURCE)"

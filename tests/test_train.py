@@ -310,3 +310,16 @@ def test_class_weights_balance_rare_classes():
 
     weights = class_weights(np.array([0, 0, 0, 1]), 2)
     assert weights[1] == pytest.approx(3 * weights[0])
+
+
+@pytest.mark.slow
+def test_training_on_pixels_when_the_cache_would_not_fit(tmp_path, capfd):
+    data = make_shapes_dataset(tmp_path / "data", per_class=12)
+    out = tmp_path / "m"
+    argv = ["--data", str(data), "--out", str(out), *FAST, "--cache-limit-gb", "0.000001"]
+    argv[argv.index("--epochs-head") + 1] = "2"
+    assert _run(argv) == 0
+    printed = capfd.readouterr().out
+    assert printed.count("(> limit): training on pixels") == 2  # both phases
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["head"]["loss"]) == 2 and len(history["finetune"]["loss"]) == 1

@@ -32,7 +32,7 @@ def main() -> int:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--size", type=int, default=64, help="input size in pixels")
-    parser.add_argument("--per-class", type=int, default=40, help="generated images per class")
+    parser.add_argument("--per-class", type=int, default=100, help="generated images per class")
     parser.add_argument("--epochs", type=int, default=10, help="head epochs")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size")
     args = parser.parse_args()

@@ -56,6 +56,3 @@ class Smoother:
             return scores  # no smoothing: skip the per-frame stack and mean
         self._recent.append(scores)
         return np.mean(np.stack(self._recent), axis=0)
-
-    def reset(self) -> None:
-        self._recent.clear()

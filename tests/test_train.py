@@ -22,7 +22,7 @@ FAST = ["--size", "32", "--epochs-head", "15", "--epochs-finetune", "1", "--augm
 # fmt: on
 
 
-def _run(argv, capsys=None):
+def _run(argv):
     from edge.errors import run_cli
 
     return run_cli(main, argv)

@@ -13,6 +13,7 @@ on pixels instead, augmenting on the fly: slower, same result.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 
@@ -70,8 +71,6 @@ def trainable_part(base: keras.Model, head: keras.Model, start: int, feature_sha
 
 
 def _verbose() -> int:
-    import sys
-
     return 1 if sys.stdout.isatty() else 2
 
 

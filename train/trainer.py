@@ -135,14 +135,11 @@ def train(cfg: TrainConfig) -> Path:
     keras.mixed_precision.set_global_policy("mixed_float16" if cfg.mixed_precision else "float32")
     strategy, device = _devices()
     print(f"device: {device}" + (", mixed precision" if cfg.mixed_precision else ""))
-    from train.model import assemble, build_base, build_head
-    from train.weights import load_base_weights
+    from train.model import base_of, build_model, head_of
 
     with strategy.scope():
-        base = build_base(size)
-        load_base_weights(base, source)
-        head = build_head(base.output_shape[1:], len(dataset.classes), cfg.dropout)
-        model = assemble(base, head, size)
+        model = build_model(len(dataset.classes), size, source, cfg.dropout)
+    base, head = base_of(model), head_of(model)
     try:
         first_trainable = split_base(base, cfg.finetune_from)
     except ValueError as exc:
@@ -204,11 +201,10 @@ def _float32_copy(model, size, num_classes, dropout):
     """The saved model is always float32, whatever policy trained it."""
     import keras
 
-    from train.model import assemble, build_base, build_head
+    from train.model import build_model
 
     keras.mixed_precision.set_global_policy("float32")
-    base = build_base(size)
-    copy = assemble(base, build_head(base.output_shape[1:], num_classes, dropout), size)
+    copy = build_model(num_classes, size, base_weights=None, dropout=dropout)
     copy.set_weights(model.get_weights())
     return copy
 

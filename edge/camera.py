@@ -158,7 +158,6 @@ def run(options, stop: threading.Event, out=None) -> int:
     """The loop. Returns when the source ends, --max-frames is reached, the window is closed
     or `stop` is set (SIGTERM); every resource is closed on the way out."""
     out = out or sys.stdout
-    cv2.setNumThreads(OPENCV_THREADS)
     classify = Classifier.from_folder(
         options.model or newest_model_folder(),
         kind=options.kind,
@@ -170,6 +169,8 @@ def run(options, stop: threading.Event, out=None) -> int:
     model = classify.model
     warm_ms = classify.warm_up()
     with ExitStack() as stack:
+        stack.callback(cv2.setNumThreads, cv2.getNumThreads())  # as the caller had it
+        cv2.setNumThreads(OPENCV_THREADS)
         # Flags are checked before the camera opens; files and sockets open after it did.
         if not options.headless:
             check_can_open()

@@ -16,6 +16,7 @@ import urllib.request
 import cv2
 import pytest
 
+import edge.capture
 from edge import camera, sources
 from edge.errors import run_cli
 from tests.conftest import ROOT
@@ -72,6 +73,25 @@ def test_headless_json_lines_schema(model, video):
         assert record["top_k"][0]["probability"] >= record["top_k"][1]["probability"]
         assert record["inference_ms"] > 0 and record["timestamp"] > 1.6e9
     assert records[-1]["fps"] > 0
+
+
+def test_opencv_runs_one_thread_inside_the_loop_and_as_before_after_it(model, video, monkeypatch):
+    seen = []
+    real_fit = edge.capture.fit
+
+    def fit(image, size):  # runs on the capture thread, where OpenCV's resize runs
+        seen.append(cv2.getNumThreads())
+        return real_fit(image, size)
+
+    monkeypatch.setattr(edge.capture, "fit", fit)
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        run_loop(["--model", str(model), "--source", str(video), "--headless", "--max-frames", "3"])
+        assert seen and set(seen) == {camera.OPENCV_THREADS}
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
 
 
 @pytest.mark.parametrize("kind", ["video", "folder"])

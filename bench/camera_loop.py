@@ -12,9 +12,10 @@ which. Writes a video file, then measures in this one process, with the same mod
          colour conversion, fit(), the hand-over, classify, one JSON line per frame
 
 at each interpreter thread count in --threads (default: edge.camera's default, and one
-fewer). Side by side: --rounds rounds, each running (bare for 0.5 s, loop for --round-frames
-frames) at every thread count, each pair giving one ratio; the median ratio is the result,
-so load from other processes drifting in and out hits both sides alike.
+fewer). Side by side: --rounds rounds, each running (bare for 0.25 s, loop for
+--round-frames frames, bare for 0.25 s again) at every thread count, each giving one ratio of
+the loop to the bare runs around it; the median ratio is the result, so load from other
+processes drifting in and out hits both sides alike.
 
 The loop hides the capture work (decoding, colour, fit()) behind invoke() by running it on
 another core. With as many interpreter threads as CPUs there is no other core: the capture's
@@ -56,7 +57,7 @@ STAND_IN_SIZE = (96, 96)  # pixels, the Makefile's default SIZE
 STAND_IN_CLASSES = ["Hat", "Cube", "Card", "Torch", "Screw"]
 RATIO_GOAL = 0.90
 RSS_GOAL = 0.05
-BARE_SECONDS = 0.5  # s of bare invoke() per round
+BARE_SECONDS = 0.25  # s of bare invoke() before and after each loop run
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -265,8 +266,10 @@ def main(argv=None) -> int:
         pairs: dict[int, list] = {threads: [] for threads in args.threads}
         for _ in range(args.rounds):
             for threads in args.threads:
-                bare, bare_cpu = bare_fps(model_path, threads, BARE_SECONDS)
+                before = bare_fps(model_path, threads, BARE_SECONDS)
                 lines = run_loop(folder, video, threads, args.round_frames, 0)
+                after = bare_fps(model_path, threads, BARE_SECONDS)
+                bare, bare_cpu = np.mean([before, after], axis=0)
                 pairs[threads].append((bare, lines.fps, bare_cpu, lines.cpu_ms))
         long_threads = max(args.threads)
         long = run_loop(folder, video, long_threads, args.frames, args.early)

@@ -37,6 +37,9 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32, help="batch size")
     args = parser.parse_args()
 
+    from train.tf_import import import_tensorflow
+
+    import_tensorflow()  # without its start-up chatter
     import keras
 
     from train.dataset import load_split, scan

@@ -151,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(calibration.pixels) == 0:
         raise UserError(f"no image of the train split of {folder} could be decoded")
 
+    from train.tf_import import import_tensorflow
+
+    import_tensorflow()  # after the inputs are checked; without its start-up chatter
     from convert.evaluate import compare, run_keras, run_tflite
     from convert.quantize import float_tflite
     from convert.remedies import Ladder

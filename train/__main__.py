@@ -114,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.val_fraction + args.test_fraction >= 1.0:
         raise UserError("--val-fraction plus --test-fraction must leave images for training")
     signal.signal(signal.SIGTERM, _sigterm)
-    from train.trainer import TrainConfig, train  # imports TensorFlow: after parsing
+    from train.tf_import import import_tensorflow
+
+    import_tensorflow()  # after parsing, so a bad flag answers at once; without its chatter
+    from train.trainer import TrainConfig, train
 
     cfg = TrainConfig(**vars(args))
 

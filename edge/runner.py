@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import UserError
+from edge.quiet import filtered_stderr, tflite_info
 
 
 class ModelFileError(UserError):
@@ -68,8 +69,9 @@ class TFLiteModel:
             raise ModelFileError(f"model file not found: {self.path}")
         interpreter, self.backend = interpreter_class()
         try:
-            self.interpreter = interpreter(model_path=str(self.path), num_threads=num_threads)
-            self.interpreter.allocate_tensors()
+            with filtered_stderr(tflite_info):  # "INFO: Created ... XNNPACK delegate", each time
+                self.interpreter = interpreter(model_path=str(self.path), num_threads=num_threads)
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             first_line = (
                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -7,9 +7,9 @@ reach these lines, and every `python -m train` / `python -m convert` started wit
     I0000 00:00:1795824867.973654 2046 port.cc:153] oneDNN custom operations are on. ...
     I0000 00:00:1795824867.974132 2046 cudart_stub.cc:31] Could not find cuda drivers on ...
 
-(twice), even above a one-sentence error. import_tensorflow() sends the C++ side's stderr to
-a temporary file while TensorFlow loads and passes on every line except that header and the
-INFO (I...) lines; warnings, errors and Python's own output still reach the terminal. Which
+(twice), even above a one-sentence error. import_tensorflow() filters the C++ side's stderr
+while TensorFlow loads (edge.quiet) and passes on every line except that header and the INFO
+(I...) lines; warnings, errors and Python's own output still reach the terminal. Which
 device training runs on is said by train itself ("device: CPU (no GPU found)").
 
     from train.tf_import import import_tensorflow
@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
+
+from edge.quiet import filtered_stderr
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the lines TensorFlow's own filter reaches
 
@@ -40,19 +41,6 @@ def import_tensorflow():
     """`import tensorflow`, with the absl header and INFO lines of its start-up dropped."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    sys.stderr.flush()
-    with tempfile.TemporaryFile() as captured:
-        saved = os.dup(2)
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            text = captured.read().decode("utf-8", errors="replace")
-            kept = [line for line in text.splitlines() if not chatter(line)]
-            if kept:
-                print("\n".join(kept), file=sys.stderr, flush=True)
+    with filtered_stderr(chatter):
+        import tensorflow
     return tensorflow

@@ -188,7 +188,9 @@ def train(cfg: TrainConfig) -> Path:
                 phase_state.setdefault(
                     "best_val_loss", head_state.get("best_val_loss", float("inf"))
                 )
-            what = "head on a frozen base" if first is None else f"from {cfg.finetune_from} on"
+            what = (
+                "head on a frozen base" if first is None else f"layers from {cfg.finetune_from} on"
+            )
             print(f"phase {number} ({name}): training the {what}, lr {lr:g}, up to {epochs} epochs")
             run_phase(name=name, first_trainable=first, epochs=epochs, learning_rate=lr, **common)
             save_state(checkpoint_dir, state)

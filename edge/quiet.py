@@ -17,8 +17,13 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+# Descriptor 2 is one per process: blocks in two threads at once would restore each other's
+# temporary file. They take turns (re-entrant, so a block may nest inside another).
+_TURN = threading.RLock()
 
 
 def tflite_info(line: str) -> bool:
@@ -29,12 +34,19 @@ def tflite_info(line: str) -> bool:
 @contextmanager
 def filtered_stderr(drop: Callable[[str], bool]) -> Iterator[None]:
     """Within the block, lines written to descriptor 2 for which drop(line) is true vanish."""
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no descriptor 2 (a daemon started without one): nothing to filter
-        yield
-        return
+    with _TURN:
+        sys.stderr.flush()
+        try:
+            saved = os.dup(2)
+        except OSError:  # no descriptor 2 (a daemon started without one): nothing to filter
+            yield
+            return
+        with _replayed(saved, drop):
+            yield
+
+
+@contextmanager
+def _replayed(saved: int, drop: Callable[[str], bool]) -> Iterator[None]:
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:

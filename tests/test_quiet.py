@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -49,3 +50,22 @@ def test_classify_prints_no_runtime_info_line(tmp_path_factory, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Prediction : red" in result.stdout
     assert result.stderr == ""  # no "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+
+
+def test_blocks_in_two_threads_take_turns_and_leave_descriptor_2_as_it_was(capfd):
+    def work(name: bytes):
+        for _ in range(50):
+            with filtered_stderr(tflite_info):
+                os.write(2, b"INFO: dropped\n")
+                with filtered_stderr(tflite_info):  # nested in the same thread
+                    os.write(2, b"WARNING: " + name + b"\n")
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in (b"a", b"b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = capfd.readouterr().err.splitlines()
+    assert sorted(set(lines)) == ["WARNING: a", "WARNING: b"] and len(lines) == 100
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
 
-from convert.atomic import write_bytes  # noqa: E402
+from edge.atomic import write_bytes  # noqa: E402
 from convert.calibration import stratified_sample  # noqa: E402
 from convert.loading import load_images, load_keras_model, open_folder  # noqa: E402
 from convert.quantize import INPUT_TYPES  # noqa: E402

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.atomic import replacing, write_text
+from edge.atomic import replacing, write_text
 
 _MAX_FLIPS_SHOWN = 50  # rows of the flipped-images table in report.md (all are in the JSON)
 _MAX_LAYERS_SHOWN = 10

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convert.atomic import replacing, write_bytes
+from edge.atomic import replacing, write_bytes
 from convert.calibration import class_counts, stratified_sample
 from convert.evaluate import collapse, compare, confusion, scores
 
@@ -83,3 +83,14 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["int8.tflite"]  # no temporary left
     write_bytes(target, b"new")
     assert target.read_bytes() == b"new"
+
+
+def test_create_new_never_replaces_and_leaves_no_temporary(tmp_path):
+    from edge.atomic import create_new
+
+    target = tmp_path / "a.jpg"
+    create_new(target, b"first")
+    with pytest.raises(FileExistsError):
+        create_new(target, b"second")
+    assert target.read_bytes() == b"first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]

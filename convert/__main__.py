@@ -22,11 +22,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
 
-from edge.atomic import write_bytes  # noqa: E402
 from convert.calibration import stratified_sample  # noqa: E402
 from convert.loading import load_images, load_keras_model, open_folder  # noqa: E402
 from convert.quantize import INPUT_TYPES  # noqa: E402
 from convert.remedies import REMEDIES  # noqa: E402
+from edge.atomic import write_bytes  # noqa: E402
 from edge.cli import Parser, non_negative_int, positive_int  # noqa: E402
 from edge.errors import UserError, run_cli  # noqa: E402
 

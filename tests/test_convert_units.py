@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.atomic import replacing, write_bytes
 from convert.calibration import class_counts, stratified_sample
 from convert.evaluate import collapse, compare, confusion, scores
+from edge.atomic import replacing, write_bytes
 
 
 def _items(per_class: list[int]) -> list[tuple[Path, int]]:

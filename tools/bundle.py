@@ -137,5 +137,6 @@ def build_bundle(
         _add(archive, f"{MODEL_DIR}/{sample.name}", image)
         _add(archive, REQUIREMENTS, requirements.read_bytes())
     data = buffer.getvalue()
+    out_dir.mkdir(parents=True, exist_ok=True)
     path = atomic.write_bytes(out_dir / "bundle.tar", data)
     return Bundle(path, hashlib.sha256(data).hexdigest(), sample)

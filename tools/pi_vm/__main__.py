@@ -4,6 +4,8 @@
     python -m tools.pi_vm status
     python -m tools.pi_vm stop
     python -m tools.pi_vm reset --suite trixie   # a fresh tree from the cached tarball
+    python -m tools.pi_vm vm-up [--fresh]    # boot the arm64 VM with systemd (ssh pi-vm)
+    python -m tools.pi_vm vm-down
     ssh -F ~/.cache/edge-classifier/pi-vm/ssh_config pi-bookworm uname -m    # aarch64
 
 Then: make deploy PI="pi-bookworm pi-trixie" DEPLOY_ARGS="--ssh-config ~/.cache/edge-classifier/pi-vm/ssh_config"
@@ -18,14 +20,16 @@ import time
 
 from edge.cli import Parser
 from edge.errors import UserError, run_cli
-from tools.pi_vm import sshd, trees
+from tools.pi_vm import sshd, trees, vm
 from tools.pi_vm.layout import SUITES, Layout
 
 
 def parse_args(argv: list[str] | None):
     parser = Parser(prog="python -m tools.pi_vm", description=__doc__)
     parser.add_argument(
-        "command", choices=("up", "start", "stop", "status", "reset"), help="what to do"
+        "command",
+        choices=("up", "start", "stop", "status", "reset", "vm-up", "vm-down"),
+        help="what to do",
     )
     parser.add_argument(
         "--suite",
@@ -34,7 +38,28 @@ def parse_args(argv: list[str] | None):
         default=None,
         help="which tree (repeatable; default: all of them)",
     )
+    parser.add_argument("--fresh", action="store_true", help="vm-up: boot from a clean disk")
     return parser.parse_args(argv)
+
+
+def built_suites(layout: Layout) -> list[str]:
+    return [s for s in SUITES if (layout.tree(s) / trees.MARKER).is_file()]
+
+
+def vm_command(layout: Layout, args) -> int:
+    if args.command == "vm-down":
+        vm.vm_down(layout)
+        print("pi-vm: the VM is stopped")
+        return 0
+    started = time.monotonic()
+    vm.build_disk(layout)
+    trees.client_key(layout)
+    sshd.write_client_files(layout, built_suites(layout))
+    vm.vm_up(layout, fresh=args.fresh)
+    print(
+        f"pi-vm: VM ready in {time.monotonic() - started:.0f} s; ssh -F {layout.ssh_config} pi-vm"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if os.geteuid() != 0:
         raise UserError("the virtual Pis need root (chroot and mount): run this as root")
+    if args.command in ("vm-up", "vm-down"):
+        return vm_command(layout, args)
     if args.command == "stop":
         for suite in suites:
             sshd.stop(layout, suite)

@@ -214,6 +214,6 @@ def test_bench_cell_shows_one_and_most_threads(steps):
         {"model": "int8", "threads": t, "median_ms": ms}
         for t, ms in ((1, 9.0), (2, 5.5), (4, 3.25))
     ]
-    assert steps.bench_cell(rows) == "9.0 / 3.2 (4)"
-    assert steps.bench_cell(rows[:1]) == "9.0"
+    assert steps.bench_cell(rows) == "9.00 / 3.25 (4)"
+    assert steps.bench_cell(rows[:1]) == "9.00"
     assert steps.bench_cell([]) == "-"

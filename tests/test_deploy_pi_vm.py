@@ -172,7 +172,7 @@ def x86_host(tmp_path):
         server.wait(timeout=10)
 
 
-def test_x86_host_is_refused_before_anything_is_copied(pis, model, x86_host):
+def test_x86_host_is_refused_before_anything_is_copied(model, x86_host):
     result = deploy(
         "--host", "x86", "--model", str(model), "--dest", "/tmp/edge-x86-never", ssh_config=x86_host
     )

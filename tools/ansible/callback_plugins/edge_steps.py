@@ -150,7 +150,7 @@ def detail(step: str, result: dict) -> str:
         if step == "benchmark":
             rows = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
             return ", ".join(
-                f"{r['threads']} thread{'s' * (r['threads'] > 1)} {r['median_ms']:.1f} ms"
+                f"{r['threads']} thread{'s' * (r['threads'] > 1)} {ms(r['median_ms'])} ms"
                 for r in rows
             )
     except (ValueError, KeyError, TypeError):
@@ -158,12 +158,17 @@ def detail(step: str, result: dict) -> str:
     return ""
 
 
+def ms(value: float) -> str:
+    """Milliseconds with two significant decimals for small models, one for real ones."""
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
 def bench_cell(bench: list) -> str:
     rows = {row["threads"]: row["median_ms"] for row in bench or [] if row.get("model") == "int8"}
     if not rows:
         return "-"
     most = max(rows)
-    return f"{rows[1]:.1f} / {rows[most]:.1f} ({most})" if most > 1 else f"{rows[1]:.1f}"
+    return f"{ms(rows[1])} / {ms(rows[most])} ({most})" if most > 1 else ms(rows[1])
 
 
 class CallbackModule(CallbackBase):

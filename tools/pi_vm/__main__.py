@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from edge.cli import Parser
 from edge.errors import UserError, run_cli
@@ -83,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pi-vm: stopped {', '.join(suites)}")
         return 0
     started = time.monotonic()
+    trees.need_tools()
+    # Emulated dpkg runs mostly on one core: build the missing tarballs side by side.
+    with ThreadPoolExecutor(max_workers=len(suites)) as pool:
+        list(pool.map(lambda suite: trees.build_tarball(layout, suite), suites))
     for suite in suites:
         if args.command == "reset":
             sshd.stop(layout, suite)

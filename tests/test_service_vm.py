@@ -44,7 +44,9 @@ def wait_until_active(old_pid: str = "") -> str:
 @pytest.fixture(scope="module")
 def vm(pytestconfig):
     need_pi_vm("qemu-system-aarch64", "mkfs.ext4", "qemu-img")
-    pi_vm(pytestconfig, "vm-up", "--fresh")
+    pi_vm(pytestconfig, "vm-up")  # its disk persists between runs: the venv is kept, like a Pi's
+    before = deploy("--host", "pi-vm", "--undeploy")  # start with no boot service installed
+    assert before.returncode == 0, before.stdout + before.stderr
     yield Layout.default()
     pi_vm(pytestconfig, "vm-down")
 

@@ -32,7 +32,8 @@ PACKAGES = [
     "sudo",
     "iproute2",
 ]
-# Bookworm also boots (tools/pi_vm/vm.py): Debian's arm64 kernel, systemd and DHCP.
+# The booted VM (tools/pi_vm/vm.py) adds Debian's arm64 kernel, systemd and DHCP to a copy of
+# the Bookworm tree; the trees themselves stay lean (a kernel's initramfs is slow to emulate).
 BOOT_PACKAGES = ["linux-image-arm64", "systemd-sysv", "udev", "ifupdown", "isc-dhcp-client"]
 MIRROR = "http://deb.debian.org/debian"
 
@@ -81,4 +82,4 @@ class Layout:
 
 
 def packages(suite: str) -> list[str]:
-    return PACKAGES + (BOOT_PACKAGES if suite == "bookworm" else [])
+    return list(PACKAGES)

@@ -3,9 +3,10 @@
     from tools.pi_vm.vm import vm_up, vm_down
     vm_up(Layout.default())     # ssh -F ~/.cache/edge-classifier/pi-vm/ssh_config pi-vm
 
-The Bookworm tarball already holds Debian's arm64 kernel, systemd and DHCP (layout.py). Its
-disk image is made once (mkfs.ext4 -d, seconds) and kept as a pristine base; each boot runs on
-a qcow2 overlay of it, so `--fresh` starts from a clean disk instantly. qemu-system-aarch64
+A copy of the Bookworm tree gets Debian's arm64 kernel, systemd and DHCP (apt inside the tree,
+with an initramfs of just the virt board's modules: a full one takes most of an hour to build
+under emulation). Its disk image is made once (mkfs.ext4 -d, seconds) and kept as a pristine
+base; each boot runs on a qcow2 overlay of it, so `--fresh` starts from a clean disk instantly. qemu-system-aarch64
 emulates a Cortex-A72 (the Pi 4's core) on the `virt` board, without KVM here (TCG), and
 forwards its ssh port to 127.0.0.1 only.
 """
@@ -20,12 +21,40 @@ from pathlib import Path
 from edge import atomic
 from edge.errors import UserError
 from tools.pi_vm import trees
-from tools.pi_vm.layout import VM_PORT, Layout
+from tools.pi_vm.layout import BOOT_PACKAGES, VM_PORT, Layout
 from tools.pi_vm.sshd import listening
 
 BOOT_TIMEOUT = 600  # seconds until ssh answers (about 90 s on an idle 2-core machine)
 DISK_SIZE = "4G"
 MEMORY_MB = 2048
+INSTALL_TIMEOUT = 3600  # seconds for apt to add the kernel and systemd under emulation
+# Only what mounting / on the virt board needs; MODULES=list keeps mkinitramfs to these.
+INITRAMFS_HOOK = """#!/bin/sh
+[ "$1" = prereqs ] && exit 0
+. /usr/share/initramfs-tools/hook-functions
+manual_add_modules virtio_mmio virtio_blk virtio_net virtio_pci ext4 crc32c_generic
+"""
+
+
+def _install_boot_packages(tree: Path) -> None:
+    conf = tree / "etc/initramfs-tools"
+    (conf / "conf.d").mkdir(parents=True, exist_ok=True)
+    (conf / "hooks").mkdir(parents=True, exist_ok=True)
+    atomic.write_text(conf / "conf.d/pi-vm", "MODULES=list\n")
+    atomic.write_text(conf / "hooks/pi-vm", INITRAMFS_HOOK)
+    (conf / "hooks/pi-vm").chmod(0o755)
+    subprocess.run(["mount", "-t", "proc", "proc", str(tree / "proc")], check=True)
+    try:
+        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        for argv in (
+            ["apt-get", "update", "-q"],
+            ["apt-get", "install", "-y", "-q", *BOOT_PACKAGES],
+        ):
+            subprocess.run(
+                ["chroot", str(tree), *argv], env=env, check=True, timeout=INSTALL_TIMEOUT
+            )
+    finally:
+        subprocess.run(["umount", str(tree / "proc")], check=True)
 
 
 def _configure_boot(tree: Path) -> None:
@@ -57,6 +86,8 @@ def build_disk(layout: Layout) -> Path:
     print("pi-vm: making the boot disk from the bookworm tree", flush=True)
     subprocess.run(["tar", "-xpf", str(layout.tarball("bookworm")), "-C", str(staging)], check=True)
     trees.configure(layout, "bookworm", staging)
+    print("pi-vm: adding the arm64 kernel and systemd (apt, emulated: minutes)", flush=True)
+    _install_boot_packages(staging)
     _configure_boot(staging)
     for pattern, name in (("vmlinuz-*", "vmlinuz"), ("initrd.img-*", "initrd.img")):
         found = sorted((staging / "boot").glob(pattern))

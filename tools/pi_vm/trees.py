@@ -65,7 +65,7 @@ def build_tarball(layout: Layout, suite: str) -> Path:
         str(partial),
         MIRROR,
     ]
-    for attempt in (1, 2):  # a loaded machine once failed a fork; the retry passed
+    for attempt in (1, 2, 3):  # a loaded machine fails a fork now and then; a retry passes
         print(f"pi-vm: building the {suite} arm64 tree (minutes; log: {log})", flush=True)
         started = time.monotonic()
         with log.open("w") as out:

@@ -26,7 +26,7 @@ nav button.on { background: #2a6; }
               border: 0; border-radius: 6px; font-size: 1em; }
 .count { font-weight: bold; }
 .row { display: flex; gap: .5em; flex-wrap: wrap; align-items: center; margin: .5em 0; }
-input { font-size: 1em; padding: .4em; width: 6em; }
+input { font-size: 1em; padding: .4em; width: 4.5em; }
 #newname { width: 10em; }
 .tool { min-height: 48px; font-size: 1em; padding: 0 1em; border: 0; border-radius: 6px; }
 #hints { color: #fc6; } #msg { color: #9cf; min-height: 1.4em; }
@@ -45,7 +45,8 @@ input { font-size: 1em; padding: .4em; width: 6em; }
 <img id="live" alt="live camera preview">
 <div id="classes"></div>
 <div class="row">burst <input id="count" type="number" value="20" min="1" max="500"> frames, every
-<input id="every" type="number" value="0.5" min="0" max="60" step="0.1"> s <span id="burst"></span></div>
+<input id="every" type="number" value="0.5" min="0" max="60" step="0.1"> s</div>
+<div id="burst"></div>
 <div class="row"><input id="newname" placeholder="new class">
 <button class="tool" id="add" onclick="addClass()">add class</button>
 <button class="tool" id="undo" onclick="post('undo', {})">undo last</button></div>

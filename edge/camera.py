@@ -4,6 +4,7 @@
     python -m edge.camera --source picamera2 --headless --serve 0.0.0.0:8000 # Pi without screen
     python -m edge.camera --source data/sample/Cube --headless --max-frames 20
     python -m edge.camera --source clip.mp4 --record annotated.mp4 --headless
+    python -m edge.camera --source picamera2 --headless --save-uncertain data/mine  # doubts -> data
 
 --source is a camera index (OpenCV/V4L2), `picamera2` (Pi CSI camera), a video file, a
 folder of images or an rtsp:// / http:// stream URL. Capture runs in its own thread and the
@@ -18,6 +19,10 @@ timestamp: capture time (Unix seconds); frame: frames classified before this one
 source_frame: the source's frame number (gaps are stale frames dropped); label: "unknown"
 below --threshold; inference_ms: invoke() alone; fps: over the last 30 frames.
 The first (warm-up) invoke runs before the loop and is not counted.
+
+--save-uncertain DIR keeps frames whose top probability is below --uncertain-below in
+DIR/_unlabeled/ with the prediction beside each (edge.unlabeled), at most one per --save-every
+(on a video file, its own clock) and none that barely differs from the last one kept.
 
 Ctrl-C (exit 130) and SIGTERM (exit 0) close the camera, the window, the recorder and the
 server. A bad flag, model folder or source: one sentence on stderr and exit code 2.
@@ -158,12 +163,10 @@ def add_uncertain_arguments(parser: Parser) -> None:
     )
 
 
-def frame_clock(frame: Frame, source) -> float:
-    """Seconds on the frame's own clock: the position in a video file (so a file is judged
-    the same however fast it is read), else the capture time."""
-    if not source.live and source.fps > 0:
-        return frame.index / source.fps
-    return frame.timestamp
+def frame_clock(frame: Frame, video_fps: float) -> float:
+    """Seconds on the frame's own clock: the position in a video file (video_fps > 0: a file
+    is judged the same however fast it is read), else the capture time."""
+    return frame.index / video_fps if video_fps > 0 else frame.timestamp
 
 
 def as_record(frame: Frame, count: int, prediction: Prediction, fps: float) -> dict:
@@ -241,6 +244,8 @@ def run(options, stop: threading.Event, out=None) -> int:
         if view is not None:
             log(f"web view at {view.url}")
         saver = _uncertain_saver(options, source, model.path)
+        # Read now: the capture thread closes a file at its end, and the rate with it.
+        video_fps = 0.0 if source.live else source.fps
         capture = stack.enter_context(CaptureThread(source, fit_to=classify.input_size))
         fps, count, started = RollingFps(), 0, time.perf_counter()
         while not stop.is_set():
@@ -257,7 +262,7 @@ def run(options, stop: threading.Event, out=None) -> int:
             record = as_record(frame, count, prediction, rate)
             count += 1
             if saver is not None:
-                saver.offer(frame.image, prediction, now=frame_clock(frame, source))
+                saver.offer(frame.image, prediction, now=frame_clock(frame, video_fps))
             if options.headless and not _print_line(out, json.dumps(record)):
                 break  # the reader went away (`| head`): stop quietly
             shown = None

@@ -24,8 +24,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from edge.captures import DEFAULT_MIN_CHANGE, CaptureStore, check_class_name
 from edge.capture import CaptureThread
+from edge.captures import DEFAULT_MIN_CHANGE, CaptureStore, check_class_name
 from edge.cli import Parser, non_negative_int, positive_int, seconds
 from edge.collect_server import CollectServer, LiveFrames
 from edge.collect_session import Burst, Session, run_burst
@@ -159,6 +159,7 @@ def feed(capture: CaptureThread, source, frames: LiveFrames, stop, on_frame=None
     """Hand frames to the page (or window) until stopped; a finite source plays at its own
     rate and its last frame stays up when it ends."""
     started = time.monotonic()
+    video_fps = 0.0 if source.live else source.fps  # now: the file's rate goes when it closes
     while not stop.is_set():
         frame = capture.next_frame(timeout=WAIT_FOR_FRAME)
         if frame is None:
@@ -170,8 +171,8 @@ def feed(capture: CaptureThread, source, frames: LiveFrames, stop, on_frame=None
         frames.publish(frame.image)
         if on_frame is not None and not on_frame(frame.image):
             return
-        if not source.live and source.fps > 0:
-            stop.wait(max(0.0, started + frame.index / source.fps - time.monotonic()))
+        if video_fps > 0:
+            stop.wait(max(0.0, started + frame.index / video_fps - time.monotonic()))
 
 
 def serve(options, session: Session, stop: threading.Event) -> int:

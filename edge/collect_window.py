@@ -47,8 +47,8 @@ def on_key(session: Session, key: int) -> str:
 
 
 def run_window(options, session: Session, stop: threading.Event) -> int:
-    from edge.collect import SOURCE_SHAPE, feed, summary  # the loop is shared with the page
     from edge.capture import CaptureThread
+    from edge.collect import SOURCE_SHAPE, feed, summary  # the loop is shared with the page
     from edge.sources import open_source
 
     message = ""

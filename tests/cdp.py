@@ -13,6 +13,7 @@ descriptor 3 and writes its answers on 4.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import subprocess
@@ -57,10 +58,8 @@ class Browser:
         return self
 
     def __exit__(self, *exc) -> None:
-        try:
+        with contextlib.suppress(OSError, RuntimeError):
             self.call("Browser.close")
-        except (OSError, RuntimeError):
-            pass
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:

@@ -82,7 +82,7 @@ def test_a_still_scene_with_camera_noise_is_below_the_default_min_change(noise):
 @pytest.mark.parametrize("kind", ["turn", "slide"])
 def test_a_moving_object_passes_the_default_min_change_within_two_frames(kind):
     thumbs = [thumbnail(f) for f in scene(kind, 6)]
-    assert all(change(a, b) > DEFAULT_MIN_CHANGE for a, b in zip(thumbs, thumbs[2:]))
+    assert all(change(a, b) > DEFAULT_MIN_CHANGE for a, b in zip(thumbs, thumbs[2:], strict=False))
 
 
 def test_min_change_keeps_the_first_still_frame_and_counts_the_rest(tmp_path):
@@ -129,8 +129,12 @@ def test_undo_and_delete_remove_the_file_and_its_log_line_only(tmp_path):
 def test_two_clients_capturing_at_once_never_overwrite_each_other(tmp_path):
     # Two stores (as two processes would be) with the same clock and counters: every name
     # each one picks is also picked by the other.
-    stores = [CaptureStore(tmp_path, source=f"client{i}", clock=lambda: 1_700_000_000.0) for i in (0, 1)]
-    frames = {i: [np.full((48, 64, 3), 10 * k + 100 * i, np.uint8) for k in range(10)] for i in (0, 1)}
+    stores = [
+        CaptureStore(tmp_path, source=f"client{i}", clock=lambda: 1_700_000_000.0) for i in (0, 1)
+    ]
+    frames = {
+        i: [np.full((48, 64, 3), 10 * k + 100 * i, np.uint8) for k in range(10)] for i in (0, 1)
+    }
     saved = {0: [], 1: []}
 
     def client(i):
@@ -144,7 +148,7 @@ def test_two_clients_capturing_at_once_never_overwrite_each_other(tmp_path):
     paths = saved[0] + saved[1]
     assert len(set(paths)) == 20 and len(list((tmp_path / "Cube").glob("*.jpg"))) == 20
     for i in (0, 1):  # each file holds the frame its client saved there
-        for path, frame in zip(saved[i], frames[i]):
+        for path, frame in zip(saved[i], frames[i], strict=True):
             assert abs(int(decode(path)[0, 0, 0]) - int(frame[0, 0, 0])) <= 2
     assert sorted(r["file"] for r in read_log(tmp_path / "Cube")) == sorted(p.name for p in paths)
 

@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 
 from edge import collect, sources
-from edge.captures import LOG_NAME, read_log
+from edge.captures import LOG_NAME, CaptureStore, read_log
 from edge.collect_server import CollectServer, LiveFrames
 from edge.collect_session import Session
-from edge.captures import CaptureStore
 from edge.errors import run_cli
 from edge.page_access import Access
 from tests.cdp import Browser
@@ -95,7 +94,16 @@ def page(tmp_path, monkeypatch):
     )
     out, port = tmp_path / "data", free_port()
     options = collect.build_parser().parse_args(
-        ["--source", "0", "--out", str(out), "--classes", "Hat,Cube", "--serve", f"127.0.0.1:{port}"]
+        [
+            "--source",
+            "0",
+            "--out",
+            str(out),
+            "--classes",
+            "Hat,Cube",
+            "--serve",
+            f"127.0.0.1:{port}",
+        ]
     )
     stop, result = threading.Event(), {}
     loop = threading.Thread(target=lambda: result.update(code=collect.run(options, stop)))
@@ -137,7 +145,11 @@ def test_page_captures_bursts_undoes_and_deletes_over_http(page):
     post(url + "delete", {"class": "Hat", "file": first})
     assert jpegs(out / "Hat") == [] and read_log(out / "Hat") == []
     thumb = urllib.request.urlopen(url + "image/Cube/" + jpegs(out / "Cube")[0].name).read()
-    assert cv2.imdecode(np.frombuffer(thumb, "uint8"), 1).shape == (60, 80, 3)  # decoded at a quarter
+    assert cv2.imdecode(np.frombuffer(thumb, "uint8"), 1).shape == (
+        60,
+        80,
+        3,
+    )  # decoded at a quarter
     with pytest.raises(urllib.error.HTTPError, match="415"):  # a cross-site form cannot post
         post(url + "capture", {"class": "Hat"}, kind="text/plain")
     with pytest.raises(urllib.error.HTTPError, match="400"):

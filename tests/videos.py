@@ -26,7 +26,9 @@ def scene(kind: str, n: int, noise: float = 3.0, seed: int = 0, step: float = 6.
         if kind == "still":
             cv2.circle(image, centre, height // 5, (200, 40, 40), -1)
         elif kind == "slide":
-            cv2.circle(image, (int(width // 6 + 2 * step * i), centre[1]), height // 5, (200, 40, 40), -1)
+            cv2.circle(
+                image, (int(width // 6 + 2 * step * i), centre[1]), height // 5, (200, 40, 40), -1
+            )
         elif kind == "turn":
             box = cv2.boxPoints((centre, (width * 0.47, height / 4), i * step)).astype(np.int32)
             cv2.fillPoly(image, [box], (200, 40, 40))

@@ -167,6 +167,8 @@ def feed(capture: CaptureThread, source, frames: LiveFrames, stop, on_frame=None
                 raise UserError(f"reading {source.name} failed: {capture.error}")
             if on_frame is not None and not on_frame(None):
                 return
+            if capture.ended:  # next_frame() no longer waits: without this the loop would spin
+                stop.wait(WAIT_FOR_FRAME)
             continue
         frames.publish(frame.image)
         if on_frame is not None and not on_frame(frame.image):

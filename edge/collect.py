@@ -52,7 +52,7 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="dataset folder")
     parser.add_argument(
-        "--classes", default="", metavar="A,B,C", help="classes (folders) to offer, in key order"
+        "--classes", default=None, metavar="A,B,C", help="classes (folders) to offer, in key order"
     )
     parser.add_argument("--label", default=None, metavar="CLASS", help="headless burst into CLASS")
     parser.add_argument("--count", type=positive_int, default=10, metavar="N", help="burst frames")
@@ -114,7 +114,7 @@ def check_options(options) -> None:
             raise UserError("--label is a headless burst: leave out --window, --serve, --review")
     if options.window and options.serve:
         raise UserError("choose --window or --serve, not both")
-    options.classes = [check_class_name(c) for c in options.classes.split(",") if c.strip()]
+    options.classes = [check_class_name(c) for c in (options.classes or "").split(",") if c.strip()]
     if options.source is None and not options.review:
         options.source = "0"
     if options.source is None and (options.label or options.window):

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -239,6 +240,31 @@ def test_python_dash_m_entry_point(model, video):
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["label"] for line in result.stdout.splitlines()] == COLOURS
     assert "warm-up invoke" in result.stderr and "not counted" in result.stderr
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed): connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_refused_stream_url_is_one_sentence_and_exit_2(model):
+    """OpenCV's and FFmpeg's own warnings stay off stderr; the one sentence says it all."""
+    url = f"http://127.0.0.1:{closed_port()}/x.mjpg"
+    result = subprocess.run(
+        [sys.executable, "-m", "edge.camera", "--model", str(model), "--source", url]
+        + ["--headless", "--max-frames", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: cannot open {url}: is the stream up and reachable (tried for 5 s)?"
+    ]
 
 
 def test_closed_stdout_ends_quietly(model, tmp_path):

@@ -155,12 +155,34 @@ def test_reconnect_in_the_loop(model, monkeypatch, capsys):
         return capture
 
     monkeypatch.setattr(sources, "_open_capture", factory)
-    monkeypatch.setattr("edge.capture.BACKOFF_FIRST", 0.01)
+    monkeypatch.setattr("edge.reconnect.BACKOFF_FIRST", 0.01)
     records = run_loop(["--model", str(model), "--source", "0", "--headless", "--max-frames", "5"])
     assert records[-1]["label"] == "blue" and len(opened) == 2
     assert all(c.released for c in opened)
     err = capsys.readouterr().err
     assert "lost camera 0" in err and "1 reconnects" in err
+
+
+def test_wait_for_camera_waits_for_a_camera_that_is_not_there_yet(model, monkeypatch, capsys):
+    opened = []
+
+    def factory(target):
+        # Not there for the first three tries (a boot service started before the camera).
+        capture = ClosedCapture() if len(opened) < 3 else FakeCapture([solid("red")], endless=True)
+        opened.append(capture)
+        return capture
+
+    monkeypatch.setattr(sources, "_open_capture", factory)
+    monkeypatch.setattr("edge.reconnect.BACKOFF_FIRST", 0.01)
+    argv = ["--model", str(model), "--source", "0", "--headless", "--max-frames", "2"]
+    records = run_loop([*argv, "--wait-for-camera"])
+    assert [r["label"] for r in records] == ["red", "red"] and len(opened) == 4
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (
+        "cannot open camera 0: is the camera plugged in and free (ls /dev/video*)? On a Pi CSI "
+        "camera use picamera2; waiting for it (--wait-for-camera); trying again every 0.01 to 8 s"
+    )
+    assert err[1].startswith("reopened camera 0 after ")
 
 
 def one_line_error(argv, capsys) -> str:

@@ -99,10 +99,18 @@ def _pyenv_versions(folder: Path, version: str) -> list[Path]:
 
 def lane_key(lane: Lane, full_version: str) -> str:
     """What the venv's contents depend on, hashed: the same key means the same venv."""
-    parts = [full_version, sys.platform, REQUIREMENTS.read_text(encoding="utf-8"), PYTEST]
+    parts = [full_version, sys.platform, *_lines(REQUIREMENTS), PYTEST]
     if lane.constraints is not None:
-        parts.append(lane.constraints.read_text(encoding="utf-8"))
+        parts += _lines(lane.constraints)
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
+
+
+def _lines(path: Path) -> list[str]:
+    """A requirements file's requirements, without comments: editing a comment rebuilds nothing."""
+    lines = (
+        line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()
+    )
+    return [line for line in lines if line]
 
 
 def ensure_venv(lane: Lane, python: str, full_version: str, log=print) -> Path:

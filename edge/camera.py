@@ -24,6 +24,9 @@ The first (warm-up) invoke runs before the loop and is not counted.
 DIR/_unlabeled/ with the prediction beside each (edge.unlabeled), at most one per --save-every
 (on a video file, its own clock) and none that barely differs from the last one kept.
 
+--wait-for-camera (what the boot service passes): a camera or stream that is not there at
+start is waited for, with the same back-off and rare log lines as a lost one, instead of exit 2.
+
 Ctrl-C (exit 130) and SIGTERM (exit 0) close the camera, the window, the recorder and the
 server. A bad flag, model folder or source: one sentence on stderr and exit code 2.
 """
@@ -56,8 +59,9 @@ from edge.fps import RollingFps
 from edge.model_folder import newest_model_folder
 from edge.overlay import annotate
 from edge.prediction import KINDS, Classifier, Prediction
+from edge.reconnect import Reconnect
 from edge.recorder import Recorder
-from edge.sources import open_source
+from edge.sources import SourceError, parse_source
 from edge.unlabeled import UncertainSaver
 from edge.webview import WebView, parse_address
 from edge.window import Window, check_can_open
@@ -104,6 +108,12 @@ def build_parser() -> Parser:
     )
     parser.add_argument(
         "--headless", action="store_true", help="no window; one JSON line per frame on stdout"
+    )
+    parser.add_argument(
+        "--wait-for-camera",
+        action="store_true",
+        help="a camera or stream that does not open at start is retried with back-off "
+        "(as a lost one is) instead of ending with an error; for boot services",
     )
     parser.add_argument(
         "--max-frames",
@@ -208,6 +218,21 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def open_or_wait(options, input_size: tuple[int, int], stop: threading.Event):
+    """The opened --source; with --wait-for-camera a live one that is not there yet is waited
+    for (None when `stop` is set first)."""
+    source = parse_source(options.source, input_size)
+    try:
+        source.open()
+    except SourceError as exc:
+        if not (options.wait_for_camera and source.live):
+            raise
+        waiting = f"{exc}; waiting for it (--wait-for-camera)"
+        if not Reconnect(source, log=log, wait=stop.wait).reopen(waiting):
+            return None
+    return source
+
+
 def run(options, stop: threading.Event, out=None) -> int:
     """The loop. Returns when the source ends, --max-frames is reached, the window is closed
     or `stop` is set (SIGTERM); every resource is closed on the way out."""
@@ -231,7 +256,10 @@ def run(options, stop: threading.Event, out=None) -> int:
         if not options.headless:
             check_can_open()
         recorder = stack.enter_context(Recorder(options.record)) if options.record else None
-        source = open_source(options.source, classify.input_size)
+        source = open_or_wait(options, classify.input_size, stop)
+        if source is None:
+            log(f"stopped while waiting for {options.source}")
+            return 0
         stack.callback(source.close)  # if the set-up below fails; the capture thread closes it too
         log(
             f"{model.path} ({model.backend}, {options.threads} threads) on {source.name}; "

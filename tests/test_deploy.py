@@ -7,6 +7,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
+import shlex
+import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -21,6 +25,7 @@ sys.path.insert(0, str(ROOT))  # `tools` is not an installed package
 
 from edge.errors import run_cli  # noqa: E402
 from edge.model_folder import read_model_folder  # noqa: E402
+from tests.edge_models import colour_model_folder  # noqa: E402
 from tools import deploy  # noqa: E402
 from tools.bundle import MARKER, build_bundle  # noqa: E402
 
@@ -140,14 +145,13 @@ needs_ansible = pytest.mark.skipif(
 )
 
 
-@needs_ansible
-def test_unit_is_rendered_by_ansible_from_the_values(tmp_path):
-    """Ansible's own template module and our filter: systemd's % and $ are escaped, words quoted."""
+def render_unit(tmp_path: Path, dest: str, serve: str, words: list[str]) -> dict[str, str]:
+    """The unit as Ansible's own template module and our filter render it, as key -> value."""
     extra = {
-        "edge_serve": "0.0.0.0:8099",
+        "edge_serve": serve,
         "edge_user": "pi",
-        "edge_dest_abs": "/home/pi/edge-classifier",
-        "edge_camera_words": ["--source", "my cam", "50%$x"],
+        "edge_dest_abs": dest,
+        "edge_camera_words": words,
     }
     (tmp_path / "vars.json").write_text(json.dumps(extra))
     template = ROOT / "tools/ansible/templates/edge-classifier.service.j2"
@@ -159,19 +163,65 @@ def test_unit_is_rendered_by_ansible_from_the_values(tmp_path):
         command, cwd=ROOT / "tools/ansible", env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    unit = dict(
-        line.split("=", 1)
-        for line in out.read_text().splitlines()
-        if "=" in line and line[0] != "#"
-    )
+    text = out.read_text()
+    assert "[Unit]" in text and "[Service]" in text and "[Install]" in text and "{" not in text
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and line[0] != "#")
+
+
+@needs_ansible
+def test_unit_is_rendered_by_ansible_from_the_values(tmp_path):
+    """systemd's % and $ are escaped and words with spaces quoted; the camera is waited for."""
     dest = "/home/pi/edge-classifier"
+    unit = render_unit(tmp_path, dest, "0.0.0.0:8099", ["--source", "my cam", "50%$x"])
     assert unit["ExecStart"] == (
         f"{dest}/.venv/bin/python -m edge.camera --model {dest}/model --headless "
-        "--serve 0.0.0.0:8099 --source 'my cam' '50%%$$x'"
+        "--serve 0.0.0.0:8099 --wait-for-camera --source 'my cam' '50%%$$x'"
     )
     assert unit["User"] == "pi" and unit["WorkingDirectory"] == dest
     assert unit["Restart"] == "on-failure" and unit["StandardError"] == "journal"
     assert unit["StandardOutput"] == "null" and unit["WantedBy"] == "multi-user.target"
+
+
+@needs_ansible
+def test_the_services_command_waits_for_its_camera_and_says_so_on_stderr(tmp_path_factory):
+    """The unit's ExecStart run as systemd runs it: stdout to null, stderr to the journal (here
+    a pipe). A stream that is down is waited for, in one line, until SIGTERM: no crash loop."""
+    with socket.socket() as sock:  # a loopback port nobody listens on: connecting is refused
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/x.mjpg"
+    dest = tmp_path_factory.mktemp("device") / "edge-classifier"
+    dest.mkdir()
+    (dest / "model").symlink_to(colour_model_folder(tmp_path_factory))
+    unit = render_unit(tmp_path_factory.mktemp("unit"), str(dest), "127.0.0.1:0", ["--source", url])
+    assert unit["StandardOutput"] == "null" and unit["StandardError"] == "journal"
+    argv = shlex.split(unit["ExecStart"])
+    assert argv[0] == f"{dest}/.venv/bin/python"
+    env = {**os.environ, unit["Environment"].split("=")[0]: unit["Environment"].split("=")[1]}
+    process = subprocess.Popen(
+        [sys.executable, *argv[1:]],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        first = _line_within(process, 60)
+        process.send_signal(signal.SIGTERM)  # `systemctl stop`
+        rest = process.communicate(timeout=30)[1].splitlines()
+    finally:
+        process.kill()
+    assert first == (
+        f"error: cannot open {url}: is the stream up and reachable (tried for 5 s)?; "
+        "waiting for it (--wait-for-camera); trying again every 0.5 to 8 s"
+    ).removeprefix("error: ")
+    assert process.returncode == 0 and rest[-1] == f"stopped while waiting for {url}"
+
+
+def _line_within(process: subprocess.Popen, seconds: float) -> str:
+    ready, _, _ = select.select([process.stderr], [], [], seconds)
+    assert ready, f"no line on stderr within {seconds} s"
+    return process.stderr.readline().rstrip("\n")
 
 
 @pytest.fixture(scope="module")

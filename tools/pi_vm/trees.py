@@ -68,7 +68,7 @@ def build_tarball(layout: Layout, suite: str) -> Path:
     for attempt in (1, 2, 3):  # a loaded machine fails a fork now and then; a retry passes
         print(f"pi-vm: building the {suite} arm64 tree (minutes; log: {log})", flush=True)
         started = time.monotonic()
-        with log.open("w") as out:
+        with log.open("a") as out:  # every attempt kept, for the one that failed
             done = subprocess.run(
                 command, stdout=out, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT, check=False
             )

@@ -191,3 +191,20 @@ def test_undeploy_keeps_dest_then_purge_deletes_it(pis, first):
     assert purged.returncode == 0, purged.stdout + purged.stderr
     assert table_row(purged.stdout, "pi-trixie")[2] == f"/{DEST} deleted"
     assert not (pis.tree("bookworm") / DEST).exists() and not (pis.tree("trixie") / DEST).exists()
+
+
+def test_a_folder_deploy_did_not_make_is_left_alone(pis, model):
+    mine = pis.tree("bookworm") / "home/pi/notes"
+    mine.mkdir(exist_ok=True)
+    (mine / "todo.txt").write_text("mine")
+    try:
+        result = deploy("--host", "pi-bookworm", "--model", str(model), "--dest", "~/notes")
+        said = one_error(result, "pi-bookworm", "check")
+        assert "/home/pi/notes on pi-bookworm holds files that deploy did not put there" in said
+        purge = deploy("--host", "pi-bookworm", "--dest", "~/notes", "--undeploy", "--purge")
+        said = one_error(purge, "pi-bookworm", "purge")
+        assert "was not made by deploy" in said and "left alone" in said
+        assert sorted(p.name for p in mine.iterdir()) == ["todo.txt"]
+        assert (mine / "todo.txt").read_text() == "mine"
+    finally:
+        shutil.rmtree(mine)

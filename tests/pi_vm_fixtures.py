@@ -22,6 +22,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from edge.errors import UserError  # noqa: E402
+from tools.pi_vm import trees  # noqa: E402
 from tools.pi_vm.layout import Layout  # noqa: E402
 
 BUILD_TIMEOUT = 3600  # seconds: a cold build of both trees (about 20 min here)
@@ -37,6 +39,10 @@ def need_pi_vm(*tools: str) -> None:
             pytest.skip(
                 f"{tool} is absent (apt install mmdebstrap qemu-user-static binfmt-support)"
             )
+    try:
+        trees.need_tools()  # mounts binfmt_misc and enables qemu-aarch64 where it can
+    except UserError as exc:
+        pytest.skip(str(exc))
 
 
 def loud(pytestconfig):

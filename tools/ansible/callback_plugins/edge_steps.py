@@ -249,6 +249,12 @@ class CallbackModule(CallbackBase):
             + (" (nothing changed)" if changed == 0 else "")
         )
         for host in hosts:
+            edge = (stats.custom.get(host) or {}).get("edge") or {}
+            if edge.get("web") and host not in self.failures:
+                print(
+                    f"{host}: web view {edge['web']}; logs: ssh {host} journalctl -u edge-classifier -f"
+                )
+        for host in hosts:
             if host in self.failures:
                 print(f"error: {self.failures[host]}", file=sys.stderr)
 

@@ -106,6 +106,8 @@ def scan(
     root: str | Path, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0
 ) -> Dataset:
     """Find the classes and the splits of a dataset folder; UserError when it is unusable."""
+    if not str(root).strip():
+        raise UserError("--data is empty: name the dataset folder, e.g. data/mine")
     if not Path(root).is_dir():
         raise UserError(f"data folder {root} does not exist")
     root = Path(root).resolve()  # split files store paths relative to this

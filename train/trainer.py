@@ -59,6 +59,7 @@ class TrainConfig:
     mixed_precision: bool = False
     resume: bool = False
     cache_limit_gb: float = 6.0
+    keep: int = 3  # previous models kept as NAME.previous-<time>/
 
 
 def _devices():
@@ -93,7 +94,7 @@ def train(cfg: TrainConfig) -> Path:
     started = time.perf_counter()
     if cfg.size < 32:
         raise UserError("--size must be at least 32 pixels (VGG16 halves it five times)")
-    out = Path(cfg.out)
+    out = artifacts.check_out(cfg.out, cfg.data)
     size = (cfg.size, cfg.size)
     dataset = scan(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     print(
@@ -262,13 +263,13 @@ def _finish(cfg, out, dataset, loaded, model, state, run: _Run) -> Path:
 
         cv2.imwrite(str(staging / "sample.jpg"), test_pixels[0][:, :, ::-1])  # imwrite takes BGR
     model.save(staging / "model.keras")
-    previous = artifacts.publish(staging, out)
+    artifacts.publish(staging, out, keep=cfg.keep)
     shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
-    _summary(out, results, previous, time.perf_counter() - run.started)
+    _summary(out, results, time.perf_counter() - run.started)
     return out
 
 
-def _summary(out, results, previous, seconds):
+def _summary(out, results, seconds):
     print("\nsummary")
     for phase in ("head", "finetune"):
         if f"{phase}_seconds" in results:
@@ -281,6 +282,4 @@ def _summary(out, results, previous, seconds):
             print(f"  final model {name} accuracy {results[f'{name}_accuracy']:.4f}")
     print(f"  total time {seconds:.0f} s")
     print(f"  model folder: {out}/ (model.keras, labels.txt, model.json, splits/, training.png)")
-    if previous:
-        print(f"  the previous model was moved to {previous}/")
     print(f"  next: python -m convert --model {out}")

@@ -103,7 +103,10 @@ def build_parser() -> Parser:
         type=Path,
         default=None,
         metavar="FILE",
-        help="write the annotated frames to a .mp4/.avi",
+        help="write the annotated frames to a .mp4/.avi (never the --source file)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="--record may replace an existing file"
     )
     parser.add_argument(
         "--serve",
@@ -158,6 +161,9 @@ def run(options, stop: threading.Event, out=None) -> int:
     """The loop. Returns when the source ends, --max-frames is reached, the window is closed
     or `stop` is set (SIGTERM); every resource is closed on the way out."""
     out = out or sys.stdout
+    recorder = None  # checked first: a refused --record file costs no model load
+    if options.record:
+        recorder = Recorder(options.record, source=options.source, overwrite=options.overwrite)
     classify = Classifier.from_folder(
         options.model or newest_model_folder(),
         kind=options.kind,
@@ -174,7 +180,8 @@ def run(options, stop: threading.Event, out=None) -> int:
         # Flags are checked before the camera opens; files and sockets open after it did.
         if not options.headless:
             check_can_open()
-        recorder = stack.enter_context(Recorder(options.record)) if options.record else None
+        if recorder is not None:
+            stack.enter_context(recorder)
         source = open_source(options.source, classify.input_size)
         stack.callback(source.close)  # if the set-up below fails; the capture thread closes it too
         log(

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import cv2
 
+from edge.access import DEFAULT_TOKEN_FILE, Access
 from edge.capture import CaptureThread, Frame
 from edge.cli import Parser, add_model_arguments, non_negative_int, positive_int, probability
 from edge.errors import UserError, run_cli
@@ -113,7 +114,21 @@ def build_parser() -> Parser:
         type=parse_address,
         default=None,
         metavar="HOST:PORT",
-        help="serve a live web view (MJPEG + JSON); HOST defaults to 127.0.0.1",
+        help="serve a live web view (MJPEG + JSON); HOST defaults to 127.0.0.1 (this machine "
+        "only); beyond it a token is needed (printed at start)",
+    )
+    parser.add_argument(
+        "--serve-token",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"the web view's token file, made (mode 0600) at first start; default "
+        f"{DEFAULT_TOKEN_FILE} when HOST is not loopback",
+    )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve beyond loopback without a token (anyone on the network sees the camera)",
     )
     return parser
 
@@ -157,13 +172,21 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _outputs(options) -> tuple[Recorder | None, Access | None]:
+    """--record and --serve, checked before the model loads (a refused file costs nothing)."""
+    recorder = access = None
+    if options.record:
+        recorder = Recorder(options.record, source=options.source, overwrite=options.overwrite)
+    if options.serve:
+        access = Access.for_address(options.serve[0], options.serve_token, options.no_auth)
+    return recorder, access
+
+
 def run(options, stop: threading.Event, out=None) -> int:
     """The loop. Returns when the source ends, --max-frames is reached, the window is closed
     or `stop` is set (SIGTERM); every resource is closed on the way out."""
     out = out or sys.stdout
-    recorder = None  # checked first: a refused --record file costs no model load
-    if options.record:
-        recorder = Recorder(options.record, source=options.source, overwrite=options.overwrite)
+    recorder, access = _outputs(options)
     classify = Classifier.from_folder(
         options.model or newest_model_folder(),
         kind=options.kind,
@@ -191,9 +214,11 @@ def run(options, stop: threading.Event, out=None) -> int:
         if recorder is not None:
             recorder.fps = source.fps
         window = None if options.headless else stack.enter_context(Window())
-        view = stack.enter_context(WebView(*options.serve)) if options.serve else None
+        view = WebView(*options.serve, access=access) if options.serve else None
         if view is not None:
-            log(f"web view at {view.url}")
+            stack.enter_context(view)
+            open_to = "" if access.token or access.loopback else " (no token: anyone can open it)"
+            log(f"web view at {view.url}{open_to}")
         capture = stack.enter_context(CaptureThread(source, fit_to=classify.input_size))
         fps, count, started = RollingFps(), 0, time.perf_counter()
         while not stop.is_set():

@@ -180,8 +180,10 @@ def install_service(remote: Remote, args, info: dict[str, str], steps: Steps) ->
     address, port = args.serve.rsplit(":", 1)
     if address in ("127.0.0.1", "localhost"):  # served to the Pi itself: tunnel to it
         view = f"`ssh -L {port}:localhost:{port} {remote.host}`, then http://localhost:{port}/"
-    else:
-        view = f"http://{remote.hostname}:{port}/"
+    else:  # beyond loopback the runner made a token (mode 0600) at its first start
+        token = remote.run('cat "$HOME"/.config/edge-classifier/token').output.strip()
+        query = f"?token={token}" if re.fullmatch(r"[A-Za-z0-9_-]{16,128}", token) else ""
+        view = f"http://{remote.hostname}:{port}/{query}"
     print(f"    enabled at boot; web view: {view}")
     print(f"    logs: ssh {remote.host} journalctl -u {service.UNIT_NAME} -f")
 

@@ -38,7 +38,14 @@ import cv2
 
 from edge.access import DEFAULT_TOKEN_FILE, Access
 from edge.capture import CaptureThread, Frame
-from edge.cli import Parser, add_model_arguments, non_negative_int, positive_int, probability
+from edge.cli import (
+    Parser,
+    add_model_arguments,
+    non_negative_int,
+    positive_int,
+    probability,
+    thread_count,
+)
 from edge.errors import UserError, run_cli
 from edge.fps import RollingFps
 from edge.model_folder import newest_model_folder
@@ -67,7 +74,7 @@ def build_parser() -> Parser:
     )
     parser.add_argument(
         "--threads",
-        type=positive_int,
+        type=thread_count,
         default=DEFAULT_THREADS,
         metavar="N",
         help="interpreter threads",

@@ -18,7 +18,7 @@ from edge.errors import UserError
 from edge.model_folder import FORMAT_VERSION, RESIZE_METHOD
 from train import artifacts
 from train.augment import augmented_views
-from train.checkpoint import load_state, save_state
+from train.checkpoint import LAST, load_state, load_weights, remove_leftovers, save_state
 from train.dataset import SPLITS, fingerprint, load_split, scan, skipped_message, write_split
 from train.phases import PhaseData, class_weights, run_phase, split_base
 
@@ -119,6 +119,9 @@ def train(cfg: TrainConfig) -> Path:
         "classes": dataset.classes,
         "finetune_from": cfg.finetune_from,
     }
+    if checkpoint_dir.is_dir():
+        for path in remove_leftovers(checkpoint_dir):
+            print(f"removed {path}, left by a save that never finished")
     state = load_state(checkpoint_dir) if cfg.resume else None
     if cfg.resume and state is None:
         print(f"--resume: no checkpoint in {checkpoint_dir}, starting from the beginning")
@@ -145,8 +148,8 @@ def train(cfg: TrainConfig) -> Path:
         first_trainable = split_base(base, cfg.finetune_from)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    if cfg.resume and (checkpoint_dir / "last.weights.h5").is_file():
-        model.load_weights(checkpoint_dir / "last.weights.h5")
+    if cfg.resume and (checkpoint_dir / LAST).is_file():
+        load_weights(model, checkpoint_dir / LAST)
         print(f"resumed from {checkpoint_dir}")
 
     train_px, train_y, _ = loaded["train"]

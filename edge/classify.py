@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     skipped: list[str] = []
     for path in files:
         try:
-            image = load_image(path)
+            image = load_image(path, fit_to=classify.input_size)  # a large JPEG: reduced
         except ImageError as exc:
             skipped.append(str(exc))
             continue

@@ -130,8 +130,9 @@ class ImageFilesSource:
     live = False
     fps = 0.0
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, input_size: tuple[int, int] | None = None):
         self.path, self.name = path, str(path)
+        self.input_size = input_size  # large JPEGs are decoded at reduced scale for it
         self.files: list[Path] = []
         self.skipped: list[Path] = []
         self._next = 0
@@ -144,7 +145,9 @@ class ImageFilesSource:
         else:
             self.files = [self.path]
             try:
-                load_image(self.path)  # a single file that does not decode is a bad --source
+                load_image(
+                    self.path, self.input_size
+                )  # one file that does not decode: bad --source
             except ImageError as exc:
                 raise SourceError(str(exc)) from None
         self._next = 0
@@ -155,7 +158,7 @@ class ImageFilesSource:
             self._next += 1
             try:
                 # load_image decodes to RGB (OpenCV's BGR fallback is converted inside it).
-                return load_image(path)
+                return load_image(path, self.input_size)
             except ImageError:
                 self.skipped.append(path)
         return None
@@ -184,7 +187,7 @@ def parse_source(spec: str, input_size: tuple[int, int]):
         return OpenCVSource(text, live=True)  # a stream, or a camera by path (/dev/video0)
     path = Path(text).expanduser()
     if path.is_dir() or is_image_file(path):
-        return ImageFilesSource(path)
+        return ImageFilesSource(path, input_size)
     if path.is_file():
         return OpenCVSource(str(path), live=False)
     raise SourceError(

@@ -125,7 +125,9 @@ def check_options(args: argparse.Namespace) -> None:
     if args.size < 32:
         raise UserError("--size must be at least 32 pixels (VGG16 halves it five times)")
     if args.weights not in CHOICES and not Path(args.weights).is_file():
-        raise UserError(f"--weights {args.weights}: not one of {', '.join(CHOICES)} nor a file")
+        raise UserError(
+            f"--weights {args.weights}: not one of {', '.join(CHOICES)} and no such file"
+        )
     check_out(args.out, args.data)
     scan(args.data, args.val_fraction, args.test_fraction, args.seed)  # classes, split sizes
 

@@ -36,7 +36,7 @@ export DATA NAME MODEL SIZE WEIGHTS EPOCHS FINETUNE BATCH MAX_DROP THREADS SOURC
 export SERVE SERVICE_ARGS DEPLOY_ARGS TRAIN_ARGS CONVERT_ARGS CAMERA_ARGS PYTEST_ARGS SAMPLE
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data train convert camera test lint format bench deploy undeploy check-wheels clean
+.PHONY: help setup data train convert camera collect pull test lint format bench deploy undeploy check-wheels clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -72,6 +72,15 @@ convert: $(VENV)/.stamp ## Quantize MODEL to int8 TFLite and check it against fl
 
 camera: $(VENV)/.stamp ## Classify live frames from SOURCE with MODEL (python -m edge.camera)
 	set -f; $(PY) -m edge.camera --model "$$MODEL" --source "$$SOURCE" --threads "$$THREADS" $$CAMERA_ARGS
+
+# Photos from the device camera (python -m edge.collect): on this machine without PI, on the
+# Pi over ssh with PI=user@host (its boot service is stopped meanwhile and started again).
+collect: $(VENV)/.stamp ## Collect photos into DATA from SOURCE (a page at 127.0.0.1:8000): make collect [PI=user@host SOURCE=picamera2] DATA=data/NAME
+	$(if $(PI),$(PY) -m tools.collect_remote collect --host '$(PI)' --name '$(notdir $(DATA))' --source '$(if $(filter 0,$(SOURCE)),picamera2,$(SOURCE))' --dest '$(DEST)',$(PY) -m edge.collect --source '$(SOURCE)' --out '$(DATA)')
+
+pull: $(VENV)/.stamp ## Copy new photos from the Pi into DATA (nothing here is overwritten): make pull PI=user@host DATA=data/NAME
+	@test -n "$(PI)" || { echo "error: say which device: make pull PI=user@host DATA=data/NAME"; exit 2; }
+	$(PY) -m tools.collect_remote pull --host '$(PI)' --name '$(notdir $(DATA))' --out '$(DATA)'
 
 test: $(VENV)/.stamp ## Run the test suite (no camera, GPU or network needed)
 	set -f; $(PY) -m pytest $$PYTEST_ARGS

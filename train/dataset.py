@@ -47,6 +47,7 @@ class Dataset:
 
 def _visible_dirs(folder: Path) -> list[Path]:
     """Sub-folders that can be classes: not hidden (.x), not ours or a zip's (_x, __MACOSX)."""
+    # `_unlabeled` (edge.camera --save-uncertain) and other `_` folders are never classes.
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 

@@ -27,6 +27,10 @@ DIR/_unlabeled/ with the prediction beside each (edge.unlabeled), at most one pe
 --wait-for-camera (what the boot service passes): a camera or stream that is not there at
 start is waited for, with the same back-off and rare log lines as a lost one, instead of exit 2.
 
+--serve beyond loopback needs the token printed at start (edge.access; --no-auth to serve
+without one). --record never writes the --source file, nor an existing file without
+--overwrite.
+
 Ctrl-C (exit 130) and SIGTERM (exit 0) close the camera, the window, the recorder and the
 server. A bad flag, model folder or source: one sentence on stderr and exit code 2.
 """

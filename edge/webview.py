@@ -1,7 +1,7 @@
 """A live web view for a Pi without a screen: annotated frames as MJPEG, the prediction as JSON.
 
     python -m edge.camera --model models/sample --source picamera2 --headless --serve 0.0.0.0:8000
-    # then open http://PI-ADDRESS:8000/ in a browser
+    # then open the URL it prints: http://HOSTNAME:8000/?token=... (a cookie after that)
 
     /                   a page showing the stream and the current prediction
     /stream.mjpg        multipart/x-mixed-replace JPEG stream of the annotated frames

@@ -29,15 +29,22 @@ CONVERT_ARGS ?=
 CAMERA_ARGS  ?=
 PYTEST_ARGS  ?=
 
+# User values reach the commands through the environment, never pasted into the recipe's
+# shell text: "$$DATA" is expanded by the shell as one word and not parsed again, so a quote,
+# ; or $(...) in a value stays part of the value. *_ARGS are split into words (set -f: no
+# globbing) and nothing else.
+export DATA NAME MODEL SIZE WEIGHTS EPOCHS FINETUNE BATCH MAX_DROP THREADS SOURCE PI DEST
+export SERVE SERVICE_ARGS DEPLOY_ARGS TRAIN_ARGS CONVERT_ARGS CAMERA_ARGS PYTEST_ARGS SAMPLE
+
 .DEFAULT_GOAL := help
 .PHONY: help setup data train convert camera collect pull test lint format bench deploy undeploy pi-vm pi-vm-stop check-wheels clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
 	@echo ""
-	@echo "Variables (current value): DATA=$(DATA) MODEL=$(MODEL) SIZE=$(SIZE) WEIGHTS=$(WEIGHTS)"
-	@echo "  EPOCHS=$(EPOCHS) FINETUNE=$(FINETUNE) BATCH=$(BATCH) MAX_DROP=$(MAX_DROP) THREADS=$(THREADS) SOURCE=$(SOURCE)"
-	@echo "  PI=user@host DEST=$(DEST) SERVICE=0|1 SERVE=$(SERVE) SERVICE_ARGS='--source picamera2' PURGE=0|1"
+	@echo "Variables (current value): DATA=$$DATA MODEL=$$MODEL SIZE=$$SIZE WEIGHTS=$$WEIGHTS"
+	@echo "  EPOCHS=$$EPOCHS FINETUNE=$$FINETUNE BATCH=$$BATCH MAX_DROP=$$MAX_DROP THREADS=$$THREADS SOURCE=$$SOURCE"
+	@echo "  PI=user@host DEST=$$DEST SERVICE=0|1 SERVE=$$SERVE SERVICE_ARGS='--source picamera2' PURGE=0|1"
 	@echo "  INVENTORY=pis.ini (instead of PI) DEPLOY_ARGS='--port 2222 --identity ~/.ssh/pi' (python -m tools.deploy --help)"
 
 # The venv is rebuilt only when pyproject.toml changes (the stamp is older than it).
@@ -50,7 +57,7 @@ $(VENV)/.stamp: pyproject.toml
 setup: $(VENV)/.stamp ## Create .venv and install the project (train + edge + dev extras)
 
 $(SAMPLE)/.complete: | $(VENV)/.stamp
-	$(PY) -m train.sample_data --out $(SAMPLE)
+	$(PY) -m train.sample_data --out "$$SAMPLE"
 
 data: $(SAMPLE)/.complete ## Generate the built-in synthetic sample dataset (data/sample)
 
@@ -58,14 +65,14 @@ data: $(SAMPLE)/.complete ## Generate the built-in synthetic sample dataset (dat
 TRAIN_DEPS := $(VENV)/.stamp $(if $(filter $(SAMPLE),$(DATA)),$(SAMPLE)/.complete)
 
 train: $(TRAIN_DEPS) ## Train VGG16 on DATA into MODEL (head, then fine-tune block5)
-	$(PY) -m train --data $(DATA) --out $(MODEL) --size $(SIZE) --weights $(WEIGHTS) \
-		--epochs-head $(EPOCHS) --epochs-finetune $(FINETUNE) --batch-size $(BATCH) $(TRAIN_ARGS)
+	set -f; $(PY) -m train --data "$$DATA" --out "$$MODEL" --size "$$SIZE" --weights "$$WEIGHTS" \
+		--epochs-head "$$EPOCHS" --epochs-finetune "$$FINETUNE" --batch-size "$$BATCH" $$TRAIN_ARGS
 
 convert: $(VENV)/.stamp ## Quantize MODEL to int8 TFLite and check it against float (gate: MAX_DROP points)
-	$(PY) -m convert --model $(MODEL) --max-drop $(MAX_DROP) --threads $(THREADS) $(CONVERT_ARGS)
+	set -f; $(PY) -m convert --model "$$MODEL" --max-drop "$$MAX_DROP" --threads "$$THREADS" $$CONVERT_ARGS
 
 camera: $(VENV)/.stamp ## Classify live frames from SOURCE with MODEL (python -m edge.camera)
-	$(PY) -m edge.camera --model $(MODEL) --source $(SOURCE) --threads $(THREADS) $(CAMERA_ARGS)
+	set -f; $(PY) -m edge.camera --model "$$MODEL" --source "$$SOURCE" --threads "$$THREADS" $$CAMERA_ARGS
 
 # Photos from the device camera (python -m edge.collect): on this machine without PI, on the
 # Pi over ssh with PI=user@host (its boot service is stopped meanwhile and started again).
@@ -77,7 +84,7 @@ pull: $(VENV)/.stamp ## Copy new photos from the Pi into DATA (nothing here is o
 	$(PY) -m tools.collect_remote pull --host '$(PI)' --name '$(notdir $(DATA))' --out '$(DATA)'
 
 test: $(VENV)/.stamp ## Run the test suite (no camera, GPU or network needed)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	set -f; $(PY) -m pytest $$PYTEST_ARGS
 
 lint: $(VENV)/.stamp ## ruff check + format check
 	$(VENV)/bin/ruff check .
@@ -93,7 +100,7 @@ bench: $(VENV)/.stamp ## Run the benchmarks in bench/ (ratios measured side by s
 # Deploy runs Ansible (tools/ansible), installed into .venv on first use (the `deploy` extra).
 # The values reach tools.deploy through the environment, never pasted into the recipe's shell
 # text; "$$DEST" stays quoted so that ~ means the home folder on the Pi, not here.
-export PI MODEL DEST SERVE SERVICE_ARGS DEPLOY_ARGS INVENTORY
+export INVENTORY
 
 $(VENV)/bin/ansible-playbook: | $(VENV)/.stamp
 	$(PY) -m pip install --quiet -e '.[deploy]'

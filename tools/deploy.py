@@ -75,9 +75,9 @@ def deploy_vars(args: argparse.Namespace, stage: Path) -> dict:
     defaults = {
         "dest": args.dest,
         "serve": args.serve,
-        "camera_words": shlex.split(args.camera_args),
+        "camera_words": args.camera_words,
         "service": args.service,
-        "pip_args": args.pip_args,
+        "pip_args": shlex.join(args.pip_words),  # the pip module splits it back, no shell
         "bench_runs": args.bench_runs,
         "bench_threads": args.bench_threads,
     }
@@ -149,12 +149,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.hosts = [word for text in args.host for word in text.split()]
     check_args(parser, args)
+    args.camera_words = _words(parser, "--camera-args", args.camera_args)
+    args.pip_words = _words(parser, "--pip-args", args.pip_args)
     return args
+
+
+def _words(parser: Parser, flag: str, text: str) -> list[str]:
+    """Extra flags as an argv list (shell-like quoting); never pasted into a shell as text."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        parser.error(f"{flag} {text!r} cannot be split into words ({exc})")
+    if not all(word.isprintable() for word in words):
+        parser.error(f"{flag} {text!r} holds a newline or another control character")
+    return words
 
 
 def check_args(parser: Parser, args: argparse.Namespace) -> None:
     if bool(args.hosts) == (args.inventory is not None):
         parser.error("name the devices with --host (PI=) or --inventory (INVENTORY=), one of them")
+    for text in args.host:  # spaces separate hosts; a newline or tab is not a separator
+        if not text.replace(" ", "").isprintable():
+            parser.error(f"--host {text!r} is not user@host (one line, hosts separated by spaces)")
     for host in args.hosts:
         if not _HOST.fullmatch(host):
             parser.error(f"--host {host!r} is not user@host")

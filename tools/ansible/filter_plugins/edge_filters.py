@@ -7,9 +7,18 @@ from __future__ import annotations
 
 import shlex
 
+from ansible.errors import AnsibleFilterError
+
 
 def systemd_word(word) -> str:
-    """One ExecStart argument: % and $ are special to systemd; quote words with spaces."""
+    """One ExecStart argument: % and $ are special to systemd; quote words with spaces.
+
+    A newline would start a unit line of its own (`User=root`): refused, not escaped.
+    """
+    if not str(word).isprintable():
+        raise AnsibleFilterError(
+            f"the boot service cannot use {str(word)!r}: it holds a control character"
+        )
     text = str(word).replace("%", "%%").replace("$", "$$")
     return shlex.quote(text)
 

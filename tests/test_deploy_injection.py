@@ -7,7 +7,6 @@ values to Ansible as extra-vars in a JSON file, and the playbook runs commands a
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -24,12 +23,20 @@ from tools import deploy  # noqa: E402
 
 @pytest.mark.parametrize("flag", ["--camera-args", "--pip-args"])
 def test_extra_args_reach_ansible_as_words_not_commands(flag, tmp_path):
-    """The words go into the extra-vars JSON as a list (pip's as one shlex-joined string that
-    the pip module splits back); Ansible runs them as argv, never through a shell."""
-    args = deploy.parse_args(["--host", "pi@x", f"{flag}=--runs 3; touch owned"])
-    words = args.camera_words if flag == "--camera-args" else args.pip_words
-    assert words == ["--runs", "3;", "touch", "owned"]
-    assert shlex.split(shlex.join(words)) == words
+    """The words go into the extra-vars JSON as lists; Ansible runs them as argv (the command
+    module's argv), never through a shell."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "labels.txt").write_text("a\nb\n")
+    (model / "model.json").write_text(
+        '{"format_version": 1, "classes": ["a", "b"], "input_size": [8, 8]}'
+    )
+    (model / "int8.tflite").write_bytes(b"x")
+    flags = ["--host", "pi@x", "--model", str(model), f"{flag}=--runs 3; touch owned"]
+    extra = deploy.deploy_vars(deploy.parse_args(flags), tmp_path / "stage")
+    key = "camera_words" if flag == "--camera-args" else "pip_args"
+    assert extra["edge_defaults"][key] == ["--runs", "3;", "touch", "owned"]
+    assert not (tmp_path / "owned").exists()
 
 
 @pytest.mark.parametrize(

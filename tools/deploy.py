@@ -77,7 +77,7 @@ def deploy_vars(args: argparse.Namespace, stage: Path) -> dict:
         "serve": args.serve,
         "camera_words": args.camera_words,
         "service": args.service,
-        "pip_args": shlex.join(args.pip_words),  # the pip module splits it back, no shell
+        "pip_args": args.pip_words,  # argv words, appended to pip's own
         "bench_runs": args.bench_runs,
         "bench_threads": args.bench_threads,
     }

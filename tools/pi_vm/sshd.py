@@ -3,7 +3,7 @@
     from tools.pi_vm.sshd import start, stop
     start(layout, "bookworm")      # ssh -F ~/.cache/edge-classifier/pi-vm/ssh_config pi-bookworm
 
-The tree gets /proc and the host's /dev (never /sys, see trees.py); sshd runs chrooted, as
+The tree gets /proc and the host's /dev and /dev/pts (never /sys, see trees.py); sshd runs chrooted, as
 arm64 code under qemu-user, listening on 127.0.0.1 only. Stopping ends the processes whose
 root is the tree (the ones we started there) and unmounts what start mounted.
 """
@@ -42,6 +42,8 @@ def _mount(tree: Path) -> None:
         subprocess.run(["mount", "-t", "proc", "proc", str(tree / "proc")], check=True)
     if tree / "dev" not in mounted:
         subprocess.run(["mount", "--bind", "/dev", str(tree / "dev")], check=True)
+    if tree / "dev/pts" not in mounted:  # ssh -tt (Ansible's raw) needs a pseudo-terminal
+        subprocess.run(["mount", "--bind", "/dev/pts", str(tree / "dev/pts")], check=True)
 
 
 def listening(port: int) -> bool:

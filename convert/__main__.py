@@ -30,16 +30,14 @@ from convert.quantize import INPUT_TYPES  # noqa: E402
 from convert.remedies import REMEDIES  # noqa: E402
 from edge.atomic import write_bytes  # noqa: E402
 from edge.cli import Parser, non_negative_float, non_negative_int, positive_int, thread_count  # noqa: E402
-from edge.errors import UserError, run_cli  # noqa: E402
+from edge.errors import Refused, UserError, run_cli  # noqa: E402
 
 INT8_FILE, REJECTED_FILE, FLOAT_FILE = "int8.tflite", "int8.rejected.tflite", "float32.tflite"
 _MORE_CALIBRATION = 4  # the calibration remedy uses this many times --calibration images
 
 
-class GateFailed(UserError):
+class GateFailed(Refused):
     """The int8 model lost more accuracy than allowed: exit code 1, the reason in one line."""
-
-    exit_code = 1
 
 
 def _remedy_list(text: str) -> list[str]:

@@ -12,6 +12,7 @@ dataset root in model.json), so the test split here is exactly the one training 
 from __future__ import annotations
 
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,12 @@ import numpy as np
 from edge.errors import UserError
 from edge.model_folder import ModelFolder, read_model_folder
 from train.dataset import load_split, read_split, skipped_message
+
+# What keras.models.load_model raises for a file that is not a usable .keras model (measured,
+# Keras 3): not a .keras zip or a layer safe_mode refuses (ValueError), unreadable (OSError), a
+# zip without config.json (KeyError), a damaged zip (BadZipFile), a class it cannot rebuild
+# (TypeError). Anything else (a bug, out of memory) keeps its traceback.
+_UNUSABLE_MODEL = (ValueError, OSError, KeyError, zipfile.BadZipFile, TypeError)
 
 
 @dataclass
@@ -99,7 +106,7 @@ def load_keras_model(source: Source):
     path = source.path / "model.keras"
     try:
         model = keras.models.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:  # Keras raises many types for a bad file; all mean "unusable"
+    except _UNUSABLE_MODEL as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"{path} cannot be loaded as a Keras model ({first})") from None
     if len(model.inputs) != 1 or len(model.outputs) != 1:

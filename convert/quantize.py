@@ -27,7 +27,7 @@ from collections.abc import Iterator
 import numpy as np
 from tqdm import tqdm
 
-from edge.errors import UserError
+from edge.errors import Refused
 
 INPUT_TYPES = ("uint8", "int8", "float32")
 PIXEL_RANGE = (0.0, 255.0)
@@ -36,10 +36,8 @@ _BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
 _FLOAT32 = 0  # TensorType.FLOAT32 in the TFLite schema
 
 
-class ConversionFailed(UserError):
+class ConversionFailed(Refused):
     """The converter refused the model (e.g. an op with no int8 kernel): exit code 1."""
-
-    exit_code = 1
 
 
 @contextlib.contextmanager

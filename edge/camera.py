@@ -60,7 +60,7 @@ from edge.cli import (
     seconds,
     thread_count,
 )
-from edge.errors import UserError, run_cli
+from edge.errors import ExitError, UserError, run_cli
 from edge.fps import RollingFps
 from edge.model_folder import newest_model_folder
 from edge.overlay import annotate
@@ -218,7 +218,7 @@ def as_record(frame: Frame, count: int, prediction: Prediction, fps: float) -> d
 
 def _as_user_error(error: BaseException, name: str) -> BaseException:
     """A failure inside the capture thread, as the one sentence run_cli prints."""
-    if isinstance(error, UserError):
+    if isinstance(error, ExitError):
         return error
     first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
     return UserError(f"reading {name} failed: {first_line}")

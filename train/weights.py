@@ -110,6 +110,13 @@ def _hed_weights() -> dict[str, list[np.ndarray]]:
     return weights
 
 
+def _unusable_weights(exc: BaseException) -> bool:
+    """True for what Keras raises when the ImageNet file cannot be had: a download that breaks
+    off (keras.utils.get_file raises a bare Exception for HTTP and URL errors), a cache file that
+    is not HDF5 (OSError) or fails its hash or layer count (ValueError)."""
+    return type(exc) is Exception or isinstance(exc, (OSError, ValueError))
+
+
 def load_base_weights(base, source: str) -> None:
     """Set the VGG16 base's weights from a resolved source (see resolve_weights)."""
     if source == "none":
@@ -119,7 +126,9 @@ def load_base_weights(base, source: str) -> None:
 
         try:
             reference = keras.applications.VGG16(include_top=False, weights="imagenet")
-        except Exception as exc:  # a download that breaks off, a corrupt cache file
+        except Exception as exc:
+            if not _unusable_weights(exc):
+                raise  # a bug or out of memory is not the user's file: keep its traceback
             raise UserError(f"could not load the ImageNet VGG16 weights ({exc})") from None
         base.set_weights(reference.get_weights())
         return
@@ -133,5 +142,5 @@ def load_base_weights(base, source: str) -> None:
         return
     try:
         base.load_weights(source)
-    except Exception as exc:
+    except (OSError, ValueError) as exc:  # not HDF5 (OSError), another model's layers (ValueError)
         raise UserError(f"{source} is not a VGG16 (no top) weights file ({exc})") from None

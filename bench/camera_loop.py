@@ -45,6 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge import camera  # noqa: E402 - after the path set-up above
+from edge.atomic import write_bytes, write_text  # noqa: E402
 from edge.imaging import fit  # noqa: E402
 from edge.model_folder import TFLITE_FILES, read_model_folder, write_labels  # noqa: E402
 from edge.prediction import pick_tflite  # noqa: E402
@@ -131,11 +132,11 @@ def stand_in_model(folder: Path) -> Path:
     model = build_model(num_classes=len(STAND_IN_CLASSES), size=STAND_IN_SIZE, base_weights=None)
     pixels = np.random.default_rng(0).integers(0, 256, (8, *STAND_IN_SIZE, 3), np.uint8)
     int8 = quantize(calibrate(model, pixels, "uint8", progress=False), "uint8")
-    (folder / TFLITE_FILES["int8"]).write_bytes(int8)
+    write_bytes(folder / TFLITE_FILES["int8"], int8)
     write_labels(folder / "labels.txt", STAND_IN_CLASSES)
     meta = {"format_version": 1, "classes": STAND_IN_CLASSES, "input_size": list(STAND_IN_SIZE),
             "input_color": "RGB", "input_range": [0, 255]}  # fmt: skip
-    (folder / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    write_text(folder / "model.json", json.dumps(meta))
     return folder
 
 

@@ -28,7 +28,7 @@ from convert.calibration import stratified_sample  # noqa: E402
 from convert.loading import load_images, load_keras_model, open_folder  # noqa: E402
 from convert.quantize import INPUT_TYPES  # noqa: E402
 from convert.remedies import REMEDIES  # noqa: E402
-from edge.atomic import write_bytes  # noqa: E402
+from edge.atomic import move_into_place, write_bytes  # noqa: E402
 from edge.cli import Parser, non_negative_float, non_negative_int, positive_int, thread_count  # noqa: E402
 from edge.errors import Refused, UserError, run_cli  # noqa: E402
 
@@ -252,7 +252,7 @@ def _convert(args) -> int:
         result = compare(test.labels, float_run.probs, int8_run.probs)
         passed = passes(result)
         final = folder / (INT8_FILE if passed else REJECTED_FILE)
-        os.replace(candidate, final)
+        move_into_place(candidate, final)
         stale = folder / (REJECTED_FILE if passed else INT8_FILE)
         stale.unlink(missing_ok=True)  # never leave an int8 model that this report rejects
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.atomic import replacing, write_text
 from edge.errors import UserError
 from edge.model_folder import write_labels
 
@@ -62,7 +63,8 @@ def plot_history(history: dict, path: Path) -> None:
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
 
 
@@ -74,7 +76,7 @@ def staging_folder(out: Path) -> Path:
 
 
 def write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def write_common(staging: Path, labels: list[str], meta: dict, history: dict) -> None:

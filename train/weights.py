@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.atomic import replacing
 from edge.errors import UserError
 
 IMAGENET_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -102,11 +103,10 @@ def _hed_weights() -> dict[str, list[np.ndarray]]:
             if layer.name.startswith("block"):
                 weights[layer.name] = layer.get_weights()
     cache.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_suffix(".partial.npz")
-    np.savez(
-        partial, **{f"{name}:{i}": w for name, ws in weights.items() for i, w in enumerate(ws)}
-    )
-    partial.replace(cache)
+    with replacing(cache, suffix=".npz") as tmp:  # np.savez adds .npz to any other name
+        np.savez(
+            tmp, **{f"{name}:{i}": w for name, ws in weights.items() for i, w in enumerate(ws)}
+        )
     return weights
 
 

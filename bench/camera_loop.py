@@ -123,9 +123,11 @@ def stand_in_model(folder: Path) -> Path:
     """The product's network with random weights: train/'s VGG16 model (96x96, 5 classes),
     int8 through convert/'s own quantize(), so the input is raw pixels (scale 1, zero point 0)
     exactly as in the int8.tflite `make convert` writes. Needs the dev install (TensorFlow)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import json
 
+    from train.tf_import import import_tensorflow
+
+    import_tensorflow()  # TensorFlow's log level and start-up filter, before it loads
     from convert.quantize import calibrate, quantize
     from train.model import build_model
 

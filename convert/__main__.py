@@ -22,15 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
-
-from convert.calibration import stratified_sample  # noqa: E402
-from convert.loading import load_images, load_keras_model, open_folder  # noqa: E402
-from convert.quantize import INPUT_TYPES  # noqa: E402
-from convert.remedies import REMEDIES  # noqa: E402
-from edge.atomic import move_into_place, write_bytes  # noqa: E402
-from edge.cli import Parser, non_negative_float, non_negative_int, positive_int, thread_count  # noqa: E402
-from edge.errors import Refused, UserError, run_cli  # noqa: E402
+from convert.calibration import stratified_sample
+from convert.loading import load_images, load_keras_model, open_folder
+from convert.quantize import INPUT_TYPES
+from convert.remedies import REMEDIES
+from edge.atomic import move_into_place, write_bytes
+from edge.cli import Parser, non_negative_float, non_negative_int, positive_int, thread_count
+from edge.errors import Refused, UserError, run_cli
 
 INT8_FILE, REJECTED_FILE, FLOAT_FILE = "int8.tflite", "int8.rejected.tflite", "float32.tflite"
 _MORE_CALIBRATION = 4  # the calibration remedy uses this many times --calibration images

@@ -21,6 +21,7 @@ import numpy as np
 from edge.errors import UserError
 from edge.model_folder import ModelFolder, read_model_folder
 from train.dataset import load_split, read_split, skipped_message
+from train.tf_import import import_tensorflow
 
 # What keras.models.load_model raises for a file that is not a usable .keras model (measured,
 # Keras 3): not a .keras zip or a layer safe_mode refuses (ValueError), unreadable (OSError), a
@@ -91,13 +92,11 @@ def open_folder(path: str | Path) -> Source:
 
 def load_keras_model(source: Source):
     """model.keras, loaded safely and checked against labels.txt and model.json."""
-    from convert.quantize import quiet
-
     try:
-        with quiet():  # TensorFlow's start-up chatter
-            import keras
+        import_tensorflow()  # without its start-up chatter
+        import keras
 
-            import train.model  # noqa: F401  (registers CaffePreprocess before loading)
+        import train.model  # noqa: F401  (registers CaffePreprocess before loading)
     except ImportError as exc:
         raise UserError(
             f"conversion needs TensorFlow ({exc.name} is missing): pip install -e '.[train]'"

@@ -17,7 +17,6 @@ burst counts near-duplicates it skipped. Ctrl-C exits 130; bad input: one senten
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from edge.capture import CaptureThread
 from edge.captures import DEFAULT_MIN_CHANGE, CaptureStore, check_class_name
-from edge.cli import Parser, non_negative_int, positive_int, seconds
+from edge.cli import Parser, non_negative_int, positive_int, run_until_sigterm, seconds
 from edge.collect_server import CollectServer, LiveFrames
 from edge.collect_session import Burst, Session, run_burst
 from edge.errors import UserError, run_cli
@@ -214,13 +213,7 @@ def run(options, stop: threading.Event) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = build_parser().parse_args(argv)
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        return run(options, stop)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return run_until_sigterm(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

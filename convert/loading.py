@@ -65,8 +65,7 @@ class Images:
 def open_folder(path: str | Path) -> Source:
     """Read labels.txt, model.json and the split files; UserError when any is unusable."""
     folder = read_model_folder(path)
-    if not (folder.path / "model.keras").is_file():
-        raise UserError(f"{folder.path / 'model.keras'} is missing: train the model first")
+    _check_keras_file(folder.path / "model.keras")
     dataset = folder.meta.get("dataset")
     if not isinstance(dataset, dict) or not dataset.get("root"):
         raise UserError(f"{folder.path / 'model.json'} does not record the dataset root")
@@ -88,6 +87,20 @@ def open_folder(path: str | Path) -> Source:
     if not splits["train"]:
         raise UserError(f"the train split of {folder.path} is empty: nothing to calibrate with")
     return Source(folder=folder, data_root=data_root, splits=splits)
+
+
+def _check_keras_file(path: Path) -> None:
+    """A .keras file is a zip holding config.json: checked in milliseconds, before minutes of
+    decoding images and loading TensorFlow (Keras itself is asked only after those)."""
+    if not path.is_file():
+        raise UserError(f"{path} is missing: train the model first")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            archive.getinfo("config.json")
+    except (zipfile.BadZipFile, KeyError, OSError):
+        raise UserError(
+            f"{path} is not a Keras model file (a .keras zip with config.json)"
+        ) from None
 
 
 def load_keras_model(source: Source):

@@ -205,16 +205,18 @@ class Lines:
 def capture_cpu_ms(video: Path, input_size: tuple[int, int], frames: int) -> float:
     """CPU ms per frame of the capture thread's work alone, in this thread: the video source
     decoding and converting to RGB (edge.sources), then fit() to the model's input."""
+    before = cv2.getNumThreads()  # put back afterwards: the whole process's setting
     cv2.setNumThreads(camera.OPENCV_THREADS)  # as in the loop
     source = OpenCVSource(str(video), live=False)
-    source.open()
     try:
+        source.open()
         start, count = time.process_time(), 0
         while count < frames and (image := source.read()) is not None:
             fit(image, input_size)
             count += 1
     finally:
         source.close()
+        cv2.setNumThreads(before)
     return (time.process_time() - start) * 1000 / max(count, 1)
 
 

@@ -36,31 +36,27 @@ def write_report(folder: Path, report: dict) -> list[Path]:
 
 def confusion_png(path: Path, matrix, classes: list[str], title: str) -> Path:
     """A confusion matrix as a PNG (rows: true class, columns: predicted), counts written in."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
+    # A Figure of its own, not pyplot: no backend switched, no figure registered globally.
+    from matplotlib.figure import Figure
 
     matrix = np.asarray(matrix)
     side = max(4.0, 0.5 * len(classes) + 2.5)
-    figure, axes = plt.subplots(figsize=(side, side))
-    try:
-        axes.imshow(matrix, cmap="Blues")
-        axes.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-        axes.set_yticks(range(len(classes)), classes)
-        axes.set_xlabel("predicted")
-        axes.set_ylabel("true")
-        axes.set_title(title, fontsize=10)
-        threshold = matrix.max() / 2 if matrix.size else 0
-        for (row, col), count in np.ndenumerate(matrix):
-            if count:
-                colour = "white" if count > threshold else "black"
-                axes.text(col, row, str(count), ha="center", va="center", color=colour, fontsize=8)
-        figure.tight_layout()
-        with replacing(path) as tmp:
-            figure.savefig(tmp, format="png", dpi=100)
-    finally:
-        plt.close(figure)
+    figure = Figure(figsize=(side, side))
+    axes = figure.subplots()
+    axes.imshow(matrix, cmap="Blues")
+    axes.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    axes.set_yticks(range(len(classes)), classes)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title, fontsize=10)
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (row, col), count in np.ndenumerate(matrix):
+        if count:
+            colour = "white" if count > threshold else "black"
+            axes.text(col, row, str(count), ha="center", va="center", color=colour, fontsize=8)
+    figure.tight_layout()
+    with replacing(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
     return path
 
 

@@ -29,12 +29,11 @@ HISTORY_STAMP = "%Y%m%d-%H%M%S"  # local time, sorts by age
 
 def plot_history(history: dict, path: Path) -> None:
     """Training curves: accuracy and loss per epoch, both phases on one axis, split marked."""
-    import matplotlib
+    # A Figure of its own, not pyplot: no backend switched, no figure registered globally.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     offset = 0
     for phase, values in history.items():
         epochs = len(values.get("loss", []))
@@ -65,7 +64,6 @@ def plot_history(history: dict, path: Path) -> None:
     fig.tight_layout()
     with replacing(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
 
 
 def staging_folder(out: Path) -> Path:

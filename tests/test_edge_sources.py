@@ -124,3 +124,32 @@ def test_folder_skips_undecodable_files_and_counts_them(tmp_path, capsys):
     assert source.read() is not None and source.read() is None
     source.close()
     assert "skipped 1 of 2 files" in capsys.readouterr().err
+
+
+class RecordingCapture:
+    """cv2.VideoCapture stand-in that records how it was opened and which props were set."""
+
+    opened: list = []
+
+    def __init__(self, *args):
+        self.args, self.props = args, {}
+        RecordingCapture.opened.append(self)
+
+    def set(self, prop, value) -> bool:
+        self.props[prop] = value
+        return True
+
+
+@pytest.mark.parametrize("path", ["/dev/video0", "/dev/video2"])
+def test_a_camera_by_path_is_opened_like_a_camera_index(monkeypatch, path):
+    import edge.sources
+
+    monkeypatch.setattr(edge.sources.cv2, "VideoCapture", RecordingCapture)
+    monkeypatch.setattr(edge.sources.sys, "platform", "linux")
+    RecordingCapture.opened = []
+    by_index = edge.sources._open_capture(int(path[-1]))
+    by_path = edge.sources._open_capture(path)
+    assert by_index.args == (int(path[-1]), cv2.CAP_V4L2)
+    assert by_path.args == (path, cv2.CAP_V4L2)
+    # a one-frame driver queue: the capture thread, not OpenCV, decides which frame is newest
+    assert by_index.props == by_path.props == {cv2.CAP_PROP_BUFFERSIZE: 1}

@@ -86,7 +86,7 @@ test: $(VENV)/.stamp ## Run the test suite (no camera, GPU or network needed)
 	set -f; $(PY) -m pytest $$PYTEST_ARGS
 
 test-fast: $(VENV)/.stamp ## The edit-test loop: the suite without the slow (train/convert) and device-version tests
-	$(PY) -m pytest -m "not slow and not device_versions" $(PYTEST_ARGS)
+	set -f; $(PY) -m pytest -m "not slow and not device_versions" $$PYTEST_ARGS
 
 lint: $(VENV)/.stamp ## ruff check + format check
 	$(VENV)/bin/ruff check .

@@ -26,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is impor
 
 from convert.calibration import stratified_sample  # noqa: E402
 from convert.loading import load_images, load_keras_model, open_folder  # noqa: E402
+from convert.model_json import int8_entry, record_int8  # noqa: E402
 from convert.quantize import INPUT_TYPES  # noqa: E402
 from convert.remedies import REMEDIES  # noqa: E402
 from edge.atomic import write_bytes  # noqa: E402
@@ -106,7 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_remedy_list,
         default="all",
         help=f"remedies to try after plain quantization, in order: "
-        f"comma list of {', '.join(REMEDIES)}; or all, none",
+        f"comma list of {', '.join(REMEDIES)}; or all (float-fallback only with "
+        "--allow-float-fallback), none",
+    )
+    parser.add_argument(
+        "--allow-float-fallback",
+        action="store_true",
+        help="permit the float-fallback remedy: int8.tflite may then keep up to "
+        "--max-float-layers layers float (not full-integer; model.json and the report say so)",
     )
     parser.add_argument(
         "--max-float-layers",
@@ -122,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibration sample")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(skipped_float_fallback=False)  # set by _check
     return parser
 
 
@@ -130,6 +139,14 @@ def _check(args) -> None:
         raise UserError("--max-drop must be 0 or more percentage points")
     if not 0 <= args.min_agreement <= 100 or not 0 <= args.target_agreement <= 100:
         raise UserError("--min-agreement and --target-agreement are percentages: 0 to 100")
+    if "float-fallback" in args.remedies and not args.allow_float_fallback:
+        if args.remedies != list(REMEDIES):  # named, not just "all"
+            raise UserError(
+                "float-fallback keeps layers float, so int8.tflite would not be full-integer: "
+                "add --allow-float-fallback to accept that"
+            )
+        args.remedies.remove("float-fallback")  # DESIGN.md: int8.tflite is full-integer
+        args.skipped_float_fallback = True
 
 
 def _sigterm(signum, frame):
@@ -275,6 +292,7 @@ def _convert(args) -> int:
         seconds=time.perf_counter() - started,
     )
     write_report(folder, report)
+    record_int8(folder, int8_entry(report) if passed else None)
     for warning in report["warnings"]:
         print(f"WARNING: {warning}", file=sys.stderr)
     print(
@@ -287,10 +305,20 @@ def _convert(args) -> int:
         f"({report['speedup']}x, {args.threads} threads)\n"
         f"wrote {float_path}, {final}, {folder / 'report.md'}"
     )
+    if not chosen.full_integer:
+        print(
+            f"{final.name} is NOT full-integer: {len(chosen.kept_float)} layer(s) kept float "
+            f"({', '.join(chosen.kept_float)}), so it needs float kernels too"
+        )
     if not passed:
         raise GateFailed(
             f"int8 model failed the gate: {report['gate']['reason']}; kept as {final}, "
             f"see {folder / 'report.md'}"
+            + (
+                " (float-fallback, not full-integer, needs --allow-float-fallback)"
+                if args.skipped_float_fallback
+                else ""
+            )
         )
     return 0
 

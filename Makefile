@@ -36,7 +36,7 @@ export DATA NAME MODEL SIZE WEIGHTS EPOCHS FINETUNE BATCH MAX_DROP THREADS SOURC
 export SERVE SERVICE_ARGS DEPLOY_ARGS TRAIN_ARGS CONVERT_ARGS CAMERA_ARGS PYTEST_ARGS SAMPLE
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data train convert camera collect pull test lint format bench deploy undeploy check-wheels clean
+.PHONY: help setup data train convert camera collect pull test test-fast lint format bench deploy undeploy check-wheels clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -84,6 +84,9 @@ pull: $(VENV)/.stamp ## Copy new photos from the Pi into DATA (nothing here is o
 
 test: $(VENV)/.stamp ## Run the test suite (no camera, GPU or network needed)
 	set -f; $(PY) -m pytest $$PYTEST_ARGS
+
+test-fast: $(VENV)/.stamp ## The edit-test loop: the suite without the slow (train/convert) and device-version tests
+	set -f; $(PY) -m pytest -m "not slow and not device_versions" $$PYTEST_ARGS
 
 lint: $(VENV)/.stamp ## ruff check + format check
 	$(VENV)/bin/ruff check .

@@ -27,6 +27,7 @@ import numpy as np
 
 from convert.calibration import stratified_sample
 from convert.loading import Images, Source, load_images, load_keras_model, open_folder
+from convert.model_json import int8_entry, record_int8
 from convert.quantize import INPUT_TYPES
 from convert.remedies import REMEDIES
 from convert.results import Search, TestResults
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_remedy_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibration sample")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(skipped_float_fallback=False)  # set by _check
     return parser
 
 
@@ -117,7 +119,14 @@ def _add_remedy_arguments(parser: Parser) -> None:
         type=_remedy_list,
         default="all",
         help=f"remedies to try after plain quantization, in order: "
-        f"comma list of {', '.join(REMEDIES)}; or all, none",
+        f"comma list of {', '.join(REMEDIES)}; or all (float-fallback only with "
+        "--allow-float-fallback), none",
+    )
+    parser.add_argument(
+        "--allow-float-fallback",
+        action="store_true",
+        help="permit the float-fallback remedy: int8.tflite may then keep up to "
+        "--max-float-layers layers float (not full-integer; model.json and the report say so)",
     )
     parser.add_argument(
         "--max-float-layers",
@@ -138,6 +147,14 @@ def _check(args) -> None:
         raise UserError("--max-drop must be 0 or more percentage points")
     if not 0 <= args.min_agreement <= 100 or not 0 <= args.target_agreement <= 100:
         raise UserError("--min-agreement and --target-agreement are percentages: 0 to 100")
+    if "float-fallback" in args.remedies and not args.allow_float_fallback:
+        if args.remedies != list(REMEDIES):  # named, not just "all"
+            raise UserError(
+                "float-fallback keeps layers float, so int8.tflite would not be full-integer: "
+                "add --allow-float-fallback to accept that"
+            )
+        args.remedies.remove("float-fallback")  # DESIGN.md: int8.tflite is full-integer
+        args.skipped_float_fallback = True
 
 
 def _sigterm(signum, frame):
@@ -189,13 +206,23 @@ def _convert(args) -> int:
 
     report = build_report(args, inputs.source, search, final, time.perf_counter() - started)
     write_report(folder, report)
-    _print_summary(report, args.threads, final)
+    record_int8(folder, int8_entry(report) if final.passed else None)
+    _print_summary(report, args.threads, final, search.chosen)
     if not final.passed:
-        raise GateFailed(
-            f"int8 model failed the gate: {report['gate']['reason']}; kept as {final.int8_path}, "
-            f"see {folder / 'report.md'}"
-        )
+        raise GateFailed(_gate_failed(report, final, args.skipped_float_fallback))
     return 0
+
+
+def _gate_failed(report: dict, final: TestResults, skipped_float_fallback: bool) -> str:
+    return (
+        f"int8 model failed the gate: {report['gate']['reason']}; kept as {final.int8_path}, "
+        f"see {final.float_path.parent / 'report.md'}"
+        + (
+            " (float-fallback, not full-integer, needs --allow-float-fallback)"
+            if skipped_float_fallback
+            else ""
+        )
+    )
 
 
 @dataclass
@@ -335,7 +362,7 @@ def _test(args, inputs: Inputs, model, float_path: Path, chosen, scratch: Path) 
     return TestResults(test, keras_probs, float_run, int8_run, result, passed, float_path, final)
 
 
-def _print_summary(report: dict, threads: int, final: TestResults) -> None:
+def _print_summary(report: dict, threads: int, final: TestResults, chosen) -> None:
     for warning in report["warnings"]:
         print(f"WARNING: {warning}", file=sys.stderr)
     print(
@@ -348,6 +375,11 @@ def _print_summary(report: dict, threads: int, final: TestResults) -> None:
         f"({report['speedup']}x, {threads} threads)\n"
         f"wrote {final.float_path}, {final.int8_path}, {final.float_path.parent / 'report.md'}"
     )
+    if not chosen.full_integer:
+        print(
+            f"{final.int8_path.name} is NOT full-integer: {len(chosen.kept_float)} layer(s) kept "
+            f"float ({', '.join(chosen.kept_float)}), so it needs float kernels too"
+        )
 
 
 if __name__ == "__main__":

@@ -69,6 +69,13 @@ def _fmt(value, spec: str = ".2f", suffix: str = "") -> str:
     return "n/a" if value is None else f"{value:{spec}}{suffix}"
 
 
+def _kind(r: dict) -> str:
+    if r["full_integer"]:
+        return "full-integer"
+    layers = ", ".join(f"`{name}`" for name in r["float_layers"])
+    return f"**not full-integer**: {len(r['float_layers'])} layer(s) kept float: {layers}"
+
+
 def markdown(r: dict) -> str:
     """report.md: the verdict first, then the numbers behind it."""
     sections = (_verdict, _summary, _attempts, _per_class, _flipped, _layer_errors)
@@ -84,10 +91,9 @@ def _verdict(r: dict) -> list[str]:
 
 
 def _summary(r: dict) -> list[str]:
-    kind = "full-integer" if r["full_integer"] else "int8 with float layers"
     return [
         f"Test split: {r['test']['images']} images ({r['test']['skipped']} skipped). "
-        f"int8 file: `{r['int8_file']}` ({kind}, input {r['input_type']}). "
+        f"int8 file: `{r['int8_file']}` ({_kind(r)}, input {r['input_type']}). "
         f"Remedy used: **{r['remedy']}**.",
         "",
         "| | Keras | float32 TFLite | int8 TFLite |",

@@ -97,6 +97,7 @@ def build_report(args, source, search: Search, final: TestResults, seconds: floa
         "input_type": args.input_type,
         "int8_file": final.int8_path.name,
         "full_integer": search.chosen.full_integer,
+        "float_layers": search.chosen.kept_float,
         "remedy": search.chosen.name,
         "selection_split": search.selection_split,
         "target_agreement": args.target_agreement,

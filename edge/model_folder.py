@@ -5,6 +5,8 @@ A model folder (models/NAME/) holds:
     model.json      what the model expects, written by training (keys below)
     float32.tflite  float model, written by convert
     int8.tflite     full-integer model, written by convert once it passes the accuracy gate
+                    (model.json "int8" {"full_integer": false, ...} when convert was allowed
+                    to keep layers float: --allow-float-fallback)
     model.keras, splits/{train,validation,test}.txt, history.json, report.*   (workstation only)
 
 model.json keys the device relies on:

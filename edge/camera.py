@@ -232,11 +232,9 @@ def log(message: str) -> None:
 
 
 def _checked_outputs(options) -> tuple[Recorder | None, Access | None]:
-    """--source, the window, --save-uncertain, --record and --serve, checked before the model
-    loads (a refused file costs nothing)."""
+    """--source, --save-uncertain, --record and --serve, checked before the model loads (a
+    refused file costs nothing)."""
     parse_source(options.source, (1, 1))  # the spec only: opened with the model's size later
-    if not options.headless:
-        check_can_open()
     if options.save_uncertain is not None and not options.save_uncertain.is_dir():
         raise UserError(f"--save-uncertain {options.save_uncertain}: no such folder")
     recorder = access = None
@@ -271,7 +269,9 @@ def run(options, stop: threading.Event, out=None) -> int:
     with ExitStack() as stack:
         stack.callback(cv2.setNumThreads, cv2.getNumThreads())  # as the caller had it
         cv2.setNumThreads(OPENCV_THREADS)
-        # Flags were checked before the model loaded; files and sockets open after the camera.
+        # Flags are checked before the camera opens; files and sockets open after it did.
+        if not options.headless:
+            check_can_open()
         if recorder is not None:
             stack.enter_context(recorder)
         source = open_or_wait(options, classify.input_size, stop)

@@ -61,6 +61,12 @@ def build_parser() -> Parser:
         help="training images the filters are ranked on",
     )
     p.add_argument(
+        "--train-images",
+        type=non_negative_int,
+        default=0,
+        help="fine-tune on this many training images, class-balanced (0: all)",
+    )
+    p.add_argument(
         "--views", type=positive_int, default=3, help="training views (original + augmented)"
     )
     p.add_argument(

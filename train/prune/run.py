@@ -40,6 +40,7 @@ class PruneConfig:
     temperature: float = 4.0
     alpha: float = 0.5  # weight of the labels' cross-entropy (1 - alpha: distillation)
     rank_images: int = 256
+    train_images: int = 0  # fine-tune on this many training images (0: all of them)
     views: int = 3  # training views: the original and views - 1 augmented copies
     min_fraction: float = 0.1
     cost_weight: float = 0.5
@@ -87,15 +88,14 @@ def _start(cfg: PruneConfig, source: Source, store: Store) -> dict:
     return {"identity": identity, "steps": [], "criterion": None, "comparison": []}
 
 
-def _teacher_targets(ctx_source: Source, cfg: PruneConfig, store: Store, views: list) -> list:
+def _teacher_targets(model, cfg: PruneConfig, store: Store, views: list, labels) -> list:
     """The unpruned model's probabilities on every training view (cached in the checkpoint)."""
     cached = store.load_arrays("teacher")
     if cached is None:
-        print(f"teacher: soft targets for {len(views)} view(s) of the training split")
-        model, size = ctx_source.model, cfg.batch_size
+        print(f"teacher: soft targets for {len(views)} view(s) of {len(labels)} training images")
+        size = cfg.batch_size
         cached = [model.predict(v.astype(np.float32), batch_size=size, verbose=0) for v in views]
         store.save_arrays("teacher", cached)
-    labels = ctx_source.labels["train"]
     return [distill.targets(labels, probs) for probs in cached]
 
 
@@ -278,10 +278,12 @@ def prune(cfg: PruneConfig) -> Path | None:
 
     keras.utils.set_random_seed(cfg.seed)
     flip = bool(source.folder.meta.get("training", {}).get("flip", True))
-    views = augmented_views(source.pixels["train"], cfg.views, cfg.seed, flip)
+    train_labels = source.labels["train"]
+    pool = subset(train_labels, cfg.train_images or len(train_labels), cfg.seed)
+    views = augmented_views(source.pixels["train"][pool], cfg.views, cfg.seed, flip)
     ctx = _Context(cfg, source, layout, store, state, views, [])
     _teacher_state(ctx)
-    ctx.targets = _teacher_targets(source, cfg, store, views)
+    ctx.targets = _teacher_targets(source.model, cfg, store, views, train_labels[pool])
     print(
         f"unpruned: {state['macs_before'] / 1e6:,.0f} MMAC, validation "
         f"{state['teacher']['validation_accuracy']:.2%}; target {cfg.target_macs:g} of the MACs "

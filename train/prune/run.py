@@ -262,10 +262,21 @@ def _teacher_state(ctx: _Context) -> None:
     ctx.store.save_state(ctx.state)
 
 
+def _device() -> str:
+    """Use a GPU when TensorFlow sees one (memory taken as needed), and say which."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    return f"{len(gpus)} GPU(s)" if gpus else "CPU (no GPU found)"
+
+
 def prune(cfg: PruneConfig) -> Path | None:
     """Prune cfg.model into the model folder cfg.out; returns it (None: no step was kept)."""
     started = time.perf_counter()
     out = output.check_out(cfg.model, cfg.out)
+    print(f"device: {_device()}")  # before anything touches the GPU
     source = open_source(cfg.model)
     layout = graph.trace(source.model)
     if not layout.filters:

@@ -33,7 +33,7 @@ PRUNE_ARGS   ?=
 
 .DEFAULT_GOAL := help
 # SLIM, TARGET_MACS, PRUNE_ARGS: make prune (python -m train.prune --help)
-.PHONY: help setup data train convert prune camera test lint format bench deploy undeploy check-wheels clean
+.PHONY: help setup data train convert prune camera collect pull test lint format bench deploy undeploy check-wheels clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -78,6 +78,15 @@ prune: $(VENV)/.stamp ## Prune MODEL's conv filters into SLIM (TARGET_MACS of th
 
 camera: $(VENV)/.stamp ## Classify live frames from SOURCE with MODEL (python -m edge.camera)
 	$(PY) -m edge.camera --model $(MODEL) --source $(SOURCE) --threads $(THREADS) $(CAMERA_ARGS)
+
+# Photos from the device camera (python -m edge.collect): on this machine without PI, on the
+# Pi over ssh with PI=user@host (its boot service is stopped meanwhile and started again).
+collect: $(VENV)/.stamp ## Collect photos into DATA from SOURCE (a page at 127.0.0.1:8000): make collect [PI=user@host SOURCE=picamera2] DATA=data/NAME
+	$(if $(PI),$(PY) -m tools.collect_remote collect --host '$(PI)' --name '$(notdir $(DATA))' --source '$(if $(filter 0,$(SOURCE)),picamera2,$(SOURCE))' --dest '$(DEST)',$(PY) -m edge.collect --source '$(SOURCE)' --out '$(DATA)')
+
+pull: $(VENV)/.stamp ## Copy new photos from the Pi into DATA (nothing here is overwritten): make pull PI=user@host DATA=data/NAME
+	@test -n "$(PI)" || { echo "error: say which device: make pull PI=user@host DATA=data/NAME"; exit 2; }
+	$(PY) -m tools.collect_remote pull --host '$(PI)' --name '$(notdir $(DATA))' --out '$(DATA)'
 
 test: $(VENV)/.stamp ## Run the test suite (no camera, GPU or network needed)
 	$(PY) -m pytest $(PYTEST_ARGS)

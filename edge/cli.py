@@ -64,6 +64,23 @@ def positive_float(text: str) -> float:
     return value
 
 
+def seconds(text: str) -> float:
+    """A duration: '2', '2s', '0.5s' or '500ms' -> seconds (at least 0)."""
+    value = text.strip().lower()
+    scale = 1.0
+    if value.endswith("ms"):
+        value, scale = value[:-2], 0.001
+    elif value.endswith("s"):
+        value = value[:-1]
+    try:
+        result = float(value) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} is not a duration (e.g. 2s or 500ms)") from None
+    if not result >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a duration of at least 0")
+    return result
+
+
 def fraction(text: str) -> float:
     value = float(text)
     if not 0.0 <= value < 1.0:

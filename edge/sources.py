@@ -15,7 +15,6 @@ source lives in edge.picamera).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 
 from edge.errors import UserError
 from edge.imaging import ImageError, bgr_to_rgb, is_image_file, load_image
+from edge.quiet import opencv_errors_only
 
 STREAM_TIMEOUT_MS = 5000  # ms; an unreachable URL fails instead of hanging for FFmpeg's 30 s
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
@@ -57,11 +57,14 @@ class OpenCVSource:
 
     def open(self) -> None:
         self.close()
-        capture = self._factory(self.target)
-        if not capture.isOpened():
-            capture.release()
-            raise SourceError(f"cannot open {self.name}: {_hint(self.target)}")
-        ok, frame = capture.read()
+        # A failed open is said below in one sentence; OpenCV's and FFmpeg's warnings would
+        # repeat it on stderr for every attempt of a reconnect.
+        with opencv_errors_only():
+            capture = self._factory(self.target)
+            if not capture.isOpened():
+                capture.release()
+                raise SourceError(f"cannot open {self.name}: {_hint(self.target)}")
+            ok, frame = capture.read()
         if not ok or frame is None:
             capture.release()
             raise SourceError(f"{self.name} opened but gave no frame: {_hint(self.target)}")
@@ -89,7 +92,6 @@ class OpenCVSource:
 
 def _open_capture(target: int | str):
     """cv2.VideoCapture with V4L2 for camera indices and a timeout for network streams."""
-    _quiet_opencv()
     if isinstance(target, int):
         backend = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
         capture = cv2.VideoCapture(target, backend)
@@ -104,14 +106,6 @@ def _open_capture(target: int | str):
         ]
         return cv2.VideoCapture(target, cv2.CAP_FFMPEG, timeouts)
     return cv2.VideoCapture(target)
-
-
-def _quiet_opencv() -> None:
-    """OpenCV and FFmpeg warn on stderr about every failed open; SourceError says it in one
-    sentence instead. Setting OPENCV_LOG_LEVEL / OPENCV_FFMPEG_LOGLEVEL yourself wins."""
-    if "OPENCV_LOG_LEVEL" not in os.environ:
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 
 def _hint(target: int | str) -> str:

@@ -45,7 +45,8 @@ class Dataset:
 
 
 def _visible_dirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    # `_unlabeled` (edge.camera --save-uncertain) and other `_` folders are never classes.
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
 def _class_files(folder: Path) -> dict[str, list[Path]]:

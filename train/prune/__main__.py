@@ -20,7 +20,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
 
-from edge.cli import Parser, fraction, non_negative_int, positive_float, positive_int
+from edge.cli import Parser, fraction, non_negative_int, positive_float, positive_int, probability
 from edge.errors import EXIT_INTERRUPTED, UserError, run_cli
 
 CRITERIA = ("auto", "taylor", "activation", "l1")
@@ -52,7 +52,7 @@ def build_parser() -> Parser:
         "--temperature", type=positive_float, default=4.0, help="distillation temperature"
     )
     p.add_argument(
-        "--alpha", type=fraction, default=0.5, help="weight of the labels (rest: distillation)"
+        "--alpha", type=probability, default=0.5, help="weight of the labels (rest: distillation)"
     )
     p.add_argument(
         "--rank-images",

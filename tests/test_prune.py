@@ -103,6 +103,43 @@ def test_a_concatenated_head_loses_the_rows_of_the_removed_filters():
     )
 
 
+def _nested_two_outputs():
+    """A nested base with two outputs into a nested two-input head (block4 + block5 style)."""
+    keras.utils.set_random_seed(3)
+    image = keras.Input(shape=(8, 8, 3), name="image")
+    a = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="a")(image)
+    b = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="b")(a)
+    base = keras.Model(image, [a, b], name="base")
+    fa, fb = keras.Input(shape=(8, 8, 4), name="fa"), keras.Input(shape=(8, 8, 6), name="fb")
+    pooled = [
+        keras.layers.GlobalAveragePooling2D(name=f"gap_{n}")(t) for n, t in (("a", fa), ("b", fb))
+    ]
+    x = keras.layers.BatchNormalization(name="norm")(keras.layers.Concatenate(name="cat")(pooled))
+    head = keras.Model(
+        [fa, fb], keras.layers.Dense(2, activation="softmax", name="out")(x), name="head"
+    )
+    pixels = keras.Input(shape=(8, 8, 3), name="pixels")
+    return keras.Model(pixels, head(base(pixels)))
+
+
+def test_nested_models_with_several_inputs_and_outputs_are_rebuilt():
+    model = _nested_two_outputs()
+    norm = model.get_layer("head").get_layer("norm")
+    norm.set_weights(
+        [np.linspace(0.5, 2, 10, dtype=np.float32)] * 2
+        + [np.zeros(10, np.float32), np.ones(10, np.float32)]
+    )
+    layout = graph.trace(model)
+    keep = {"a": np.array([0, 3]), "b": np.array([1, 2, 5])}
+    slim = graph.rebuild(model, layout, keep)
+    assert slim.get_layer("head").get_layer("norm").get_weights()[0].tolist() == pytest.approx(
+        np.linspace(0.5, 2, 10)[[0, 3, 4 + 1, 4 + 2, 4 + 5]].tolist()
+    )
+    assert graph.count_macs(slim) == graph.macs(layout, keep)
+    pixels = np.random.default_rng(2).uniform(0, 1, (2, 8, 8, 3)).astype(np.float32)
+    assert slim.predict(pixels, verbose=0).shape == (2, 2)
+
+
 def test_a_conv_feeding_a_layer_not_understood_is_never_pruned():
     pixels = keras.Input(shape=(8, 8, 3))
     a = keras.layers.Conv2D(4, 3, padding="same", name="a")(pixels)

@@ -183,27 +183,35 @@ def rebuild(model, layout: Layout, keep: dict):
     return slim
 
 
-def _clone(model, keep: dict, shape):
+def _input_name(tensor, default: str) -> str:
+    history = getattr(tensor, "_keras_history", None)
+    return history[0].name if history else default
+
+
+def _clone(model, keep: dict, shapes):
     """A new functional model like `model` (nested models cloned the same way), its convs
-    given keep[name] filters; `shape` overrides the input shape (a nested model's input
-    shrinks with the filters of the layer before it)."""
-    source = model.inputs[0]
-    inputs = keras.Input(
-        shape=tuple(source.shape[1:]) if shape is None else shape,
-        dtype=source.dtype,
-        name=model.layers[0].name,
-    )
+    given keep[name] filters; `shapes` override the input shapes (a nested model's inputs
+    shrink with the filters of the layers before it)."""
+    inputs = [
+        keras.Input(
+            shape=tuple(source.shape[1:]) if shapes is None else shapes[i],
+            dtype=source.dtype,
+            name=_input_name(source, model.layers[i].name),
+        )
+        for i, source in enumerate(model.inputs)
+    ]
 
     def call(layer, *args, **kwargs):
         if isinstance(layer, keras.Model):
-            return _clone(layer, keep, tuple(args[0].shape[1:]))(*args, **kwargs)
+            shapes = [tuple(t.shape[1:]) for t in keras.tree.flatten(args[0])]
+            return _clone(layer, keep, shapes)(*args, **kwargs)
         config = layer.get_config()
         if layer.name in keep:
             config["filters"] = int(len(keep[layer.name]))
         return layer.__class__.from_config(config)(*args, **kwargs)
 
-    outputs = model._run_through_graph([inputs], operation_fn=lambda op: op, call_fn=call)
-    return keras.Model(inputs, outputs, name=model.name)
+    outputs = model._run_through_graph(inputs, operation_fn=lambda op: op, call_fn=call)
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=model.name)
 
 
 def copy_weights(model, slim, layout: Layout, keep: dict) -> None:

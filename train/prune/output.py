@@ -156,7 +156,7 @@ def plot(report: dict, path: Path) -> None:
         left.annotate(str(r["step"]), (r["macs"] / 1e9, 100 * r["validation_accuracy"]))
     left.set_xlabel("GMAC per image")
     left.set_ylabel("validation accuracy (%)")
-    left.set_title("after each step's fine-tuning (0 = unpruned)")
+    left.set_title("validation accuracy kept at each step (0 = unpruned)")
     left.invert_xaxis()
     left.grid(alpha=0.3)
     names = list(summary["channels_before"])

@@ -65,6 +65,8 @@ def pair(slim: Path | None) -> tuple[Path, Path] | str:
     if pruning is None:
         return f"{slim} was not made by train.prune"
     source = Path(pruning["from"])
+    if not source.is_absolute() and not source.is_dir():
+        source = ROOT / source  # recorded relative to where train.prune ran: the project root
     for folder in (source, slim):
         if not (folder / "int8.tflite").is_file():
             return f"{folder / 'int8.tflite'} is absent (`make prune` converts both folders)"

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -24,10 +26,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is impor
 
 from convert.calibration import stratified_sample  # noqa: E402
 from convert.loading import load_images, load_keras_model, open_folder  # noqa: E402
+from convert.model_json import int8_entry, record_int8  # noqa: E402
 from convert.quantize import INPUT_TYPES  # noqa: E402
 from convert.remedies import REMEDIES  # noqa: E402
 from edge.atomic import write_bytes  # noqa: E402
-from edge.cli import Parser, non_negative_int, positive_int  # noqa: E402
+from edge.cli import Parser, non_negative_float, non_negative_int, positive_int, thread_count  # noqa: E402
 from edge.errors import UserError, run_cli  # noqa: E402
 
 INT8_FILE, REJECTED_FILE, FLOAT_FILE = "int8.tflite", "int8.rejected.tflite", "float32.tflite"
@@ -70,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-drop",
-        type=float,
+        type=non_negative_float,
         default=1.0,
         help="gate: allowed int8 test-accuracy drop, in percentage points",
     )
@@ -95,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads",
-        type=positive_int,
+        type=thread_count,
         default=min(4, os.cpu_count() or 1),
         help="interpreter threads for evaluation and latency",
     )
@@ -104,7 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_remedy_list,
         default="all",
         help=f"remedies to try after plain quantization, in order: "
-        f"comma list of {', '.join(REMEDIES)}; or all, none",
+        f"comma list of {', '.join(REMEDIES)}; or all (float-fallback only with "
+        "--allow-float-fallback), none",
+    )
+    parser.add_argument(
+        "--allow-float-fallback",
+        action="store_true",
+        help="permit the float-fallback remedy: int8.tflite may then keep up to "
+        "--max-float-layers layers float (not full-integer; model.json and the report say so)",
     )
     parser.add_argument(
         "--max-float-layers",
@@ -120,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibration sample")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(skipped_float_fallback=False)  # set by _check
     return parser
 
 
@@ -128,11 +139,49 @@ def _check(args) -> None:
         raise UserError("--max-drop must be 0 or more percentage points")
     if not 0 <= args.min_agreement <= 100 or not 0 <= args.target_agreement <= 100:
         raise UserError("--min-agreement and --target-agreement are percentages: 0 to 100")
+    if "float-fallback" in args.remedies and not args.allow_float_fallback:
+        if args.remedies != list(REMEDIES):  # named, not just "all"
+            raise UserError(
+                "float-fallback keeps layers float, so int8.tflite would not be full-integer: "
+                "add --allow-float-fallback to accept that"
+            )
+        args.remedies.remove("float-fallback")  # DESIGN.md: int8.tflite is full-integer
+        args.skipped_float_fallback = True
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt  # as Ctrl-C: the scratch folder is removed on the way out
+
+
+def _remove_stale_scratch(folder: Path) -> None:
+    """.convert-PID-*/ folders left by a run that was killed (SIGKILL, power loss)."""
+    for scratch in folder.glob(".convert-*-*"):
+        pid = scratch.name.split("-")[1]
+        if scratch.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _check(args)
+    previous = signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return _convert(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _convert(args) -> int:
     started = time.perf_counter()
     progress = not args.no_progress
     source = open_folder(args.model)  # every input checked before TensorFlow loads
@@ -173,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         items = stratified_sample(source.splits["train"], n, args.seed, exclude=test_paths)
         return load_images(source, "train", items, progress=progress)
 
-    with tempfile.TemporaryDirectory(prefix=".convert-", dir=folder) as scratch:
+    _remove_stale_scratch(folder)
+    with tempfile.TemporaryDirectory(prefix=f".convert-{os.getpid()}-", dir=folder) as scratch:
         scratch = Path(scratch)
         selection_float = run_tflite(
             float_path, selection.pixels, args.threads, f"float32 ({selection.split})", progress
@@ -242,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds=time.perf_counter() - started,
     )
     write_report(folder, report)
+    record_int8(folder, int8_entry(report) if passed else None)
     for warning in report["warnings"]:
         print(f"WARNING: {warning}", file=sys.stderr)
     print(
@@ -254,10 +305,20 @@ def main(argv: list[str] | None = None) -> int:
         f"({report['speedup']}x, {args.threads} threads)\n"
         f"wrote {float_path}, {final}, {folder / 'report.md'}"
     )
+    if not chosen.full_integer:
+        print(
+            f"{final.name} is NOT full-integer: {len(chosen.kept_float)} layer(s) kept float "
+            f"({', '.join(chosen.kept_float)}), so it needs float kernels too"
+        )
     if not passed:
         raise GateFailed(
             f"int8 model failed the gate: {report['gate']['reason']}; kept as {final}, "
             f"see {folder / 'report.md'}"
+            + (
+                " (float-fallback, not full-integer, needs --allow-float-fallback)"
+                if args.skipped_float_fallback
+                else ""
+            )
         )
     return 0
 

@@ -73,6 +73,13 @@ def _fmt(value, spec: str = ".2f", suffix: str = "") -> str:
     return "n/a" if value is None else f"{value:{spec}}{suffix}"
 
 
+def _kind(r: dict) -> str:
+    if r["full_integer"]:
+        return "full-integer"
+    layers = ", ".join(f"`{name}`" for name in r["float_layers"])
+    return f"**not full-integer**: {len(r['float_layers'])} layer(s) kept float: {layers}"
+
+
 def markdown(r: dict) -> str:
     """report.md: the verdict first, then the numbers behind it."""
     gate = r["gate"]
@@ -88,7 +95,7 @@ def markdown(r: dict) -> str:
         lines.append("")
     lines += [
         f"Test split: {r['test']['images']} images ({r['test']['skipped']} skipped). "
-        f"int8 file: `{r['int8_file']}` ({'full-integer' if r['full_integer'] else 'int8 with float layers'}, "
+        f"int8 file: `{r['int8_file']}` ({_kind(r)}, "
         f"input {r['input_type']}). Remedy used: **{r['remedy']}**.",
         "",
         "| | Keras | float32 TFLite | int8 TFLite |",

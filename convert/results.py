@@ -119,6 +119,7 @@ def build_report(
         "input_type": args.input_type,
         "int8_file": final.name,
         "full_integer": chosen.full_integer,
+        "float_layers": chosen.kept_float,
         "remedy": chosen.name,
         "selection_split": selection_split,
         "target_agreement": args.target_agreement,

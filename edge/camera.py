@@ -27,6 +27,10 @@ DIR/_unlabeled/ with the prediction beside each (edge.unlabeled), at most one pe
 --wait-for-camera (what the boot service passes): a camera or stream that is not there at
 start is waited for, with the same back-off and rare log lines as a lost one, instead of exit 2.
 
+--serve beyond loopback needs the token printed at start (edge.access; --no-auth to serve
+without one). --record never writes the --source file, nor an existing file without
+--overwrite.
+
 Ctrl-C (exit 130) and SIGTERM (exit 0) close the camera, the window, the recorder and the
 server. A bad flag, model folder or source: one sentence on stderr and exit code 2.
 """
@@ -44,6 +48,7 @@ from pathlib import Path
 
 import cv2
 
+from edge.access import DEFAULT_TOKEN_FILE, Access
 from edge.capture import CaptureThread, Frame
 from edge.captures import DEFAULT_MIN_CHANGE
 from edge.cli import (
@@ -53,6 +58,7 @@ from edge.cli import (
     positive_int,
     probability,
     seconds,
+    thread_count,
 )
 from edge.errors import UserError, run_cli
 from edge.fps import RollingFps
@@ -84,7 +90,7 @@ def build_parser() -> Parser:
     )
     parser.add_argument(
         "--threads",
-        type=positive_int,
+        type=thread_count,
         default=DEFAULT_THREADS,
         metavar="N",
         help="interpreter threads",
@@ -127,14 +133,31 @@ def build_parser() -> Parser:
         type=Path,
         default=None,
         metavar="FILE",
-        help="write the annotated frames to a .mp4/.avi",
+        help="write the annotated frames to a .mp4/.avi (never the --source file)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="--record may replace an existing file"
     )
     parser.add_argument(
         "--serve",
         type=parse_address,
         default=None,
         metavar="HOST:PORT",
-        help="serve a live web view (MJPEG + JSON); HOST defaults to 127.0.0.1",
+        help="serve a live web view (MJPEG + JSON); HOST defaults to 127.0.0.1 (this machine "
+        "only); beyond it a token is needed (printed at start)",
+    )
+    parser.add_argument(
+        "--serve-token",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"the web view's token file, made (mode 0600) at first start; default "
+        f"{DEFAULT_TOKEN_FILE} when HOST is not loopback",
+    )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve beyond loopback without a token (anyone on the network sees the camera)",
     )
     add_uncertain_arguments(parser)
     return parser
@@ -218,6 +241,16 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _outputs(options) -> tuple[Recorder | None, Access | None]:
+    """--record and --serve, checked before the model loads (a refused file costs nothing)."""
+    recorder = access = None
+    if options.record:
+        recorder = Recorder(options.record, source=options.source, overwrite=options.overwrite)
+    if options.serve:
+        access = Access.for_address(options.serve[0], options.serve_token, options.no_auth)
+    return recorder, access
+
+
 def open_or_wait(options, input_size: tuple[int, int], stop: threading.Event):
     """The opened --source; with --wait-for-camera a live one that is not there yet is waited
     for (None when `stop` is set first)."""
@@ -239,6 +272,7 @@ def run(options, stop: threading.Event, out=None) -> int:
     out = out or sys.stdout
     if options.save_uncertain is not None and not options.save_uncertain.is_dir():
         raise UserError(f"--save-uncertain {options.save_uncertain}: no such folder")
+    recorder, access = _outputs(options)
     classify = Classifier.from_folder(
         options.model or newest_model_folder(),
         kind=options.kind,
@@ -255,7 +289,8 @@ def run(options, stop: threading.Event, out=None) -> int:
         # Flags are checked before the camera opens; files and sockets open after it did.
         if not options.headless:
             check_can_open()
-        recorder = stack.enter_context(Recorder(options.record)) if options.record else None
+        if recorder is not None:
+            stack.enter_context(recorder)
         source = open_or_wait(options, classify.input_size, stop)
         if source is None:
             log(f"stopped while waiting for {options.source}")
@@ -268,9 +303,11 @@ def run(options, stop: threading.Event, out=None) -> int:
         if recorder is not None:
             recorder.fps = source.fps
         window = None if options.headless else stack.enter_context(Window())
-        view = stack.enter_context(WebView(*options.serve)) if options.serve else None
+        view = WebView(*options.serve, access=access) if options.serve else None
         if view is not None:
-            log(f"web view at {view.url}")
+            stack.enter_context(view)
+            open_to = "" if access.token or access.loopback else " (no token: anyone can open it)"
+            log(f"web view at {view.url}{open_to}")
         saver = _uncertain_saver(options, source, model.path)
         # Read now: the capture thread closes a file at its end, and the rate with it.
         video_fps = 0.0 if source.live else source.fps

@@ -11,6 +11,7 @@ not argparse's usage dump.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from edge.errors import UserError
@@ -50,6 +51,25 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+# Interpreter threads: XNNPACK makes a pool of this size; 100000 of them crashed the process.
+MAX_THREADS = 64
+
+
+def thread_count(text: str) -> int:
+    """--threads: 1..MAX_THREADS."""
+    value = int(text)
+    if not 1 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{text} is not a thread count from 1 to {MAX_THREADS}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not (value >= 0 and math.isfinite(value)):  # nan compares false: refuse it here
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number of at least 0")
+    return value
+
+
 def probability(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -59,8 +79,8 @@ def probability(text: str) -> float:
 
 def positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a number above 0")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number above 0")
     return value
 
 

@@ -37,8 +37,8 @@ from edge.webview import parse_address
 
 WAIT_FOR_FRAME = 0.25  # s; how often the loop looks up from an empty hand-over
 DEFAULT_SERVE = "127.0.0.1:8000"
-# (height, width) handed to open_source: picamera2 then gives 4:3 frames (640x480 main stream,
-# a small lores one it is not asked for); every other source ignores it.
+# (height, width) handed to open_source, which every source ignores for capture (picamera2
+# gives its whole field of view at 480 rows, 640x480 on a 4:3 sensor).
 SOURCE_SHAPE = (240, 320)
 
 

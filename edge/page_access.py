@@ -16,11 +16,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import hmac
-import ipaddress
-import os
-import secrets
 import threading
 from http import HTTPStatus
 from http.cookies import SimpleCookie
@@ -28,44 +24,11 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from edge.errors import UserError
+# One token, one cookie and one loopback rule for every page: edge.access owns them.
+from edge.access import COOKIE, DEFAULT_TOKEN_FILE, is_loopback, load_or_create_token
 
-DEFAULT_TOKEN_FILE = Path("~/.config/edge-classifier/token")
-COOKIE = "edge_token"
 MAX_CLIENTS = 8  # connections served at once (a phone and a laptop keep 2-4 open)
 TIMEOUT = 10.0  # s; a connection silent this long is closed
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: assume the network can reach it
-
-
-def load_or_create_token(path: Path) -> str:
-    """The token in `path` (mode 0600), made on first use; UserError if others can read it."""
-    path = path.expanduser()
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, (secrets.token_urlsafe(24) + "\n").encode())
-            os.fsync(fd)
-            os.close(fd)
-            with contextlib.suppress(FileExistsError):  # another process made it first: use it
-                os.link(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    if path.stat().st_mode & 0o077:
-        raise UserError(f"token file {path} is readable by others; run chmod 600 {path}")
-    token = path.read_text(encoding="utf-8").strip()
-    if len(token) < 16:
-        raise UserError(f"token file {path} holds no usable token (16+ characters); delete it")
-    return token
 
 
 class Access:

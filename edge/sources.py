@@ -27,6 +27,7 @@ from edge.imaging import ImageError, bgr_to_rgb, is_image_file, load_image
 from edge.quiet import opencv_errors_only
 
 STREAM_TIMEOUT_MS = 5000  # ms; an unreachable URL fails instead of hanging for FFmpeg's 30 s
+TRUNCATED_SHARE = 0.98  # a file ending before this share of its header's frame count is cut
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 
 
@@ -48,6 +49,8 @@ class OpenCVSource:
         self._factory = capture_factory or _open_capture
         self._capture = None
         self._first: np.ndarray | None = None
+        self.expected = 0  # frames a file says it holds (0: unknown, or live)
+        self.delivered = 0
 
     @property
     def fps(self) -> float:
@@ -69,6 +72,16 @@ class OpenCVSource:
             capture.release()
             raise SourceError(f"{self.name} opened but gave no frame: {_hint(self.target)}")
         self._capture, self._first = capture, frame
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        count = int(count) if count and count == count and count > 0 else 0
+        if self.live and count and isinstance(self.target, str):
+            # A live stream has no frame count; a video file served over http has one. Read
+            # it once to its end, instead of reopening it as a lost camera forever.
+            self.live = False
+            print(
+                f"{self.name} is a video file ({count} frames), not a live stream", file=sys.stderr
+            )
+        self.expected = 0 if self.live else count
 
     def read(self) -> np.ndarray | None:
         if self._capture is None:
@@ -78,11 +91,23 @@ class OpenCVSource:
         else:
             ok, frame = self._capture.read()
             if not ok or frame is None:
+                self._say_if_short()
                 return None
+        self.delivered += 1
         if frame.ndim == 2:
             return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
         # OpenCV delivers BGR: this is the one place its frames become RGB.
         return bgr_to_rgb(frame)
+
+    def _say_if_short(self) -> None:
+        """A file that ends well before the frame count in its header is truncated: say so."""
+        if self.expected and self.delivered < TRUNCATED_SHARE * self.expected:
+            print(
+                f"warning: {self.name} ended after {self.delivered} of its {self.expected} "
+                "frames: the file is truncated or damaged",
+                file=sys.stderr,
+            )
+            self.expected = 0  # once
 
     def close(self) -> None:
         if self._capture is not None:
@@ -90,9 +115,16 @@ class OpenCVSource:
         self._capture, self._first = None, None
 
 
+def _is_camera(target: int | str) -> bool:
+    """A camera index (0) or a camera by path (/dev/video0): both are opened the same way."""
+    return isinstance(target, int) or str(target).startswith("/dev/")
+
+
 def _open_capture(target: int | str):
-    """cv2.VideoCapture with V4L2 for camera indices and a timeout for network streams."""
-    if isinstance(target, int):
+    """cv2.VideoCapture with V4L2 for cameras (index or /dev path), a timeout for streams."""
+    if _is_camera(target):
+        # Without V4L2 and a one-frame buffer a /dev path went to whatever backend OpenCV
+        # picked, with its default queue: the loop got frames seconds old.
         backend = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
         capture = cv2.VideoCapture(target, backend)
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # frames; the capture thread drops stale ones
@@ -109,7 +141,7 @@ def _open_capture(target: int | str):
 
 
 def _hint(target: int | str) -> str:
-    if isinstance(target, int) or str(target).startswith("/dev/"):
+    if _is_camera(target):
         return (
             "is the camera plugged in and free (ls /dev/video*)? On a Pi CSI camera use picamera2"
         )
@@ -124,8 +156,9 @@ class ImageFilesSource:
     live = False
     fps = 0.0
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, input_size: tuple[int, int] | None = None):
         self.path, self.name = path, str(path)
+        self.input_size = input_size  # large JPEGs are decoded at reduced scale for it
         self.files: list[Path] = []
         self.skipped: list[Path] = []
         self._next = 0
@@ -138,7 +171,9 @@ class ImageFilesSource:
         else:
             self.files = [self.path]
             try:
-                load_image(self.path)  # a single file that does not decode is a bad --source
+                load_image(
+                    self.path, self.input_size
+                )  # one file that does not decode: bad --source
             except ImageError as exc:
                 raise SourceError(str(exc)) from None
         self._next = 0
@@ -149,7 +184,7 @@ class ImageFilesSource:
             self._next += 1
             try:
                 # load_image decodes to RGB (OpenCV's BGR fallback is converted inside it).
-                return load_image(path)
+                return load_image(path, self.input_size)
             except ImageError:
                 self.skipped.append(path)
         return None
@@ -178,7 +213,7 @@ def parse_source(spec: str, input_size: tuple[int, int]):
         return OpenCVSource(text, live=True)  # a stream, or a camera by path (/dev/video0)
     path = Path(text).expanduser()
     if path.is_dir() or is_image_file(path):
-        return ImageFilesSource(path)
+        return ImageFilesSource(path, input_size)
     if path.is_file():
         return OpenCVSource(str(path), live=False)
     raise SourceError(

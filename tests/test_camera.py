@@ -142,6 +142,29 @@ def test_record_writes_the_annotated_frames(model, video, tmp_path):
     assert r > 200 and g < 60 and b < 60
 
 
+def test_record_refuses_the_source_and_existing_files(model, video, tmp_path, capsys):
+    clip = tmp_path / "clip.avi"
+    clip.write_bytes(video.read_bytes())
+    before = clip.read_bytes()
+    base = ["--model", str(model), "--headless"]
+    for argv in (
+        ["--source", str(clip), "--record", str(clip)],
+        ["--source", str(clip), "--record", str(clip), "--overwrite"],
+    ):
+        assert run_cli(camera.main, base + argv) == 2
+        assert "is the --source file" in capsys.readouterr().err
+    assert clip.read_bytes() == before
+    other = tmp_path / "mine.avi"
+    other.write_bytes(b"precious")
+    assert run_cli(camera.main, base + ["--source", str(clip), "--record", str(other)]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert other.read_bytes() == b"precious"
+    argv = base + ["--source", str(clip), "--record", str(other), "--overwrite"]
+    assert run_cli(camera.main, argv) == 0
+    assert cv2.VideoCapture(str(other)).get(cv2.CAP_PROP_FRAME_COUNT) == 12
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "mine.avi"]  # no temp
+
+
 def test_reconnect_in_the_loop(model, monkeypatch, capsys):
     opened = []
 

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from train.augment import augment
-from train.checkpoint import Checkpointer, atomic_save_weights
+from train.checkpoint import BEST, LAST, Checkpointer, atomic_save_weights, load_weights
 from train.model import CaffePreprocess
 
 
@@ -198,10 +198,10 @@ def run_phase(
             callbacks=callbacks,
             verbose=_verbose(),
         )
-    best = checkpoint_dir / "best.weights.h5"
+    best = checkpoint_dir / BEST
     if best.is_file():
-        model.load_weights(best)
-    atomic_save_weights(model, checkpoint_dir / "last.weights.h5")
+        load_weights(model, best)
+    atomic_save_weights(model, checkpoint_dir / LAST)
     phase_state["complete"] = True
     phase_state["seconds"] = phase_state.get("seconds", 0.0) + time.perf_counter() - start_time
     phase_state["cache_seconds"] = cache_seconds

@@ -18,7 +18,7 @@ from edge.errors import UserError
 from edge.model_folder import FORMAT_VERSION, RESIZE_METHOD
 from train import artifacts
 from train.augment import augmented_views
-from train.checkpoint import load_state, save_state
+from train.checkpoint import LAST, load_state, load_weights, remove_leftovers, save_state
 from train.dataset import SPLITS, fingerprint, load_split, scan, skipped_message, write_split
 from train.phases import PhaseData, class_weights, run_phase, split_base
 
@@ -59,6 +59,7 @@ class TrainConfig:
     mixed_precision: bool = False
     resume: bool = False
     cache_limit_gb: float = 6.0
+    keep: int = 3  # previous models kept as NAME.previous-<time>/
 
 
 def _devices():
@@ -93,7 +94,7 @@ def train(cfg: TrainConfig) -> Path:
     started = time.perf_counter()
     if cfg.size < 32:
         raise UserError("--size must be at least 32 pixels (VGG16 halves it five times)")
-    out = Path(cfg.out)
+    out = artifacts.check_out(cfg.out, cfg.data)
     size = (cfg.size, cfg.size)
     dataset = scan(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     print(
@@ -118,6 +119,9 @@ def train(cfg: TrainConfig) -> Path:
         "classes": dataset.classes,
         "finetune_from": cfg.finetune_from,
     }
+    if checkpoint_dir.is_dir():
+        for path in remove_leftovers(checkpoint_dir):
+            print(f"removed {path}, left by a save that never finished")
     state = load_state(checkpoint_dir) if cfg.resume else None
     if cfg.resume and state is None:
         print(f"--resume: no checkpoint in {checkpoint_dir}, starting from the beginning")
@@ -144,8 +148,8 @@ def train(cfg: TrainConfig) -> Path:
         first_trainable = split_base(base, cfg.finetune_from)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    if cfg.resume and (checkpoint_dir / "last.weights.h5").is_file():
-        model.load_weights(checkpoint_dir / "last.weights.h5")
+    if cfg.resume and (checkpoint_dir / LAST).is_file():
+        load_weights(model, checkpoint_dir / LAST)
         print(f"resumed from {checkpoint_dir}")
 
     train_px, train_y, _ = loaded["train"]
@@ -262,13 +266,13 @@ def _finish(cfg, out, dataset, loaded, model, state, run: _Run) -> Path:
 
         cv2.imwrite(str(staging / "sample.jpg"), test_pixels[0][:, :, ::-1])  # imwrite takes BGR
     model.save(staging / "model.keras")
-    previous = artifacts.publish(staging, out)
+    artifacts.publish(staging, out, keep=cfg.keep)
     shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
-    _summary(out, results, previous, time.perf_counter() - run.started)
+    _summary(out, results, time.perf_counter() - run.started)
     return out
 
 
-def _summary(out, results, previous, seconds):
+def _summary(out, results, seconds):
     print("\nsummary")
     for phase in ("head", "finetune"):
         if f"{phase}_seconds" in results:
@@ -281,6 +285,4 @@ def _summary(out, results, previous, seconds):
             print(f"  final model {name} accuracy {results[f'{name}_accuracy']:.4f}")
     print(f"  total time {seconds:.0f} s")
     print(f"  model folder: {out}/ (model.keras, labels.txt, model.json, splits/, training.png)")
-    if previous:
-        print(f"  the previous model was moved to {previous}/")
     print(f"  next: python -m convert --model {out}")

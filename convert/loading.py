@@ -12,7 +12,6 @@ dataset root in model.json), so the test split here is exactly the one training 
 from __future__ import annotations
 
 import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,13 +20,7 @@ import numpy as np
 from edge.errors import UserError
 from edge.model_folder import ModelFolder, read_model_folder
 from train.dataset import load_split, read_split, skipped_message
-from train.tf_import import import_tensorflow
-
-# What keras.models.load_model raises for a file that is not a usable .keras model (measured,
-# Keras 3): not a .keras zip or a layer safe_mode refuses (ValueError), unreadable (OSError), a
-# zip without config.json (KeyError), a damaged zip (BadZipFile), a class it cannot rebuild
-# (TypeError). Anything else (a bug, out of memory) keeps its traceback.
-_UNUSABLE_MODEL = (ValueError, OSError, KeyError, zipfile.BadZipFile, TypeError)
+from train.keras_file import check_keras_file, load_keras_file
 
 
 @dataclass
@@ -65,7 +58,7 @@ class Images:
 def open_folder(path: str | Path) -> Source:
     """Read labels.txt, model.json and the split files; UserError when any is unusable."""
     folder = read_model_folder(path)
-    _check_keras_file(folder.path / "model.keras")
+    check_keras_file(folder.path / "model.keras")  # milliseconds, before any slow work
     dataset = folder.meta.get("dataset")
     if not isinstance(dataset, dict) or not dataset.get("root"):
         raise UserError(f"{folder.path / 'model.json'} does not record the dataset root")
@@ -89,38 +82,10 @@ def open_folder(path: str | Path) -> Source:
     return Source(folder=folder, data_root=data_root, splits=splits)
 
 
-def _check_keras_file(path: Path) -> None:
-    """A .keras file is a zip holding config.json: checked in milliseconds, before minutes of
-    decoding images and loading TensorFlow (Keras itself is asked only after those)."""
-    if not path.is_file():
-        raise UserError(f"{path} is missing: train the model first")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            archive.getinfo("config.json")
-    except (zipfile.BadZipFile, KeyError, OSError):
-        raise UserError(
-            f"{path} is not a Keras model file (a .keras zip with config.json)"
-        ) from None
-
-
 def load_keras_model(source: Source):
     """model.keras, loaded safely and checked against labels.txt and model.json."""
-    try:
-        import_tensorflow()  # without its start-up chatter
-        import keras
-
-        import train.model  # noqa: F401  (registers CaffePreprocess before loading)
-    except ImportError as exc:
-        raise UserError(
-            f"conversion needs TensorFlow ({exc.name} is missing): pip install -e '.[train]'"
-        ) from None
-
     path = source.path / "model.keras"
-    try:
-        model = keras.models.load_model(path, safe_mode=True, compile=False)
-    except _UNUSABLE_MODEL as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path} cannot be loaded as a Keras model ({first})") from None
+    model = load_keras_file(path)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UserError(f"{path} must have one input and one output (a classifier)")
     input_shape = tuple(model.inputs[0].shape[1:])

@@ -35,7 +35,7 @@ from edge.access import Access
 from edge.captures import UNLABELED, check_class_name, encode_jpeg
 from edge.collect_page import PAGE
 from edge.errors import UserError
-from edge.page_server import PageHandler, PageServer
+from edge.page_server import PageHandler, PageServer, ServedPage
 
 PREVIEW_SIDE = 640  # pixels; the preview is scaled down to this, whatever the camera gives
 PREVIEW_QUALITY = 70  # JPEG quality of the preview and thumbnails
@@ -88,8 +88,10 @@ class LiveFrames:
             self._changed.notify_all()
 
 
-class CollectServer:
+class CollectServer(ServedPage):
     """An HTTP server in a background thread over a collect session."""
+
+    thread_name = "collect-page"
 
     def __init__(
         self, host: str, port: int, session, access: Access, max_clients: int = MAX_CLIENTS
@@ -98,18 +100,9 @@ class CollectServer:
         self.frames = session.frames
         self._server = PageServer.open((host, port), _Handler, self, max_clients)
 
-    @property
-    def url(self) -> str:
-        """The address to open (with the token when one is needed)."""
-        return self._server.url(self.access)
-
-    def __enter__(self) -> CollectServer:
-        self._server.start("collect-page")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.frames.close()
-        self._server.close()
+    def close(self) -> None:
+        self.frames.close()  # the preview's waiters first, then the server
+        super().close()
 
 
 def thumbnail_jpeg(path) -> bytes | None:

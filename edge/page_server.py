@@ -217,3 +217,27 @@ def _refuse(conn: socket.socket) -> None:
         pass
     finally:
         conn.close()
+
+
+class ServedPage:
+    """A page's object served by a PageServer in a background thread while a with-block
+    runs: subclasses set _server (PageServer.open(..., app=self)), access and thread_name."""
+
+    thread_name = "page"
+    _server: PageServer
+    access: Access
+
+    @property
+    def url(self) -> str:
+        """The address to open (with the token when one is needed)."""
+        return self._server.url(self.access)
+
+    def __enter__(self):
+        self._server.start(self.thread_name)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._server.close()

@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from edge.access import Access
-from edge.page_server import MAX_CLIENTS, PageHandler, PageServer
+from edge.page_server import MAX_CLIENTS, PageHandler, PageServer, ServedPage
 
 DEFAULT_HOST = "127.0.0.1"
 JPEG_QUALITY = 80  # 0..100
@@ -84,8 +84,10 @@ def parse_address(text: str) -> tuple[str, int]:
     return host.strip("[]") or DEFAULT_HOST, int(port)
 
 
-class WebView:
+class WebView(ServedPage):
     """An HTTP server in a background thread; publish() hands it the newest frame."""
+
+    thread_name = "webview"
 
     def __init__(
         self,
@@ -108,18 +110,6 @@ class WebView:
     @property
     def port(self) -> int:
         return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        """The address to open (with the token when one is needed)."""
-        return self._server.url(self.access)
-
-    def __enter__(self) -> WebView:
-        self._server.start("webview")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     @property
     def watching(self) -> bool:

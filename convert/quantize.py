@@ -17,18 +17,12 @@ calibration images happened to span.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import tempfile
-import warnings
-from collections.abc import Iterator
-
 import numpy as np
 from tqdm import tqdm
 
 from convert import tf_private
-from edge.errors import UserError
+from edge.errors import Refused
+from train.tf_import import quiet_tensorflow
 
 INPUT_TYPES = ("uint8", "int8", "float32")
 PIXEL_RANGE = (0.0, 255.0)
@@ -37,33 +31,8 @@ _BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
 _FLOAT32 = 0  # TensorType.FLOAT32 in the TFLite schema
 
 
-class ConversionFailed(UserError):
+class ConversionFailed(Refused):
     """The converter refused the model (e.g. an op with no int8 kernel): exit code 1."""
-
-    exit_code = 1
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator:
-    """Silence TensorFlow's chatter (fd 1 and 2, Python warnings); yield the real stderr."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved_out, saved_err = os.dup(1), os.dup(2)
-    console = os.fdopen(os.dup(saved_err), "w")
-    with tempfile.TemporaryFile() as log, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            yield console
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved_out, 1)
-            os.dup2(saved_err, 2)
-            os.close(saved_out)
-            os.close(saved_err)
-            console.close()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -89,7 +58,7 @@ def float_tflite(model) -> bytes:
     import tensorflow as tf
 
     try:
-        with quiet():
+        with quiet_tensorflow():
             return tf.lite.TFLiteConverter.from_keras_model(model).convert()
     except Exception as exc:  # the converter raises many types; all mean "cannot convert"
         raise ConversionFailed(f"float TFLite conversion failed: {_first_line(exc)}") from None
@@ -106,7 +75,7 @@ def calibrate(model, pixels: np.ndarray, input_type: str = "uint8", progress: bo
     converter.inference_output_type = _tf_type(_output_type(input_type))
     tf_private.calibrate_only(converter)  # stop after calibration (see docstring)
     try:
-        with quiet() as console:
+        with quiet_tensorflow() as console:
 
             def representative():
                 for image in tqdm(
@@ -165,7 +134,7 @@ def quantize(
     """
     types = None if debug else (_tf_type(input_type), _tf_type(_output_type(input_type)))
     try:
-        with quiet():
+        with quiet_tensorflow():
             model = tf_private.mlir_quantize(set_ranges(calibrated), types, keep_float, debug)
     except tf_private.PrivateApiMissing:
         raise  # our dependency on TensorFlow broke, not the user's model

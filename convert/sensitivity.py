@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from convert import tf_private
-from convert.quantize import quantize, quiet
+from convert.quantize import quantize
+from train.tf_import import quiet_tensorflow
 
 _EPS = 1e-12
 
@@ -64,7 +65,7 @@ def layer_errors(calibrated: bytes, pixels: np.ndarray) -> list[LayerError]:
     options = tf.lite.experimental.QuantizationDebugOptions(
         layer_direct_compare_metrics={"rmse_scale": _rmse_scale, "nsr": _nsr}
     )
-    with quiet():
+    with quiet_tensorflow():
         debugger = tf.lite.experimental.QuantizationDebugger(
             quant_debug_model_content=debug_model, debug_dataset=dataset, debug_options=options
         )

@@ -28,6 +28,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.atomic import write_text
 from edge.errors import UserError
 
 FORMAT_VERSION = 1
@@ -90,7 +91,7 @@ def read_labels(path: Path) -> list[str]:
 
 
 def write_labels(path: Path, labels: list[str]) -> None:
-    path.write_text("".join(f"{name}\n" for name in labels), encoding="utf-8")
+    write_text(path, "".join(f"{name}\n" for name in labels))
 
 
 def read_meta(path: Path) -> dict:

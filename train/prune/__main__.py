@@ -14,11 +14,8 @@ Exit codes: 0 done, 1 no step stayed within --max-drop, 2 bad input, 130 interru
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
 
 from edge.cli import Parser, fraction, non_negative_int, positive_float, positive_int, probability
 from edge.errors import EXIT_INTERRUPTED, UserError, run_cli

@@ -143,13 +143,12 @@ def _report(ctx, summary: dict) -> dict:
 
 def plot(report: dict, path: Path) -> None:
     """Validation accuracy against MACs per step; channels per layer before and after."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure of its own, not pyplot: no backend switched, no figure registered globally.
+    from matplotlib.figure import Figure
 
     summary = report["summary"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    left, right = fig.subplots(1, 2)
     rows = report["steps"]
     left.plot([r["macs"] / 1e9 for r in rows], [100 * r["validation_accuracy"] for r in rows], "o-")
     for r in rows:
@@ -169,7 +168,6 @@ def plot(report: dict, path: Path) -> None:
     fig.tight_layout()
     with replacing(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
 
 
 def finish(ctx, student, seconds: float) -> Path:

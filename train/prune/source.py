@@ -21,6 +21,7 @@ import numpy as np
 from edge.errors import UserError
 from edge.model_folder import ModelFolder, read_model_folder
 from train.dataset import SPLITS, load_split, read_split, skipped_message
+from train.keras_file import check_keras_file, load_keras_file
 
 
 @dataclass
@@ -48,24 +49,15 @@ def _data_root(folder: ModelFolder) -> Path:
 
 
 def load_model(path: Path):
-    """model.keras, loaded safely (the preprocessing layer registered first)."""
-    import keras
-
-    import train.model  # noqa: F401  (registers CaffePreprocess)
-
-    try:
-        return keras.models.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:  # Keras raises many types for a bad file; all mean "unusable"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path} cannot be loaded as a Keras model ({first})") from None
+    """model.keras, loaded safely (train.keras_file: a bad file is one sentence, exit 2)."""
+    return load_keras_file(path)
 
 
 def open_source(path: str | Path) -> Source:
     """Read the folder, load the model and decode the three splits."""
     folder = read_model_folder(path)
     model_path = folder.path / "model.keras"
-    if not model_path.is_file():
-        raise UserError(f"{model_path} is missing: train the model first")
+    check_keras_file(model_path)  # milliseconds, before TensorFlow and the splits
     root = _data_root(folder)
     digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
     source = Source(folder, root, load_model(model_path), digest)

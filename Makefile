@@ -20,6 +20,7 @@ PI       ?=
 DEST     ?= ~/edge-classifier
 SERVICE  ?= 0
 PURGE    ?= 0
+INVENTORY ?=
 SERVE    ?= 0.0.0.0:8080
 SERVICE_ARGS ?=
 DEPLOY_ARGS  ?=
@@ -40,7 +41,7 @@ export SERVE SERVICE_ARGS DEPLOY_ARGS TRAIN_ARGS CONVERT_ARGS CAMERA_ARGS PYTEST
 
 .DEFAULT_GOAL := help
 # SLIM, TARGET_MACS, PRUNE_ARGS: make prune (python -m train.prune --help)
-.PHONY: help setup data train convert prune camera collect pull test test-fast lint format bench deploy undeploy check-wheels clean
+.PHONY: help setup data train convert prune camera collect pull test test-fast lint format bench deploy undeploy pi-vm pi-vm-stop check-wheels clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -48,7 +49,7 @@ help: ## List the targets
 	@echo "Variables (current value): DATA=$$DATA MODEL=$$MODEL SIZE=$$SIZE WEIGHTS=$$WEIGHTS"
 	@echo "  EPOCHS=$$EPOCHS FINETUNE=$$FINETUNE BATCH=$$BATCH MAX_DROP=$$MAX_DROP THREADS=$$THREADS SOURCE=$$SOURCE"
 	@echo "  PI=user@host DEST=$$DEST SERVICE=0|1 SERVE=$$SERVE SERVICE_ARGS='--source picamera2' PURGE=0|1"
-	@echo "  DEPLOY_ARGS='--port 2222 --identity ~/.ssh/pi' (deploy, undeploy; python -m tools.deploy --help)"
+	@echo "  INVENTORY=pis.ini (instead of PI) DEPLOY_ARGS='--port 2222 --identity ~/.ssh/pi' (python -m tools.deploy --help)"
 
 # The venv is rebuilt only when pyproject.toml changes (the stamp is older than it).
 $(VENV)/.stamp: pyproject.toml
@@ -112,15 +113,29 @@ format: $(VENV)/.stamp ## Apply ruff fixes and formatting
 bench: $(VENV)/.stamp ## Run the benchmarks in bench/ (ratios measured side by side)
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
-# "$$DEST" is quoted so that ~ means the home folder on the Pi, not here.
-deploy: $(VENV)/.stamp ## Copy edge/ + MODEL to a Raspberry Pi, smoke-test and benchmark it there: make deploy PI=user@host [SERVICE=1]
-	@test -n "$$PI" || { echo "error: say where to deploy: make deploy PI=user@host"; exit 2; }
-	set -f; $(PY) -m tools.deploy --host "$$PI" --model "$$MODEL" --dest "$$DEST" --serve "$$SERVE" \
-		--camera-args="$$SERVICE_ARGS" $(if $(filter 1,$(SERVICE)),--service) $$DEPLOY_ARGS
+# Deploy runs Ansible (tools/ansible), installed into .venv on first use (the `deploy` extra).
+# The values reach tools.deploy through the environment, never pasted into the recipe's shell
+# text; "$$DEST" stays quoted so that ~ means the home folder on the Pi, not here.
+export INVENTORY
 
-undeploy: $(VENV)/.stamp ## Remove the boot service from the Pi (PURGE=1: and DEST): make undeploy PI=user@host
-	@test -n "$$PI" || { echo "error: say which device: make undeploy PI=user@host"; exit 2; }
-	set -f; $(PY) -m tools.deploy --host "$$PI" --dest "$$DEST" --undeploy $(if $(filter 1,$(PURGE)),--purge) $$DEPLOY_ARGS
+$(VENV)/bin/ansible-playbook: | $(VENV)/.stamp
+	$(PY) -m pip install --quiet -e '.[deploy]'
+
+deploy: $(VENV)/.stamp $(VENV)/bin/ansible-playbook ## Copy edge/ + MODEL to Raspberry Pis with Ansible, smoke-test and benchmark there: make deploy PI="pi@a pi@b" (or INVENTORY=pis.ini) [SERVICE=1]
+	@test -n "$$PI$$INVENTORY" || { echo "error: say where to deploy: make deploy PI=user@host (or INVENTORY=pis.ini)"; exit 2; }
+	set -f; $(PY) -m tools.deploy $${INVENTORY:+--inventory "$$INVENTORY"} $${PI:+--host "$$PI"} --model "$$MODEL" \
+		--dest "$$DEST" --serve "$$SERVE" --camera-args="$$SERVICE_ARGS" $(if $(filter 1,$(SERVICE)),--service) $$DEPLOY_ARGS
+
+undeploy: $(VENV)/.stamp $(VENV)/bin/ansible-playbook ## Remove the boot service from the Pis (PURGE=1: and DEST): make undeploy PI=user@host
+	@test -n "$$PI$$INVENTORY" || { echo "error: say which device: make undeploy PI=user@host (or INVENTORY=pis.ini)"; exit 2; }
+	set -f; $(PY) -m tools.deploy $${INVENTORY:+--inventory "$$INVENTORY"} $${PI:+--host "$$PI"} --dest "$$DEST" \
+		--undeploy $(if $(filter 1,$(PURGE)),--purge) $$DEPLOY_ARGS
+
+pi-vm: $(VENV)/.stamp ## Build (once) and start virtual Raspberry Pis: arm64 Bookworm + Trixie trees, sshd on 127.0.0.1
+	$(PY) -m tools.pi_vm up
+
+pi-vm-stop: $(VENV)/.stamp ## Stop the virtual Raspberry Pis (their trees stay cached)
+	$(PY) -m tools.pi_vm stop
 
 check-wheels: $(VENV)/.stamp ## Check that every device requirement has aarch64 wheels for Python 3.11 and 3.13 (network)
 	$(PY) -m tools.check_wheels

@@ -36,6 +36,12 @@ def build_parser() -> Parser:
     parser.add_argument(
         "--runs", type=positive_int, default=50, metavar="N", help="timed invokes per setting"
     )
+    parser.add_argument(
+        "--kind",
+        choices=("all", *TFLITE_FILES),
+        default="all",
+        help="which .tflite files to time (deploy times int8 only: float is slow on a Pi)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per setting")
     return parser
 
@@ -56,7 +62,11 @@ def time_invokes(model: TFLiteModel, runs: int, seed: int = 0) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
     folder = read_model_folder(options.model or newest_model_folder())
-    kinds = [kind for kind, name in TFLITE_FILES.items() if (folder.path / name).is_file()]
+    kinds = [
+        kind
+        for kind, name in TFLITE_FILES.items()
+        if (folder.path / name).is_file() and options.kind in ("all", kind)
+    ]
     if not kinds:
         raise ModelFolderError(f"{folder.path} holds no .tflite file: run `make convert` first")
     height, width = folder.input_size

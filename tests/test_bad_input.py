@@ -126,7 +126,7 @@ TABLE = [
     row("tools.deploy", ["--host", "pi@x", "--serve", "0.0.0.0:8080\nUser=root"], 2,
         "must be HOST:PORT"),
     row("tools.deploy", ["--host", "pi@x\n"], 2, "is not user@host"),
-    row("tools.deploy", ["--host", "pi@x", "--bench-args", "--runs '3"], 2, "cannot be split"),
+    row("tools.deploy", ["--host", "pi@x", "--pip-args", "--index-url '3"], 2, "cannot be split"),
     row("tools.deploy", ["--host", "pi@x", "--camera-args", "--source 'a\nb'"], 2,
         "control character"),
     row("tools.deploy", ["--host", "-oProxyCommand=touch owned"], 2, "is not user@host"),

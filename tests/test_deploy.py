@@ -1,20 +1,19 @@
-"""tools/deploy.py without a device: the boot unit, the tree sent to the Pi, paths, errors.
-
-The real deployment over SSH is tests/test_deploy_ssh.py.
+"""tools/deploy.py and tools/ansible without a device: the bundle, the values, the unit, the
+sentences. The real deployments to arm64 trees are tests/test_deploy_pi_vm.py.
 """
 
 from __future__ import annotations
 
-import getpass
+import io
 import json
 import os
 import select
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -27,71 +26,163 @@ sys.path.insert(0, str(ROOT))  # `tools` is not an installed package
 from edge.errors import run_cli  # noqa: E402
 from edge.model_folder import read_model_folder  # noqa: E402
 from tests.edge_models import colour_model_folder  # noqa: E402
-from tools import deploy, service  # noqa: E402
-from tools.device_tree import MARKER, build_tree  # noqa: E402
-from tools.remote import Remote, ssh_failure_fix  # noqa: E402
-from tools.steps import shell_path  # noqa: E402
+from tools import deploy  # noqa: E402
+from tools.bundle import MARKER, build_bundle  # noqa: E402
 
-DEST = "/home/pi/edge-classifier"
+REQUIREMENTS = ROOT / "tools" / "requirements-device.txt"
+ANSIBLE = Path(sys.executable).parent / "ansible"
 
 
-def make_model_folder(path: Path, size=(16, 16)) -> Path:
+def make_model_folder(path: Path, size=(16, 16), dataset_root: Path | None = None) -> Path:
     """A model folder as train + convert leave it, with training-only files beside."""
     (path / "splits").mkdir(parents=True)
     (path / "labels.txt").write_text("Hat\nCube\n", encoding="utf-8")
     meta = {"format_version": 1, "classes": ["Hat", "Cube"], "input_size": list(size)}
+    if dataset_root is not None:
+        meta |= {"dataset": {"root": str(dataset_root)}, "splits": {"test": "splits/test.txt"}}
     (path / "model.json").write_text(json.dumps(meta), encoding="utf-8")
     for name in ("int8.tflite", "float32.tflite", "model.keras", "report.md", "history.json"):
         (path / name).write_bytes(b"x")
-    (path / "splits" / "train.txt").write_text("", encoding="utf-8")
     return path
 
 
-def unit_lines(text: str) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line and line[0] != "#")
-    return dict(pairs)
+def members(bundle_path: Path) -> dict[str, bytes]:
+    with tarfile.open(bundle_path) as archive:
+        return {
+            m.name: archive.extractfile(m).read() if m.isfile() else b""
+            for m in archive.getmembers()
+        }
 
 
-def test_unit_starts_the_headless_runner_at_boot_and_restarts_it():
-    text = service.render_unit(user="pi", dest=DEST, serve="0.0.0.0:8080")
-    unit = unit_lines(text)
-    assert unit["ExecStart"] == (
-        f"{DEST}/.venv/bin/python -m edge.camera --model {DEST}/model --headless "
-        "--serve 0.0.0.0:8080 --wait-for-camera"
-    )
-    assert unit["User"] == "pi"
-    assert unit["WorkingDirectory"] == DEST
-    assert unit["Restart"] == "on-failure"
-    assert unit["WantedBy"] == "multi-user.target"
-    assert unit["StandardOutput"] == "null"  # one JSON line per frame stays out of the journal
-    assert unit["StandardError"] == "journal"  # but why it failed goes in (default: as stdout)
-    assert "[Unit]" in text and "[Service]" in text and "[Install]" in text
-    assert "{" not in text and "}" not in text
+def test_bundle_holds_only_what_the_device_needs(tmp_path):
+    model = read_model_folder(make_model_folder(tmp_path / "models" / "hats"))
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(model.path / "sample.jpg")
+    (ROOT / "edge" / "__pycache__").mkdir(exist_ok=True)
+    bundle = build_bundle(model, tmp_path, "models/hats", ROOT / "edge", REQUIREMENTS)
+    files = members(bundle.path)
+    model_files = sorted(n.split("/", 1)[1] for n in files if n.startswith("model/"))
+    assert model_files == ["int8.tflite", "labels.txt", "model.json", "sample.jpg"]
+    assert "edge/classify.py" in files and "edge/runner.py" in files
+    assert not any("__pycache__" in name or name.endswith(".pyc") for name in files)
+    assert files["requirements-device.txt"] == REQUIREMENTS.read_bytes()
+    assert json.loads(files[MARKER])["model"] == "models/hats"
+    assert bundle.sample.name == "sample.jpg" and "shipped with the model" in bundle.sample.origin
 
 
-def test_unit_quotes_camera_args_for_systemd():
-    text = service.render_unit("pi", DEST, "127.0.0.1:9000", ["--source", "my cam", "50%$x"])
-    exec_start = unit_lines(text)["ExecStart"]
-    assert exec_start.endswith("--wait-for-camera --source 'my cam' '50%%$$x'")
+def test_bundle_is_the_same_bytes_when_nothing_changed(tmp_path):
+    """Ansible sends the bundle only when it changed: no times or owners may leak into it."""
+    model = read_model_folder(make_model_folder(tmp_path / "hats"))
+    first = build_bundle(model, tmp_path / "a", "hats", ROOT / "edge", REQUIREMENTS)
+    os.utime(model.path / "int8.tflite", (1, 1))
+    second = build_bundle(model, tmp_path / "b", "hats", ROOT / "edge", REQUIREMENTS)
+    assert first.sha256 == second.sha256
+    (model.path / "int8.tflite").write_bytes(b"y")
+    third = build_bundle(model, tmp_path / "c", "hats", ROOT / "edge", REQUIREMENTS)
+    assert third.sha256 != first.sha256
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is absent")
-def test_systemd_accepts_the_rendered_unit(tmp_path):
-    """systemd's own parser (systemd-analyze verify needs no running systemd)."""
-    dest = tmp_path / "edge-classifier"
-    (dest / ".venv" / "bin").mkdir(parents=True)
-    (dest / ".venv" / "bin" / "python").symlink_to(sys.executable)
-    unit = tmp_path / service.UNIT_NAME
-    unit.write_text(
-        service.render_unit(getpass.getuser(), str(dest), "0.0.0.0:8080", ["--source", "a b"])
-    )
+def test_sample_is_the_test_split_image_under_the_recorded_dataset_root(tmp_path):
+    """Split files name images relative to model.json's dataset root, not the model folder."""
+    data = tmp_path / "photos"
+    (data / "Cube").mkdir(parents=True)
+    Image.fromarray(np.full((40, 60, 3), (0, 0, 255), np.uint8)).save(data / "Cube" / "c1.png")
+    folder = make_model_folder(tmp_path / "elsewhere" / "models" / "hats", dataset_root=data)
+    (folder / "splits" / "test.txt").write_text("Cube/missing.png\tCube\nCube/c1.png\tCube\n")
+    bundle = build_bundle(read_model_folder(folder), tmp_path, "m", ROOT / "edge", REQUIREMENTS)
+    assert bundle.sample.label == "Cube"
+    assert bundle.sample.origin.startswith(str(data / "Cube" / "c1.png"))
+    pixels = np.asarray(Image.open(io.BytesIO(members(bundle.path)["model/sample.png"])))
+    assert pixels.shape == (16, 16, 3)  # fitted to the input size here
+    assert (pixels == (0, 0, 255)).all()
+
+
+def test_placeholder_sample_when_the_folder_has_none(tmp_path):
+    model = read_model_folder(make_model_folder(tmp_path / "hats", size=(8, 12)))
+    bundle = build_bundle(model, tmp_path, "hats", ROOT / "edge", REQUIREMENTS)
+    pixels = np.asarray(Image.open(io.BytesIO(members(bundle.path)["model/sample.png"])))
+    assert pixels.shape == (8, 12, 3) and (pixels == 128).all()
+    assert "placeholder" in bundle.sample.origin and bundle.sample.label is None
+
+
+def test_hosts_become_an_inventory_with_their_users():
+    args = deploy.parse_args(["--host", "pi@cam1 cam2", "--host", "pi@10.0.0.3"])
+    hosts = deploy.inventory(args)["all"]["hosts"]
+    assert hosts == {
+        "pi@cam1": {"ansible_host": "cam1", "ansible_user": "pi"},
+        "cam2": {"ansible_host": "cam2"},
+        "pi@10.0.0.3": {"ansible_host": "10.0.0.3", "ansible_user": "pi"},
+    }
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        (["--host", "pi@x", "--serve", "8080"], "must be HOST:PORT"),
+        (["--host", "pi@x", "--serve", "0.0.0.0:8080\n"], "must be HOST:PORT"),
+        (["--host", "pi@x", "--dest", "~/a b"], "must be a plain path"),
+        (["--host", "pi@x", "--dest", "~/../etc"], "must be a plain path"),
+        (["--host", "pi@x", "--purge"], "--purge only goes with --undeploy"),
+        (["--host=-oProxyCommand=x"], "is not user@host"),
+        (["--host", "pi@x;reboot"], "is not user@host"),
+        ([], "one of them"),
+        (["--host", "pi@x", "--inventory", "pis.ini"], "one of them"),
+    ],
+)
+def test_bad_values_are_one_sentence_before_anything_runs(flags, says, capsys):
+    assert run_cli(deploy.main, flags) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_missing_model_folder_is_one_sentence(tmp_path, capsys):
+    assert run_cli(deploy.main, ["--host", "pi@x", "--model", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "make train convert" in err
+
+
+needs_ansible = pytest.mark.skipif(
+    not ANSIBLE.is_file(), reason="ansible-core is absent (pip install -e '.[deploy]')"
+)
+
+
+def render_unit(tmp_path: Path, dest: str, serve: str, words: list[str]) -> dict[str, str]:
+    """The unit as Ansible's own template module and our filter render it, as key -> value."""
+    extra = {
+        "edge_serve": serve,
+        "edge_user": "pi",
+        "edge_dest_abs": dest,
+        "edge_camera_words": words,
+    }
+    (tmp_path / "vars.json").write_text(json.dumps(extra))
+    template = ROOT / "tools/ansible/templates/edge-classifier.service.j2"
+    out = tmp_path / "edge-classifier.service"
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "tools/ansible/ansible.cfg")}
+    command = [str(ANSIBLE), "localhost", "-c", "local", "-m", "ansible.builtin.template"]
+    command += ["-a", f"src={template} dest={out}", "-e", f"@{tmp_path / 'vars.json'}"]
     done = subprocess.run(
-        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False
+        command, cwd=ROOT / "tools/ansible", env=env, capture_output=True, text=True, check=False
     )
-    assert done.returncode == 0, done.stderr
-    assert service.UNIT_NAME not in done.stderr  # no warnings about our unit
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = out.read_text()
+    assert "[Unit]" in text and "[Service]" in text and "[Install]" in text and "{" not in text
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and line[0] != "#")
 
 
+@needs_ansible
+def test_unit_is_rendered_by_ansible_from_the_values(tmp_path):
+    """systemd's % and $ are escaped and words with spaces quoted; the camera is waited for."""
+    dest = "/home/pi/edge-classifier"
+    unit = render_unit(tmp_path, dest, "0.0.0.0:8099", ["--source", "my cam", "50%$x"])
+    assert unit["ExecStart"] == (
+        f"{dest}/.venv/bin/python -m edge.camera --model {dest}/model --headless "
+        "--serve 0.0.0.0:8099 --wait-for-camera --source 'my cam' '50%%$$x'"
+    )
+    assert unit["User"] == "pi" and unit["WorkingDirectory"] == dest
+    assert unit["Restart"] == "on-failure" and unit["StandardError"] == "journal"
+    assert unit["StandardOutput"] == "null" and unit["WantedBy"] == "multi-user.target"
+
+
+@needs_ansible
 def test_the_services_command_waits_for_its_camera_and_says_so_on_stderr(tmp_path_factory):
     """The unit's ExecStart run as systemd runs it: stdout to null, stderr to the journal (here
     a pipe). A stream that is down is waited for, in one line, until SIGTERM: no crash loop."""
@@ -101,7 +192,7 @@ def test_the_services_command_waits_for_its_camera_and_says_so_on_stderr(tmp_pat
     dest = tmp_path_factory.mktemp("device") / "edge-classifier"
     dest.mkdir()
     (dest / "model").symlink_to(colour_model_folder(tmp_path_factory))
-    unit = unit_lines(service.render_unit("pi", str(dest), "127.0.0.1:0", ["--source", url]))
+    unit = render_unit(tmp_path_factory.mktemp("unit"), str(dest), "127.0.0.1:0", ["--source", url])
     assert unit["StandardOutput"] == "null" and unit["StandardError"] == "journal"
     argv = shlex.split(unit["ExecStart"])
     assert argv[0] == f"{dest}/.venv/bin/python"
@@ -133,133 +224,46 @@ def _line_within(process: subprocess.Popen, seconds: float) -> str:
     return process.stderr.readline().rstrip("\n")
 
 
-def test_shell_path_puts_relative_and_tilde_paths_under_the_remote_home():
-    assert shell_path("~/edge-classifier") == '"$HOME"/edge-classifier'
-    assert shell_path("edge-classifier") == '"$HOME"/edge-classifier'
-    assert shell_path("~") == '"$HOME"'
-    assert shell_path("/opt/edge") == "/opt/edge"
+@pytest.fixture(scope="module")
+def steps():
+    pytest.importorskip("ansible")
+    sys.path.insert(0, str(ROOT / "tools/ansible/callback_plugins"))
+    import edge_steps
+
+    return edge_steps
 
 
 @pytest.mark.parametrize(
-    "stderr, fix",
+    "msg, fix",
     [
-        ("ssh: Could not resolve hostname pi.local: Name or service not known", "IP address"),
-        ("ssh: connect to host 10.0.0.2 port 22: Connection refused", "enable SSH"),
-        ("pi@10.0.0.2: Permission denied (publickey).", "ssh-copy-id pi@10.0.0.2"),
+        ("ssh: connect to host 127.0.0.1 port 2202: Connection refused", "enable SSH"),
+        ("pi@127.0.0.1: Permission denied (publickey).", "ssh-copy-id pi@cam"),
+        ("ssh: Could not resolve hostname cam: Name or service not known", "IP address"),
         ("Host key verification failed.", "accept it"),
         ("ssh: connect to host 10.0.0.2 port 22: Connection timed out", "powered on"),
-        ("something else", "`ssh pi@10.0.0.2 true`"),
     ],
 )
-def test_ssh_failures_get_a_fix(stderr, fix):
-    assert fix in ssh_failure_fix(stderr, "pi@10.0.0.2")
+def test_unreachable_host_gets_the_fix(steps, msg, fix):
+    said = steps.unreachable_sentence("connect", "pi@cam", {"msg": msg})
+    assert said.startswith("pi@cam: step 'connect' failed: cannot reach it over SSH; ")
+    assert fix in said
 
 
-def test_ssh_is_key_only_and_user_options_cannot_turn_that_off():
-    args = Remote("pi@x", port=2222, options=["BatchMode=no", "ConnectTimeout=3"]).ssh_args()
-    options = [args[i + 1] for i, a in enumerate(args) if a == "-o"]
-    # ssh keeps the first value given for an option
-    assert options.index("BatchMode=yes") < options.index("BatchMode=no")
-    assert "PasswordAuthentication=no" in options
-    assert options.index("ConnectTimeout=3") < options.index("ConnectTimeout=10")
-    assert args[args.index("-p") + 1] == "2222"
+def test_pip_failures_tell_no_internet_from_a_broken_venv(steps):
+    offline = "WARNING: Retrying ... NewConnectionError(... Temporary failure in name resolution)\nERROR: No matching distribution found for numpy"
+    said = steps.failure_sentence("install", "cam", {"msg": "pip failed", "stderr": offline})
+    assert "no internet on the Pi?" in said and "ping -c1 pypi.org" in said
+    broken = "/home/pi/edge-classifier/.venv/bin/python: No module named pip"
+    said = steps.failure_sentence("install", "cam", {"msg": "pip failed", "stderr": broken})
+    assert "(/home/pi/edge-classifier/.venv/bin/python: No module named pip)" in said
+    assert "delete DEST/.venv" in said
 
 
-def test_tree_holds_only_what_the_device_needs(tmp_path):
-    model = read_model_folder(make_model_folder(tmp_path / "models" / "hats"))
-    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(model.path / "sample.jpg")
-    (ROOT / "edge" / "__pycache__").mkdir(exist_ok=True)
-    out = tmp_path / "tree"
-    out.mkdir()
-    sample = build_tree(
-        out,
-        model=model,
-        edge_dir=ROOT / "edge",
-        requirements=ROOT / "tools" / "requirements-device.txt",
-        unit_text="unit",
-        model_source="models/hats",
-    )
-    assert sorted(p.name for p in (out / "model").iterdir()) == [
-        "float32.tflite",
-        "int8.tflite",
-        "labels.txt",
-        "model.json",
-        "sample.jpg",
+def test_bench_cell_shows_one_and_most_threads(steps):
+    rows = [
+        {"model": "int8", "threads": t, "median_ms": ms}
+        for t, ms in ((1, 9.0), (2, 5.5), (4, 3.25))
     ]
-    assert sample.name == "sample.jpg" and "shipped with the model" in sample.origin
-    assert (out / "edge" / "runner.py").is_file()
-    assert not (out / "edge" / "__pycache__").exists()
-    assert (out / "requirements-device.txt").is_file()
-    assert (out / "edge-classifier.service").read_text() == "unit"
-    marker = json.loads((out / MARKER).read_text())
-    assert marker["model"] == "models/hats" and marker["classes"] == ["Hat", "Cube"]
-
-
-def test_sample_comes_from_the_test_split_fitted_to_the_input(tmp_path):
-    model_path = make_model_folder(tmp_path / "m", size=(16, 24))
-    photo = tmp_path / "data" / "Cube" / "c1.png"
-    photo.parent.mkdir(parents=True)
-    Image.fromarray(np.full((100, 100, 3), (0, 0, 255), np.uint8)).save(photo)
-    (model_path / "splits" / "test.txt").write_text(
-        f"missing.jpg\tHat\n{photo}\tCube\n", encoding="utf-8"
-    )
-    out = tmp_path / "out"
-    out.mkdir()
-    from tools.device_tree import write_sample
-
-    sample = write_sample(read_model_folder(model_path), out)
-    assert sample.label == "Cube" and "test split" in sample.origin
-    pixels = np.asarray(Image.open(out / sample.name))
-    assert pixels.shape == (16, 24, 3) and tuple(pixels[0, 0]) == (0, 0, 255)
-
-
-def test_placeholder_sample_when_the_folder_has_none(tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    from tools.device_tree import write_sample
-
-    sample = write_sample(read_model_folder(make_model_folder(tmp_path / "m")), out)
-    assert "placeholder" in sample.origin and sample.label is None
-    assert np.asarray(Image.open(out / sample.name)).shape == (16, 16, 3)
-
-
-def run(argv, capsys) -> tuple[int, str, str]:
-    code = run_cli(deploy.main, argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_missing_model_folder_is_one_sentence(tmp_path, capsys):
-    code, _, err = run(["--host", "pi@x", "--model", str(tmp_path / "nope")], capsys)
-    assert code == 2
-    assert err.count("\n") == 1 and err.startswith("error: model folder ")
-    assert "does not exist" in err and "make train convert" in err
-
-
-def test_model_without_int8_is_refused_before_connecting(tmp_path, capsys):
-    folder = make_model_folder(tmp_path / "m")
-    (folder / "int8.tflite").unlink()
-    code, _, err = run(["--host", "pi@x", "--model", str(folder)], capsys)
-    assert code == 2 and "make convert" in err and err.count("\n") == 1
-
-
-@pytest.mark.parametrize(
-    "flags, says",
-    [
-        (["--dest", "a b"], "plain path"),
-        (["--dest", "../x"], "plain path"),
-        (["--serve", "8080"], "HOST:PORT"),
-        (["--serve", "0.0.0.0:99999"], "HOST:PORT"),
-        (["--purge"], "only goes with --undeploy"),
-        (["--ssh-option", "BatchMode"], "KEY=VALUE"),
-        (["--port", "0"], "at least 1"),
-    ],
-)
-def test_bad_flags_are_one_sentence(flags, says, capsys):
-    code, _, err = run(["--host", "pi@x", *flags], capsys)
-    assert code == 2 and says in err and err.count("\n") == 1 and "Traceback" not in err
-
-
-def test_host_that_looks_like_an_option_is_refused(capsys):
-    code, _, err = run(["--host=-oProxyCommand=x"], capsys)
-    assert code == 2 and "is not user@host" in err
+    assert steps.bench_cell(rows) == "9.00 / 3.25 (4)"
+    assert steps.bench_cell(rows[:1]) == "9.00"
+    assert steps.bench_cell([]) == "-"

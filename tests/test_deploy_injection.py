@@ -1,7 +1,7 @@
 """Deploy and make pass user values as argv: nothing a user types is run as shell text.
 
-Each case was an injection or a data-loss bug (issue 10, items 3 and 5); the remote side is
-played by a local `sh`, which is what ssh hands the script to on the device.
+Each case was an injection or a data-loss bug (issue 10, items 3 and 5); deploy now hands the
+values to Ansible as extra-vars in a JSON file, and the playbook runs commands as argv.
 """
 
 from __future__ import annotations
@@ -17,49 +17,26 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `tools` is not an installed package
 
-from edge.errors import UserError, run_cli  # noqa: E402
-from tools import deploy, service  # noqa: E402
-from tools.remote import Result  # noqa: E402
+from edge.errors import run_cli  # noqa: E402
+from tools import deploy  # noqa: E402
 
 
-class LocalShell:
-    """A Remote whose device is this machine's sh (what ssh runs the script with)."""
-
-    host = hostname = "local"
-
-    def run(self, script: str, *, echo: bool = False, stdin: bytes | None = None) -> Result:
-        done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=False)
-        return Result(done.returncode, done.stdout + done.stderr)
-
-
-def fake_device(tmp_path: Path) -> Path:
-    """DEST with a .venv/bin/python that prints its arguments, one per line."""
-    python = tmp_path / "dest" / ".venv" / "bin" / "python"
-    python.parent.mkdir(parents=True)
-    python.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
-    python.chmod(0o755)
-    return tmp_path / "dest"
-
-
-@pytest.mark.parametrize("flag", ["--bench-args", "--pip-args"])
-def test_extra_args_reach_the_device_as_words_not_commands(flag, tmp_path, monkeypatch):
-    dest = fake_device(tmp_path)
-    monkeypatch.chdir(tmp_path)
-    args = deploy.parse_args(["--host", "pi@x", f"{flag}=--runs 3; touch owned"])
-    words = args.bench_args if flag == "--bench-args" else args.pip_args
-    assert words == ["--runs", "3;", "touch", "owned"]
-    module = f"edge.bench --model model {deploy.shlex.join(words)}"  # as deploy() builds it
-    seen = []
-
-    class Recording(LocalShell):
-        def run(self, script, **kwargs):
-            result = super().run(script)
-            seen.append(result.output)
-            return result
-
-    deploy.run_on_device(Recording(), {"dest": str(dest)}, deploy.Steps(["b"]), "b", module)
-    assert seen[0].splitlines()[-4:] == ["--runs", "3;", "touch", "owned"]
-    assert not (tmp_path / "owned").exists() and not (dest / "owned").exists()
+@pytest.mark.parametrize("flag", ["--camera-args", "--pip-args"])
+def test_extra_args_reach_ansible_as_words_not_commands(flag, tmp_path):
+    """The words go into the extra-vars JSON as lists; Ansible runs them as argv (the command
+    module's argv), never through a shell."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "labels.txt").write_text("a\nb\n")
+    (model / "model.json").write_text(
+        '{"format_version": 1, "classes": ["a", "b"], "input_size": [8, 8]}'
+    )
+    (model / "int8.tflite").write_bytes(b"x")
+    flags = ["--host", "pi@x", "--model", str(model), f"{flag}=--runs 3; touch owned"]
+    extra = deploy.deploy_vars(deploy.parse_args(flags), tmp_path / "stage")
+    key = "camera_words" if flag == "--camera-args" else "pip_args"
+    assert extra["edge_defaults"][key] == ["--runs", "3;", "touch", "owned"]
+    assert not (tmp_path / "owned").exists()
 
 
 @pytest.mark.parametrize(
@@ -80,19 +57,17 @@ def test_newlines_and_unbalanced_quotes_are_refused(flags, says, capsys):
     assert code == 2 and says in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-@pytest.mark.parametrize(
-    "user, dest, serve, args",
-    [
-        ("pi\nExecStartPre=/bin/sh", "/home/pi/e", "0.0.0.0:8080", []),
-        ("pi", "/home/pi/e\nUser=root", "0.0.0.0:8080", []),
-        ("pi", "/home/pi/my edge", "0.0.0.0:8080", []),
-        ("pi", "/home/pi/e", "0.0.0.0:8080\n[Service]", []),
-        ("pi", "/home/pi/e", "0.0.0.0:8080", ["--source", "x\nUser=root"]),
-    ],
-)
-def test_unit_is_rendered_from_plain_values_only(user, dest, serve, args):
-    with pytest.raises(UserError, match="the boot service cannot use"):
-        service.render_unit(user, dest, serve, args)
+@pytest.mark.parametrize("word", ["x\nUser=root", "a\rb", "tab\there"])
+def test_unit_words_with_control_characters_are_refused(word):
+    """A newline in a camera word (from an inventory) would start a unit line of its own."""
+    pytest.importorskip("ansible")
+    sys.path.insert(0, str(ROOT / "tools/ansible/filter_plugins"))
+    from ansible.errors import AnsibleFilterError
+    from edge_filters import systemd_word
+
+    with pytest.raises(AnsibleFilterError, match="the boot service cannot use"):
+        systemd_word(word)
+    assert systemd_word("my cam") == "'my cam'"
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is absent")

@@ -41,7 +41,7 @@ export SERVE SERVICE_ARGS DEPLOY_ARGS TRAIN_ARGS CONVERT_ARGS CAMERA_ARGS PYTEST
 
 .DEFAULT_GOAL := help
 # SLIM, TARGET_MACS, PRUNE_ARGS: make prune (python -m train.prune --help)
-.PHONY: help setup data train convert prune camera collect pull test test-fast lint format bench deploy undeploy pi-vm pi-vm-stop check-wheels clean
+.PHONY: help setup data train convert prune camera collect pull test test-fast test-pi lint format bench deploy undeploy pi-vm pi-vm-stop check-wheels clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -96,11 +96,14 @@ pull: $(VENV)/.stamp ## Copy new photos from the Pi into DATA (nothing here is o
 	@test -n "$(PI)" || { echo "error: say which device: make pull PI=user@host DATA=data/NAME"; exit 2; }
 	$(PY) -m tools.collect_remote pull --host '$(PI)' --name '$(notdir $(DATA))' --out '$(DATA)'
 
-test: $(VENV)/.stamp ## Run the test suite (no camera, GPU or network needed)
-	set -f; $(PY) -m pytest $$PYTEST_ARGS
+test: $(VENV)/.stamp ## Run the test suite (no camera, GPU or network needed; the virtual-Pi tests are make test-pi)
+	set -f; $(PY) -m pytest -m "not pi_vm" $$PYTEST_ARGS
+
+test-pi: $(VENV)/.stamp ## Deploy to the virtual Pis (make pi-vm builds them): Ansible, both trees, systemd in a booted VM
+	set -f; $(PY) -m pytest -m pi_vm $$PYTEST_ARGS
 
 test-fast: $(VENV)/.stamp ## The edit-test loop: the suite without the slow (train/convert) and device-version tests
-	set -f; $(PY) -m pytest -m "not slow and not device_versions" $$PYTEST_ARGS
+	set -f; $(PY) -m pytest -m "not slow and not device_versions and not pi_vm" $$PYTEST_ARGS
 
 lint: $(VENV)/.stamp ## ruff check + format check
 	$(VENV)/bin/ruff check .

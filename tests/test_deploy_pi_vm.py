@@ -19,7 +19,7 @@ import pytest
 from tests.pi_vm_fixtures import BENCH, deploy, need_pi_vm, pi_vm, table_row, tiny_model_folder
 from tools.pi_vm.layout import Layout
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.pi_vm]
 HOSTS = "pi-bookworm pi-trixie"
 DEST = "home/pi/edge-classifier"  # inside each tree
 

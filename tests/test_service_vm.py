@@ -14,7 +14,7 @@ from tests.pi_vm_fixtures import BENCH, deploy, need_pi_vm, pi_vm, table_row, ti
 from tools.pi_vm.layout import Layout
 from tools.pi_vm.vm import wait_for_ssh
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.pi_vm]
 UNIT = "edge-classifier.service"
 COMES_BACK = 120  # seconds for systemd to restart the runner (RestartSec=5, emulated start-up)
 

@@ -153,6 +153,25 @@ def build_parser() -> Parser:
         help="continue from the last checkpoint of an interrupted run",
     )
     p.add_argument(
+        "--search",
+        action="store_true",
+        help="try every --sizes size, feature choice and the best fine-tunings on validation; "
+        "keep the most accurate within --max-ms (writes search.json, search.png)",
+    )
+    p.add_argument("--sizes", default="96,128,160,224", help="--search: input sizes to try")
+    p.add_argument(
+        "--max-ms",
+        type=positive_float,
+        default=None,
+        help="--search: slowest int8 latency allowed (ms, measured here; default: no limit)",
+    )
+    p.add_argument(
+        "--search-top",
+        type=non_negative_int,
+        default=2,
+        help="--search: feature choices fine-tuned per size (the best on the head's validation)",
+    )
+    p.add_argument(
         "--cache-limit-gb",
         type=positive_float,
         default=6.0,
@@ -175,10 +194,19 @@ def main(argv: list[str] | None = None) -> int:
     import_tensorflow()  # after parsing, so a bad flag answers at once; without its chatter
     from train.trainer import TrainConfig, train
 
-    cfg = TrainConfig(**vars(args))
+    options = vars(args)
+    search = options.pop("search")
+    sizes, max_ms, top = options.pop("sizes"), options.pop("max_ms"), options.pop("search_top")
+    cfg = TrainConfig(**options)
 
     try:
-        train(cfg)
+        if search:
+            from train.search import SearchSpec, parse_sizes
+            from train.search_run import run_search
+
+            run_search(cfg, SearchSpec(parse_sizes(sizes), max_ms, top))
+        else:
+            train(cfg)
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: finished epochs are kept in {cfg.out}.checkpoint/; "

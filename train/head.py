@@ -1,8 +1,8 @@
 """Training a head on cached pooled features, and choosing what the head reads (`--features auto`).
 
     from train.head import HeadSpec, choose_features
-    choice, table = choose_features(cache, train_y, val_y, ("block4", "block5", "concat"),
-                                    build, HeadSpec(epochs=40, learning_rate=1e-3))
+    winner, heads, table = choose_features(cache, train_y, val_y, ("block4", "block5", "concat"),
+                                           build, HeadSpec(epochs=40, learning_rate=1e-3))
 
 With the base frozen the pooled features never change, so a head trains in seconds and one
 head per candidate (pooled block4, pooled block5, both) is cheap. The candidate with the best
@@ -113,7 +113,8 @@ _COST = {"block4": 0, "block5": 1, "concat": 2}  # smaller model first on a full
 def choose_features(
     cache, train_y, val_y, candidates, build: Callable[[str], keras.Model], spec: HeadSpec
 ):
-    """Train one head per candidate; (winner, its head, its history, table rows by accuracy)."""
+    """Train one head per candidate: (winner, {features: (head, history)}, table rows, best
+    first)."""
     rows, heads = [], {}
     for features in candidates:
         started = time.perf_counter()
@@ -139,8 +140,7 @@ def choose_features(
             }
         )
     rows.sort(key=lambda r: (-r["val_accuracy"], r["val_loss"], _COST[r["features"]]))
-    winner = rows[0]["features"]
-    return winner, heads[winner][0], heads[winner][1], rows
+    return rows[0]["features"], heads, rows
 
 
 def format_table(rows) -> str:

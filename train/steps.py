@@ -120,7 +120,7 @@ def head_phase(cfg, data, state, run, num_classes):
             f"phase 1 (head): training {word} on pooled features, lr {cfg.lr_head:g}, up to {cfg.epochs_head} epochs"
         )
         views = len(data.train_views)
-        features, head, history, rows = choose_features(
+        features, heads, rows = choose_features(
             cache,
             np.tile(data.train_labels, views),
             data.val_labels,
@@ -129,6 +129,7 @@ def head_phase(cfg, data, state, run, num_classes):
             _head_spec(cfg, data),
         )
         print(format_table(rows))
+        head, history = heads[features]
         model = assemble(truncate(vgg, features), head, (cfg.size, cfg.size))
         state["selection"] = {"features": features, "requested": cfg.features, "table": rows}
         state["phases"]["head"] = {

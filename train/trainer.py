@@ -200,7 +200,8 @@ def _float32_copy(model, size, num_classes, cfg, features):
     return copy
 
 
-def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run) -> Path:
+def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run, extra=()) -> Path:
+    """Measure once on validation and test, write the folder beside, swap it into place."""
     size = (cfg.size, cfg.size)
     model = _float32_copy(target.model, size, len(dataset.classes), cfg, target.features)
     results = {}
@@ -254,6 +255,8 @@ def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run) -> Path
 
         cv2.imwrite(str(staging / "sample.jpg"), test_pixels[0][:, :, ::-1])  # imwrite takes BGR
     model.save(staging / "model.keras")
+    for path in extra:  # search.json, search.png
+        shutil.copy2(path, staging / path.name)
     previous = artifacts.publish(staging, out)
     shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
     _summary(out, results, previous, time.perf_counter() - run.started)

@@ -6,7 +6,7 @@ For each size: one feature pass, a head per feature candidate (pooled block4, bl
 then fine-tuning (--finetune-from, auto by default) of the --search-top best. Every candidate
 is measured on the validation split only, and on this machine: MACs counted from the layer
 shapes, int8 latency from a quick conversion (calibrated on 16 training images) timed around
-invoke() with --threads-latency threads, median of 20 runs after one warm-up. The most
+invoke() with 2 interpreter threads, median of 20 runs after one warm-up. The most
 accurate candidate within --max-ms is kept and written as the model folder (the test split
 is touched once, by that model only), with search.json and search.png (validation accuracy
 against latency, the Pareto front marked) beside it. Progress is saved after every candidate
@@ -144,8 +144,9 @@ def plot(rows, chosen: dict, path: Path) -> None:
     axis.plot(
         [r["int8_ms"] for r in front],
         [100 * r["val_accuracy"] for r in front],
-        "k--",
+        "k--s",
         lw=1,
+        ms=4,
         label="Pareto front",
     )
     axis.scatter(

@@ -160,13 +160,36 @@ def _data_at(cfg, dataset):
     return loaded, data, skipped, total
 
 
-def run_search(cfg, spec: SearchSpec) -> Path:
-    """Measure every size's candidates (resumable), then write the chosen model folder."""
+def _measure_sizes(cfg, spec, dataset, run, progress, progress_file) -> None:
+    """Every size not measured yet: its candidates' rows, saved after each size."""
     import keras
 
+    from train.search import _save_progress
+    from train.trainer import _devices
+
+    keras.mixed_precision.set_global_policy("mixed_float16" if cfg.mixed_precision else "float32")
+    strategy, run.device = _devices()
+    print(f"device: {run.device}")
+    for size in spec.sizes:
+        if size in progress["sizes_done"]:
+            print(f"size {size}: already measured (--resume)")
+            continue
+        size_cfg = search_config(cfg, size)
+        print(f"\nsize {size} px")
+        keras.utils.set_random_seed(cfg.seed)
+        _, data, _, _ = _data_at(size_cfg, dataset)
+        with strategy.scope():
+            rows = search_size(size_cfg, data, run, len(dataset.classes), run.checkpoint_dir, spec)
+        progress["rows"] += rows
+        progress["sizes_done"].append(size)
+        _save_progress(progress_file, progress)
+
+
+def run_search(cfg, spec: SearchSpec) -> Path:
+    """Measure every size's candidates (resumable), then write the chosen model folder."""
     from train.dataset import fingerprint, scan
     from train.search import _load_progress, _save_progress
-    from train.trainer import _devices, _finish, _Run
+    from train.trainer import _finish, _Run
     from train.weights import resolve_weights
 
     started = time.perf_counter()
@@ -185,44 +208,23 @@ def run_search(cfg, spec: SearchSpec) -> Path:
     progress_file = checkpoint_dir / "search.json"
     progress = _load_progress(progress_file, identity, cfg.resume)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    strategy, device = _devices()
-    for size in spec.sizes:
-        if size in progress["sizes_done"]:
-            print(f"size {size}: already measured (--resume)")
-            continue
-        size_cfg = search_config(cfg, size)
-        print(f"\nsize {size} px")
-        keras.utils.set_random_seed(cfg.seed)
-        _, data, _, _ = _data_at(size_cfg, dataset)
-        with strategy.scope():
-            rows = search_size(
-                size_cfg,
-                data,
-                _Run(source, "", [], 0, device, checkpoint_dir, 0.0),
-                len(dataset.classes),
-                checkpoint_dir,
-                spec,
-            )
-        progress["rows"] += rows
-        progress["sizes_done"].append(size)
-        _save_progress(progress_file, progress)
+    run = _Run(source, identity["fingerprint"], [], 0, "", checkpoint_dir, started)
+    _measure_sizes(cfg, spec, dataset, run, progress, progress_file)
     chosen = summarise(progress["rows"], spec, checkpoint_dir)
-    progress["chosen"] = chosen
-    progress["max_ms"] = spec.max_ms
+    progress.update(chosen=chosen, max_ms=spec.max_ms)
     _save_progress(progress_file, progress)
     final_cfg = replace(
         cfg, size=chosen["size"], features=chosen["features"], finetune_from=chosen["finetune_from"]
     )
-    loaded, _, skipped, total = _data_at(final_cfg, dataset)
+    loaded, _, run.skipped, run.total = _data_at(final_cfg, dataset)
     model = final_model(cfg, chosen, len(dataset.classes), checkpoint_dir)
-    state = {"phases": {}}
-    run = _Run(source, identity["fingerprint"], skipped, total, device, checkpoint_dir, started)
     run.selection = {
         "features": chosen["features"],
         "finetune_from": chosen["finetune_from"],
         "requested": "search",
         "search": progress["rows"],
     }
+    state = {"phases": {}}
     target = Target(model, chosen["features"], state, checkpoint_dir)
     extra = (progress_file, checkpoint_dir / "search.png")
     return _finish(final_cfg, out, dataset, loaded, target, state, run, extra)

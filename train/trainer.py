@@ -200,26 +200,9 @@ def _float32_copy(model, size, num_classes, cfg, features):
     return copy
 
 
-def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run, extra=()) -> Path:
-    """Measure once on validation and test, write the folder beside, swap it into place."""
-    size = (cfg.size, cfg.size)
-    model = _float32_copy(target.model, size, len(dataset.classes), cfg, target.features)
-    results = {}
-    for name in ("validation", "test"):
-        pixels, labels, _ = loaded[name]
-        if len(labels):
-            probs = model.predict(pixels.astype(np.float32), batch_size=cfg.batch_size, verbose=0)
-            results[f"{name}_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == labels))
-    phases = state.get("phases", {})
-    for name, phase in phases.items():
-        results[f"{name}_best_val_accuracy"] = phase.get("best_val_accuracy")
-        results[f"{name}_seconds"] = round(phase.get("seconds", 0.0), 1)
-    staging = artifacts.staging_folder(out)
-    for name in SPLITS:
-        write_split(
-            staging / "splits" / f"{name}.txt", loaded[name][2], dataset.root, dataset.classes
-        )
-    meta = {
+def _metadata(cfg, out, dataset, target: Target, run: _Run, results: dict) -> dict:
+    """model.json: what the device needs, and how this model was made and measured."""
+    return {
         "format_version": FORMAT_VERSION,
         "name": out.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -247,6 +230,28 @@ def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run, extra=(
         "splits": {name: f"splits/{name}.txt" for name in SPLITS},
         "results": results,
     }
+
+
+def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run, extra=()) -> Path:
+    """Measure once on validation and test, write the folder beside, swap it into place."""
+    size = (cfg.size, cfg.size)
+    model = _float32_copy(target.model, size, len(dataset.classes), cfg, target.features)
+    results = {}
+    for name in ("validation", "test"):
+        pixels, labels, _ = loaded[name]
+        if len(labels):
+            probs = model.predict(pixels.astype(np.float32), batch_size=cfg.batch_size, verbose=0)
+            results[f"{name}_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == labels))
+    phases = state.get("phases", {})
+    for name, phase in phases.items():
+        results[f"{name}_best_val_accuracy"] = phase.get("best_val_accuracy")
+        results[f"{name}_seconds"] = round(phase.get("seconds", 0.0), 1)
+    staging = artifacts.staging_folder(out)
+    for name in SPLITS:
+        write_split(
+            staging / "splits" / f"{name}.txt", loaded[name][2], dataset.root, dataset.classes
+        )
+    meta = _metadata(cfg, out, dataset, target, run, results)
     history = {name: phase.get("history", {}) for name, phase in phases.items()}
     artifacts.write_common(staging, dataset.classes, meta, history)
     test_pixels = loaded["test"][0]

@@ -69,7 +69,10 @@ def test_training_beats_chance_and_writes_artifacts(trained):
     assert [row["features"] for row in table] != [] and len(table) == 3
     assert {row["features"] for row in table} == {"block4", "block5", "concat"}
     assert meta["features"] == table[0]["features"] == meta["selection"]["features"]
-    assert table[0]["val_accuracy"] == max(row["val_accuracy"] for row in table)
+    # the best on validation, or a smaller model within one validation image of it
+    validation_images = sum(meta["dataset"]["counts"]["validation"].values())
+    best = max(row["val_accuracy"] for row in table)
+    assert table[0]["val_accuracy"] >= best - 1 / validation_images - 1e-9
     assert meta["training"]["finetune_from"] == "auto"
     assert meta["finetune_from"] == FINETUNE_AUTO[meta["features"]]
     # 3 classes: chance is 33 %; a working transfer-learning run is far above it.

@@ -12,7 +12,7 @@ SIZE     ?= 96
 WEIGHTS  ?= auto
 EPOCHS   ?= 60
 FINETUNE ?= 20
-BUDGET   ?= 0
+BUDGET   ?= 20
 BATCH    ?= 32
 MAX_DROP ?= 1.0
 THREADS  ?= 2
@@ -36,7 +36,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
 	@echo ""
 	@echo "Variables (current value): DATA=$(DATA) MODEL=$(MODEL) SIZE=$(SIZE) WEIGHTS=$(WEIGHTS)"
-	@echo "  EPOCHS=$(EPOCHS) FINETUNE=$(FINETUNE) (at most: early stopping) BUDGET=$(BUDGET) (minutes, 0: none) BATCH=$(BATCH) MAX_DROP=$(MAX_DROP) THREADS=$(THREADS) SOURCE=$(SOURCE)"
+	@echo "  EPOCHS=$(EPOCHS) FINETUNE=$(FINETUNE) (at most: early stopping) BUDGET=$(BUDGET) (minutes for training, 0: no limit) BATCH=$(BATCH) MAX_DROP=$(MAX_DROP) THREADS=$(THREADS) SOURCE=$(SOURCE)"
 	@echo "  PI=user@host DEST=$(DEST) SERVICE=0|1 SERVE=$(SERVE) SERVICE_ARGS='--source picamera2' PURGE=0|1"
 	@echo "  DEPLOY_ARGS='--port 2222 --identity ~/.ssh/pi' (deploy, undeploy; python -m tools.deploy --help)"
 

@@ -30,6 +30,7 @@ class FeatureCache:
     pooled: dict[str, dict[str, np.ndarray]]  # split -> block -> (N, 1, 1, C)
     maps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # split -> layer -> maps
     seconds: float = 0.0
+    pass_macs: int = 0  # conv multiply-accumulates of one image through the timed pass
 
     def head_inputs(self, features: str, split: str):
         """What the head of a `features` model takes, for the train views or validation."""
@@ -88,4 +89,9 @@ def compute_cache(
         cache.pooled[split] = dict(zip(blocks, joined[: len(blocks)], strict=True))
         cache.maps[split] = dict(zip(map_layers, joined[len(blocks) :], strict=True))
     cache.seconds = time.perf_counter() - started
+    cache.pass_macs = sum(
+        int(np.prod(layer.output.shape[1:3])) * int(np.prod(layer.kernel.shape))
+        for layer in model.layers
+        if "conv" in layer.name
+    )
     return cache

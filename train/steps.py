@@ -148,19 +148,48 @@ def head_phase(cfg, data, state, run, num_classes):
     return Target(model, features, state, checkpoint_dir), cache
 
 
+def _conv_macs(layers) -> int:
+    return sum(
+        int(np.prod(layer.output.shape[1:3])) * int(np.prod(layer.kernel.shape))
+        for layer in layers
+        if "conv" in layer.name
+    )
+
+
+def epoch_estimate(target: Target, first: int, cache) -> float:
+    """Seconds one fine-tuning epoch should take, scaled from the timed feature pass: the
+    layers above the cut, forward and two backward products, over the same images."""
+    if cache is None or not cache.seconds:
+        return 0.0
+    base = target.model.get_layer("vgg16")
+    trainable = _conv_macs(base.layers[first:])
+    passed = cache.pass_macs or _conv_macs(base.layers)
+    return cache.seconds * 3 * trainable / max(passed, 1)
+
+
 def fine_tune(cfg, data, target: Target, cache, run, started: float) -> None:
     """Phase 2: layers from --finetune-from (auto: by the features) on, at a smaller rate."""
     layer = finetune_layer(cfg, target.features)
     run.selection["finetune_from"] = layer
-    phase_state = target.state["phases"].setdefault("finetune", {})
-    if phase_state.get("complete"):
+    if target.state["phases"].get("finetune", {}).get("complete"):
         print("phase 2 (finetune): already complete in the checkpoint")
         return
+    first = split_base(target.model.get_layer("vgg16"), layer)
+    deadline = started + cfg.time_budget * 60 if cfg.time_budget > 0 else None
+    estimate = epoch_estimate(target, first, cache)
+    if deadline is not None and time.perf_counter() + estimate > deadline:
+        print(
+            f"phase 2 (finetune): skipped: one epoch (about {estimate / 60:.0f} min, scaled from "
+            f"the feature pass) would overrun --time-budget {cfg.time_budget:g} min"
+        )
+        run.selection["finetune_skipped"] = f"time budget: about {estimate:.0f} s an epoch"
+        return
+    phase_state = target.state["phases"].setdefault("finetune", {})
     head_state = target.state["phases"]["head"]  # fine-tuning must beat the head's best
     phase_state.setdefault("best_val_accuracy", head_state.get("best_val_accuracy", -1.0))
     phase_state.setdefault("best_val_loss", head_state.get("best_val_loss", float("inf")))
     spec = FinetuneSpec(
-        first_trainable=split_base(target.model.get_layer("vgg16"), layer),
+        first_trainable=first,
         epochs=cfg.epochs_finetune,
         learning_rate=cfg.lr_finetune,
         batch_size=cfg.batch_size,
@@ -168,7 +197,7 @@ def fine_tune(cfg, data, target: Target, cache, run, started: float) -> None:
         seed=cfg.seed,
         flip=cfg.flip,
         label_smoothing=cfg.label_smoothing,
-        deadline=started + cfg.time_budget * 60 if cfg.time_budget > 0 else None,
+        deadline=deadline,
     )
     print(
         f"phase 2 (finetune): training the layers from {layer} on, lr {cfg.lr_finetune:g}, "

@@ -63,11 +63,11 @@ class TrainConfig:
     seed: int = 0
     val_fraction: float = 0.15
     test_fraction: float = 0.15
-    patience: int = 4
+    patience: int = 3
     patience_head: int = 10
     dropout: float = 0.3
     feature_dropout: float = 0.0
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
     mixup: float = 0.0
     time_budget: float = 0.0  # minutes; 0 = no limit
     mixed_precision: bool = False
@@ -272,7 +272,7 @@ def _summary(out, results, previous, seconds):
     print("\nsummary")
     for phase in ("head", "finetune"):
         if f"{phase}_seconds" in results:
-            best = results[f"{phase}_best_val_accuracy"]
+            best = results[f"{phase}_best_val_accuracy"] or 0.0
             print(
                 f"  {phase:9s} best validation accuracy {best:.4f}  ({results[f'{phase}_seconds']:.0f} s)"
             )

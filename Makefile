@@ -29,15 +29,22 @@ CONVERT_ARGS ?=
 CAMERA_ARGS  ?=
 PYTEST_ARGS  ?=
 
+# User values reach the commands through the environment, never pasted into the recipe's
+# shell text: "$$DATA" is expanded by the shell as one word and not parsed again, so a quote,
+# ; or $(...) in a value stays part of the value. *_ARGS are split into words (set -f: no
+# globbing) and nothing else.
+export DATA NAME MODEL SIZE WEIGHTS EPOCHS FINETUNE BUDGET BATCH MAX_DROP THREADS SOURCE PI DEST
+export SERVE SERVICE_ARGS DEPLOY_ARGS TRAIN_ARGS CONVERT_ARGS CAMERA_ARGS PYTEST_ARGS SAMPLE
+
 .DEFAULT_GOAL := help
-.PHONY: help setup data train convert camera test lint format bench deploy undeploy check-wheels clean
+.PHONY: help setup data train convert camera collect pull test lint format bench deploy undeploy check-wheels clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
 	@echo ""
-	@echo "Variables (current value): DATA=$(DATA) MODEL=$(MODEL) SIZE=$(SIZE) WEIGHTS=$(WEIGHTS)"
-	@echo "  EPOCHS=$(EPOCHS) FINETUNE=$(FINETUNE) (at most: early stopping) BUDGET=$(BUDGET) (minutes for training, 0: no limit) BATCH=$(BATCH) MAX_DROP=$(MAX_DROP) THREADS=$(THREADS) SOURCE=$(SOURCE)"
-	@echo "  PI=user@host DEST=$(DEST) SERVICE=0|1 SERVE=$(SERVE) SERVICE_ARGS='--source picamera2' PURGE=0|1"
+	@echo "Variables (current value): DATA=$$DATA MODEL=$$MODEL SIZE=$$SIZE WEIGHTS=$$WEIGHTS"
+	@echo "  EPOCHS=$$EPOCHS FINETUNE=$$FINETUNE (at most: early stopping) BUDGET=$$BUDGET (minutes for training, 0: no limit) BATCH=$$BATCH MAX_DROP=$$MAX_DROP THREADS=$$THREADS SOURCE=$$SOURCE"
+	@echo "  PI=user@host DEST=$$DEST SERVICE=0|1 SERVE=$$SERVE SERVICE_ARGS='--source picamera2' PURGE=0|1"
 	@echo "  DEPLOY_ARGS='--port 2222 --identity ~/.ssh/pi' (deploy, undeploy; python -m tools.deploy --help)"
 
 # The venv is rebuilt only when pyproject.toml changes (the stamp is older than it).
@@ -50,7 +57,7 @@ $(VENV)/.stamp: pyproject.toml
 setup: $(VENV)/.stamp ## Create .venv and install the project (train + edge + dev extras)
 
 $(SAMPLE)/.complete: | $(VENV)/.stamp
-	$(PY) -m train.sample_data --out $(SAMPLE)
+	$(PY) -m train.sample_data --out "$$SAMPLE"
 
 data: $(SAMPLE)/.complete ## Generate the built-in synthetic sample dataset (data/sample)
 
@@ -58,18 +65,27 @@ data: $(SAMPLE)/.complete ## Generate the built-in synthetic sample dataset (dat
 TRAIN_DEPS := $(VENV)/.stamp $(if $(filter $(SAMPLE),$(DATA)),$(SAMPLE)/.complete)
 
 train: $(TRAIN_DEPS) ## Train VGG16 on DATA into MODEL (features and fine-tuning depth chosen on validation)
-	$(PY) -m train --data $(DATA) --out $(MODEL) --size $(SIZE) --weights $(WEIGHTS) \
-		--epochs-head $(EPOCHS) --epochs-finetune $(FINETUNE) --time-budget $(BUDGET) \
-		--batch-size $(BATCH) $(TRAIN_ARGS)
+	set -f; $(PY) -m train --data "$$DATA" --out "$$MODEL" --size "$$SIZE" --weights "$$WEIGHTS" \
+		--epochs-head "$$EPOCHS" --epochs-finetune "$$FINETUNE" --time-budget "$$BUDGET" \
+		--batch-size "$$BATCH" $$TRAIN_ARGS
 
 convert: $(VENV)/.stamp ## Quantize MODEL to int8 TFLite and check it against float (gate: MAX_DROP points)
-	$(PY) -m convert --model $(MODEL) --max-drop $(MAX_DROP) --threads $(THREADS) $(CONVERT_ARGS)
+	set -f; $(PY) -m convert --model "$$MODEL" --max-drop "$$MAX_DROP" --threads "$$THREADS" $$CONVERT_ARGS
 
 camera: $(VENV)/.stamp ## Classify live frames from SOURCE with MODEL (python -m edge.camera)
-	$(PY) -m edge.camera --model $(MODEL) --source $(SOURCE) --threads $(THREADS) $(CAMERA_ARGS)
+	set -f; $(PY) -m edge.camera --model "$$MODEL" --source "$$SOURCE" --threads "$$THREADS" $$CAMERA_ARGS
+
+# Photos from the device camera (python -m edge.collect): on this machine without PI, on the
+# Pi over ssh with PI=user@host (its boot service is stopped meanwhile and started again).
+collect: $(VENV)/.stamp ## Collect photos into DATA from SOURCE (a page at 127.0.0.1:8000): make collect [PI=user@host SOURCE=picamera2] DATA=data/NAME
+	$(if $(PI),$(PY) -m tools.collect_remote collect --host '$(PI)' --name '$(notdir $(DATA))' --source '$(if $(filter 0,$(SOURCE)),picamera2,$(SOURCE))' --dest '$(DEST)',$(PY) -m edge.collect --source '$(SOURCE)' --out '$(DATA)')
+
+pull: $(VENV)/.stamp ## Copy new photos from the Pi into DATA (nothing here is overwritten): make pull PI=user@host DATA=data/NAME
+	@test -n "$(PI)" || { echo "error: say which device: make pull PI=user@host DATA=data/NAME"; exit 2; }
+	$(PY) -m tools.collect_remote pull --host '$(PI)' --name '$(notdir $(DATA))' --out '$(DATA)'
 
 test: $(VENV)/.stamp ## Run the test suite (no camera, GPU or network needed)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	set -f; $(PY) -m pytest $$PYTEST_ARGS
 
 lint: $(VENV)/.stamp ## ruff check + format check
 	$(VENV)/bin/ruff check .
@@ -82,15 +98,15 @@ format: $(VENV)/.stamp ## Apply ruff fixes and formatting
 bench: $(VENV)/.stamp ## Run the benchmarks in bench/ (ratios measured side by side)
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
-# DEST is quoted so that ~ means the home folder on the Pi, not here.
+# "$$DEST" is quoted so that ~ means the home folder on the Pi, not here.
 deploy: $(VENV)/.stamp ## Copy edge/ + MODEL to a Raspberry Pi, smoke-test and benchmark it there: make deploy PI=user@host [SERVICE=1]
-	@test -n "$(PI)" || { echo "error: say where to deploy: make deploy PI=user@host"; exit 2; }
-	$(PY) -m tools.deploy --host '$(PI)' --model '$(MODEL)' --dest '$(DEST)' --serve '$(SERVE)' \
-		--camera-args='$(SERVICE_ARGS)' $(if $(filter 1,$(SERVICE)),--service) $(DEPLOY_ARGS)
+	@test -n "$$PI" || { echo "error: say where to deploy: make deploy PI=user@host"; exit 2; }
+	set -f; $(PY) -m tools.deploy --host "$$PI" --model "$$MODEL" --dest "$$DEST" --serve "$$SERVE" \
+		--camera-args="$$SERVICE_ARGS" $(if $(filter 1,$(SERVICE)),--service) $$DEPLOY_ARGS
 
 undeploy: $(VENV)/.stamp ## Remove the boot service from the Pi (PURGE=1: and DEST): make undeploy PI=user@host
-	@test -n "$(PI)" || { echo "error: say which device: make undeploy PI=user@host"; exit 2; }
-	$(PY) -m tools.deploy --host '$(PI)' --dest '$(DEST)' --undeploy $(if $(filter 1,$(PURGE)),--purge) $(DEPLOY_ARGS)
+	@test -n "$$PI" || { echo "error: say which device: make undeploy PI=user@host"; exit 2; }
+	set -f; $(PY) -m tools.deploy --host "$$PI" --dest "$$DEST" --undeploy $(if $(filter 1,$(PURGE)),--purge) $$DEPLOY_ARGS
 
 check-wheels: $(VENV)/.stamp ## Check that every device requirement has aarch64 wheels for Python 3.11 and 3.13 (network)
 	$(PY) -m tools.check_wheels

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -27,7 +29,7 @@ from convert.loading import load_images, load_keras_model, open_folder  # noqa: 
 from convert.quantize import INPUT_TYPES  # noqa: E402
 from convert.remedies import REMEDIES  # noqa: E402
 from edge.atomic import write_bytes  # noqa: E402
-from edge.cli import Parser, non_negative_int, positive_int  # noqa: E402
+from edge.cli import Parser, non_negative_float, non_negative_int, positive_int, thread_count  # noqa: E402
 from edge.errors import UserError, run_cli  # noqa: E402
 
 INT8_FILE, REJECTED_FILE, FLOAT_FILE = "int8.tflite", "int8.rejected.tflite", "float32.tflite"
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-drop",
-        type=float,
+        type=non_negative_float,
         default=1.0,
         help="gate: allowed int8 test-accuracy drop, in percentage points",
     )
@@ -95,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads",
-        type=positive_int,
+        type=thread_count,
         default=min(4, os.cpu_count() or 1),
         help="interpreter threads for evaluation and latency",
     )
@@ -130,9 +132,39 @@ def _check(args) -> None:
         raise UserError("--min-agreement and --target-agreement are percentages: 0 to 100")
 
 
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt  # as Ctrl-C: the scratch folder is removed on the way out
+
+
+def _remove_stale_scratch(folder: Path) -> None:
+    """.convert-PID-*/ folders left by a run that was killed (SIGKILL, power loss)."""
+    for scratch in folder.glob(".convert-*-*"):
+        pid = scratch.name.split("-")[1]
+        if scratch.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _check(args)
+    previous = signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return _convert(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _convert(args) -> int:
     started = time.perf_counter()
     progress = not args.no_progress
     source = open_folder(args.model)  # every input checked before TensorFlow loads
@@ -173,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         items = stratified_sample(source.splits["train"], n, args.seed, exclude=test_paths)
         return load_images(source, "train", items, progress=progress)
 
-    with tempfile.TemporaryDirectory(prefix=".convert-", dir=folder) as scratch:
+    _remove_stale_scratch(folder)
+    with tempfile.TemporaryDirectory(prefix=f".convert-{os.getpid()}-", dir=folder) as scratch:
         scratch = Path(scratch)
         selection_float = run_tflite(
             float_path, selection.pixels, args.threads, f"float32 ({selection.split})", progress

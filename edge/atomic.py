@@ -19,21 +19,40 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def _temporary(path: Path) -> Path:
+def temporary_path(path: str | Path, suffix: str = "") -> Path:
+    """A hidden temporary name beside `path`; `suffix` for writers that choose a format by it
+    (Keras wants .weights.h5, OpenCV's VideoWriter .mp4)."""
+    path = Path(path)
     # pid + a random part: two threads (or processes) writing the same name never share a temp file.
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{suffix}")
+
+
+_temporary = temporary_path
+
+
+def move_into_place(tmp: str | Path, path: str | Path, replace: bool = True) -> Path:
+    """Flush a finished temporary file to disk and give it its final name.
+
+    replace=False never replaces anything: FileExistsError when `path` exists (see create_new).
+    """
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    if replace:
+        os.replace(tmp, path)
+    else:
+        os.link(tmp, path)
+        os.unlink(tmp)
+    return Path(path)
 
 
 @contextlib.contextmanager
-def replacing(path: str | Path) -> Iterator[Path]:
+def replacing(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces `path`, on error it is removed."""
     path = Path(path)
-    tmp = _temporary(path)
+    tmp = temporary_path(path, suffix)
     try:
         yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        move_into_place(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -51,9 +70,11 @@ def write_text(path: str | Path, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
-def create_new(path: str | Path, data: bytes) -> Path:
+def create_new(path: str | Path, data: bytes, mode: int = 0o666) -> Path:
     """Write `data` to a path that must not exist yet, atomically; FileExistsError if it does.
 
+    `mode` is applied when the file is created (before any data is in it; umask applies),
+    so a secret written with mode 0o600 is never readable by others, not even for a moment.
     Unlike write_bytes this never replaces anything: the finished temporary file is hard-linked
     to the final name (which fails when the name is taken, even by a file created a moment ago
     by another thread or process), then the temporary name is removed.
@@ -61,7 +82,8 @@ def create_new(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     tmp = _temporary(path)
     try:
-        with open(tmp, "xb") as handle:
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with open(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

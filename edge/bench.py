@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from edge.cli import Parser, add_model_arguments, positive_int
+from edge.cli import Parser, add_model_arguments, positive_int, thread_count
 from edge.errors import run_cli
 from edge.model_folder import TFLITE_FILES, ModelFolderError, newest_model_folder, read_model_folder
 from edge.runner import TFLiteModel
@@ -28,7 +28,7 @@ def build_parser() -> Parser:
     add_model_arguments(parser)
     parser.add_argument(
         "--threads",
-        type=positive_int,
+        type=thread_count,
         metavar="N",
         default=min(4, os.cpu_count() or 1),
         help="time 1, 2, ... up to N interpreter threads",

@@ -4,6 +4,7 @@
     python -m edge.camera --source picamera2 --headless --serve 0.0.0.0:8000 # Pi without screen
     python -m edge.camera --source data/sample/Cube --headless --max-frames 20
     python -m edge.camera --source clip.mp4 --record annotated.mp4 --headless
+    python -m edge.camera --source picamera2 --headless --save-uncertain data/mine  # doubts -> data
 
 --source is a camera index (OpenCV/V4L2), `picamera2` (Pi CSI camera), a video file, a
 folder of images or an rtsp:// / http:// stream URL. Capture runs in its own thread and the
@@ -18,6 +19,17 @@ timestamp: capture time (Unix seconds); frame: frames classified before this one
 source_frame: the source's frame number (gaps are stale frames dropped); label: "unknown"
 below --threshold; inference_ms: invoke() alone; fps: over the last 30 frames.
 The first (warm-up) invoke runs before the loop and is not counted.
+
+--save-uncertain DIR keeps frames whose top probability is below --uncertain-below in
+DIR/_unlabeled/ with the prediction beside each (edge.unlabeled), at most one per --save-every
+(on a video file, its own clock) and none that barely differs from the last one kept.
+
+--wait-for-camera (what the boot service passes): a camera or stream that is not there at
+start is waited for, with the same back-off and rare log lines as a lost one, instead of exit 2.
+
+--serve beyond loopback needs the token printed at start (edge.access; --no-auth to serve
+without one). --record never writes the --source file, nor an existing file without
+--overwrite.
 
 Ctrl-C (exit 130) and SIGTERM (exit 0) close the camera, the window, the recorder and the
 server. A bad flag, model folder or source: one sentence on stderr and exit code 2.
@@ -36,15 +48,27 @@ from pathlib import Path
 
 import cv2
 
+from edge.access import DEFAULT_TOKEN_FILE, Access
 from edge.capture import CaptureThread, Frame
-from edge.cli import Parser, add_model_arguments, non_negative_int, positive_int, probability
+from edge.captures import DEFAULT_MIN_CHANGE
+from edge.cli import (
+    Parser,
+    add_model_arguments,
+    non_negative_int,
+    positive_int,
+    probability,
+    seconds,
+    thread_count,
+)
 from edge.errors import UserError, run_cli
 from edge.fps import RollingFps
 from edge.model_folder import newest_model_folder
 from edge.overlay import annotate
 from edge.prediction import KINDS, Classifier, Prediction
+from edge.reconnect import Reconnect
 from edge.recorder import Recorder
-from edge.sources import open_source
+from edge.sources import SourceError, parse_source
+from edge.unlabeled import UncertainSaver
 from edge.webview import WebView, parse_address
 from edge.window import Window, check_can_open
 
@@ -66,7 +90,7 @@ def build_parser() -> Parser:
     )
     parser.add_argument(
         "--threads",
-        type=positive_int,
+        type=thread_count,
         default=DEFAULT_THREADS,
         metavar="N",
         help="interpreter threads",
@@ -92,6 +116,12 @@ def build_parser() -> Parser:
         "--headless", action="store_true", help="no window; one JSON line per frame on stdout"
     )
     parser.add_argument(
+        "--wait-for-camera",
+        action="store_true",
+        help="a camera or stream that does not open at start is retried with back-off "
+        "(as a lost one is) instead of ending with an error; for boot services",
+    )
+    parser.add_argument(
         "--max-frames",
         type=non_negative_int,
         default=0,
@@ -103,16 +133,73 @@ def build_parser() -> Parser:
         type=Path,
         default=None,
         metavar="FILE",
-        help="write the annotated frames to a .mp4/.avi",
+        help="write the annotated frames to a .mp4/.avi (never the --source file)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="--record may replace an existing file"
     )
     parser.add_argument(
         "--serve",
         type=parse_address,
         default=None,
         metavar="HOST:PORT",
-        help="serve a live web view (MJPEG + JSON); HOST defaults to 127.0.0.1",
+        help="serve a live web view (MJPEG + JSON); HOST defaults to 127.0.0.1 (this machine "
+        "only); beyond it a token is needed (printed at start)",
     )
+    parser.add_argument(
+        "--serve-token",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"the web view's token file, made (mode 0600) at first start; default "
+        f"{DEFAULT_TOKEN_FILE} when HOST is not loopback",
+    )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve beyond loopback without a token (anyone on the network sees the camera)",
+    )
+    add_uncertain_arguments(parser)
     return parser
+
+
+def add_uncertain_arguments(parser: Parser) -> None:
+    parser.add_argument(
+        "--save-uncertain",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep frames whose top probability is below --uncertain-below in DIR/_unlabeled/ "
+        "(review them with python -m edge.collect --out DIR --review)",
+    )
+    parser.add_argument(
+        "--uncertain-below",
+        type=probability,
+        default=0.6,
+        metavar="P",
+        help="a frame is uncertain when its top probability is below this",
+    )
+    parser.add_argument(
+        "--save-every",
+        type=seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="keep at most one uncertain frame per this interval (2s, 500ms)",
+    )
+    parser.add_argument(
+        "--min-change",
+        type=float,
+        default=DEFAULT_MIN_CHANGE,
+        metavar="D",
+        help="skip an uncertain frame this close to the last one kept "
+        "(mean abs. difference of 32x32 gray thumbnails, 0..255)",
+    )
+
+
+def frame_clock(frame: Frame, video_fps: float) -> float:
+    """Seconds on the frame's own clock: the position in a video file (video_fps > 0: a file
+    is judged the same however fast it is read), else the capture time."""
+    return frame.index / video_fps if video_fps > 0 else frame.timestamp
 
 
 def as_record(frame: Frame, count: int, prediction: Prediction, fps: float) -> dict:
@@ -154,10 +241,38 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _outputs(options) -> tuple[Recorder | None, Access | None]:
+    """--record and --serve, checked before the model loads (a refused file costs nothing)."""
+    recorder = access = None
+    if options.record:
+        recorder = Recorder(options.record, source=options.source, overwrite=options.overwrite)
+    if options.serve:
+        access = Access.for_address(options.serve[0], options.serve_token, options.no_auth)
+    return recorder, access
+
+
+def open_or_wait(options, input_size: tuple[int, int], stop: threading.Event):
+    """The opened --source; with --wait-for-camera a live one that is not there yet is waited
+    for (None when `stop` is set first)."""
+    source = parse_source(options.source, input_size)
+    try:
+        source.open()
+    except SourceError as exc:
+        if not (options.wait_for_camera and source.live):
+            raise
+        waiting = f"{exc}; waiting for it (--wait-for-camera)"
+        if not Reconnect(source, log=log, wait=stop.wait).reopen(waiting):
+            return None
+    return source
+
+
 def run(options, stop: threading.Event, out=None) -> int:
     """The loop. Returns when the source ends, --max-frames is reached, the window is closed
     or `stop` is set (SIGTERM); every resource is closed on the way out."""
     out = out or sys.stdout
+    if options.save_uncertain is not None and not options.save_uncertain.is_dir():
+        raise UserError(f"--save-uncertain {options.save_uncertain}: no such folder")
+    recorder, access = _outputs(options)
     classify = Classifier.from_folder(
         options.model or newest_model_folder(),
         kind=options.kind,
@@ -174,8 +289,12 @@ def run(options, stop: threading.Event, out=None) -> int:
         # Flags are checked before the camera opens; files and sockets open after it did.
         if not options.headless:
             check_can_open()
-        recorder = stack.enter_context(Recorder(options.record)) if options.record else None
-        source = open_source(options.source, classify.input_size)
+        if recorder is not None:
+            stack.enter_context(recorder)
+        source = open_or_wait(options, classify.input_size, stop)
+        if source is None:
+            log(f"stopped while waiting for {options.source}")
+            return 0
         stack.callback(source.close)  # if the set-up below fails; the capture thread closes it too
         log(
             f"{model.path} ({model.backend}, {options.threads} threads) on {source.name}; "
@@ -184,9 +303,14 @@ def run(options, stop: threading.Event, out=None) -> int:
         if recorder is not None:
             recorder.fps = source.fps
         window = None if options.headless else stack.enter_context(Window())
-        view = stack.enter_context(WebView(*options.serve)) if options.serve else None
+        view = WebView(*options.serve, access=access) if options.serve else None
         if view is not None:
-            log(f"web view at {view.url}")
+            stack.enter_context(view)
+            open_to = "" if access.token or access.loopback else " (no token: anyone can open it)"
+            log(f"web view at {view.url}{open_to}")
+        saver = _uncertain_saver(options, source, model.path)
+        # Read now: the capture thread closes a file at its end, and the rate with it.
+        video_fps = 0.0 if source.live else source.fps
         capture = stack.enter_context(CaptureThread(source, fit_to=classify.input_size))
         fps, count, started = RollingFps(), 0, time.perf_counter()
         while not stop.is_set():
@@ -202,6 +326,8 @@ def run(options, stop: threading.Event, out=None) -> int:
             rate = fps.tick()
             record = as_record(frame, count, prediction, rate)
             count += 1
+            if saver is not None:
+                saver.offer(frame.image, prediction, now=frame_clock(frame, video_fps))
             if options.headless and not _print_line(out, json.dumps(record)):
                 break  # the reader went away (`| head`): stop quietly
             shown = None
@@ -220,7 +346,22 @@ def run(options, stop: threading.Event, out=None) -> int:
         f"classified {count} frames in {elapsed:.1f} s ({count / max(elapsed, 1e-9):.1f} fps); "
         f"{capture.dropped} stale frames dropped; {capture.reconnects} reconnects"
     )
+    if saver is not None:
+        log(f"kept {saver.kept} uncertain frames in {saver.folder}")
     return 0
+
+
+def _uncertain_saver(options, source, model_path) -> UncertainSaver | None:
+    if options.save_uncertain is None:
+        return None
+    return UncertainSaver(
+        options.save_uncertain,
+        below=options.uncertain_below,
+        every=options.save_every,
+        min_change=options.min_change,
+        source=source.name,
+        model=model_path,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,13 +13,12 @@ fitted by the loop: most of them are dropped, and resizing those would be wasted
     with CaptureThread(source, fit_to=(96, 96)) as capture:   # starts; stops and closes it
         frame = capture.next_frame(timeout=0.5)     # Frame, or None (waiting / ended)
 
-A live source that fails mid-stream is closed and reopened with exponential back-off while
-the loop keeps running (and keeps serving its last frame and prediction).
+A live source that fails mid-stream is closed and reopened with exponential back-off
+(edge.reconnect) while the loop keeps running (and keeps serving its last frame and prediction).
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -27,10 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.imaging import fit
-from edge.sources import SourceError
+from edge.reconnect import Reconnect, log_to_stderr
 
-BACKOFF_FIRST = 0.5  # s; the first wait before reopening a lost camera or stream
-BACKOFF_MAX = 8.0  # s; the wait doubles up to this
 JOIN_TIMEOUT = 3.0  # s; how long stop() waits for a capture stuck inside a driver call
 
 
@@ -98,11 +95,10 @@ class CaptureThread:
         self.source = source
         self.fit_to = fit_to if not source.live else None  # (height, width); see the docstring
         self.handover = LatestFrame(drop=source.live)
-        self.backoff = backoff or (BACKOFF_FIRST, BACKOFF_MAX)  # (first, longest) wait in s
-        self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-        self.reconnects = 0
+        self.log = log or log_to_stderr
         self.error: BaseException | None = None  # an unexpected failure, re-raised by the loop
         self._stop = threading.Event()
+        self._reconnect = Reconnect(source, backoff, self.log, wait=self._stop.wait)
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
 
     def __enter__(self) -> CaptureThread:
@@ -124,6 +120,10 @@ class CaptureThread:
     def dropped(self) -> int:
         return self.handover.dropped
 
+    @property
+    def reconnects(self) -> int:
+        return self._reconnect.reconnects
+
     def stop(self) -> None:
         self._stop.set()
         self.handover.close()
@@ -139,7 +139,8 @@ class CaptureThread:
                 image, small = self._read()
                 captured = time.time()
                 if image is None:
-                    if not self.source.live or not self._reopen():
+                    lost = f"lost {self.source.name}"
+                    if not self.source.live or not self._reconnect.reopen(lost):
                         break
                     continue
                 if small is None and self.fit_to is not None:
@@ -159,21 +160,3 @@ class CaptureThread:
         if read_both is not None:
             return read_both() or (None, None)
         return self.source.read(), None
-
-    def _reopen(self) -> bool:
-        """Close and reopen a lost live source, doubling the wait; False when stopped."""
-        self.source.close()
-        delay, longest = self.backoff
-        while True:
-            self.log(f"lost {self.source.name}; reopening in {delay:g} s")
-            if self._stop.wait(delay):
-                return False
-            try:
-                self.source.open()
-            except SourceError as exc:
-                self.log(f"still no {self.source.name}: {exc}")
-                delay = min(delay * 2, longest)
-                continue
-            self.reconnects += 1
-            self.log(f"reopened {self.source.name}")
-            return True

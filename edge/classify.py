@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from edge.cli import Parser, add_model_arguments, positive_int, probability
+from edge.cli import Parser, add_model_arguments, positive_int, probability, thread_count
 from edge.errors import UserError, run_cli
 from edge.imaging import ImageError, is_image_file, load_image
 from edge.model_folder import newest_model_folder
@@ -34,7 +34,7 @@ def build_parser() -> Parser:
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="files or folders")
     add_model_arguments(parser, KINDS)
     parser.add_argument(
-        "--threads", type=positive_int, default=1, metavar="N", help="interpreter threads"
+        "--threads", type=thread_count, default=1, metavar="N", help="interpreter threads"
     )
     parser.add_argument(
         "--top-k", type=positive_int, default=3, metavar="K", help="labels in the top-k line"
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     skipped: list[str] = []
     for path in files:
         try:
-            image = load_image(path)
+            image = load_image(path, fit_to=classify.input_size)  # a large JPEG: reduced
         except ImageError as exc:
             skipped.append(str(exc))
             continue

@@ -11,6 +11,7 @@ not argparse's usage dump.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from edge.errors import UserError
@@ -50,6 +51,25 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+# Interpreter threads: XNNPACK makes a pool of this size; 100000 of them crashed the process.
+MAX_THREADS = 64
+
+
+def thread_count(text: str) -> int:
+    """--threads: 1..MAX_THREADS."""
+    value = int(text)
+    if not 1 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{text} is not a thread count from 1 to {MAX_THREADS}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not (value >= 0 and math.isfinite(value)):  # nan compares false: refuse it here
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number of at least 0")
+    return value
+
+
 def probability(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -59,9 +79,26 @@ def probability(text: str) -> float:
 
 def positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a number above 0")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number above 0")
     return value
+
+
+def seconds(text: str) -> float:
+    """A duration: '2', '2s', '0.5s' or '500ms' -> seconds (at least 0)."""
+    value = text.strip().lower()
+    scale = 1.0
+    if value.endswith("ms"):
+        value, scale = value[:-2], 0.001
+    elif value.endswith("s"):
+        value = value[:-1]
+    try:
+        result = float(value) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} is not a duration (e.g. 2s or 500ms)") from None
+    if not result >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a duration of at least 0")
+    return result
 
 
 def fraction(text: str) -> float:

@@ -6,6 +6,7 @@ raise UserError("no such folder: data/mine")   # -> "error: no such folder: data
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 
@@ -19,13 +20,29 @@ class UserError(Exception):
     exit_code = EXIT_USAGE
 
 
+_FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left, quota exceeded
+
+
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
-    """Run a command's main(argv); turn UserError and Ctrl-C into one line and an exit code."""
+    """Run a command's main(argv); turn UserError, a full disk and Ctrl-C into one line and an
+    exit code. File names that are not UTF-8 are printed with backslash escapes, not a crash."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return int(main(argv) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno not in _FULL:
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print(
+            f"error: no space left on the disk{where}: free some space and run again",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

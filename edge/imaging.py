@@ -11,10 +11,21 @@ uint8, 0..255, H x W x 3.
 Resizing keeps the aspect ratio by a centre crop (the largest centred box of the target's
 shape), then resamples with OpenCV: INTER_AREA when shrinking (it averages, so no aliasing
 from a 12 MP photo), INTER_LINEAR when enlarging.
+
+Memory: one image may cost at most MAX_PIXELS decoded pixels. A JPEG is decoded at 1/2, 1/4
+or 1/8 scale by libjpeg (Pillow's draft()) when it is larger than that, and, given the size
+it will be fitted to (`load_image(path, fit_to=...)`, `prepare()`), as far as its shorter
+side stays DRAFT_MARGIN times the target's longer side (at most 1/4 for this): INTER_AREA
+then averages at least 4x4 pixels per output pixel either way, and the result stays within
+a few grey levels of decoding at full size (tests/test_imaging_limits.py states the
+tolerance). Other formats
+above the cap, and files past Pillow's decompression-bomb limit, are refused with ImageError
+(one sentence; a dataset or a folder source counts them as skipped).
 """
 
 from __future__ import annotations
 
+import warnings
 from io import BytesIO
 from pathlib import Path
 
@@ -29,7 +40,12 @@ IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 )
 
-Image.MAX_IMAGE_PIXELS = 200_000_000  # pixels; a 100 MP phone photo still opens
+MAX_PIXELS = 64_000_000  # decoded pixels one image may cost (~190 MB as RGB, more while converted)
+DRAFT_MARGIN = 4  # reduced-scale JPEG decoding keeps the shorter side >= this x the target's
+_SCALES = (1, 2, 4, 8)  # what libjpeg's DCT scaling offers
+# 1/8 is a DC-only decode: measured up to 9 grey levels off a full decode + fit() at 32 px,
+# against 1 at 1/4 (tests/test_imaging_limits.py); it is used only to stay under MAX_PIXELS.
+_FIT_SCALES = (1, 2, 4)
 
 
 class ImageError(UserError):
@@ -85,11 +101,13 @@ def _decode_with_opencv(data: bytes, path: Path) -> np.ndarray:
     return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
-def load_image(path: str | Path) -> np.ndarray:
+def load_image(path: str | Path, fit_to: int | tuple[int, int] | None = None) -> np.ndarray:
     """Decode an image file to RGB uint8 (H, W, 3), honouring its EXIF orientation.
 
-    Grayscale, palette, RGBA, CMYK and 16-bit files are converted. Raises ImageError with
-    the path for a file that is missing, truncated or not an image.
+    Grayscale, palette, RGBA, CMYK and 16-bit files are converted. fit_to: the size the image
+    will be fitted to, so a large JPEG may be decoded at reduced scale (see the module doc).
+    Raises ImageError with the path for a file that is missing, truncated, not an image, or
+    larger than one image may cost.
     """
     path = Path(path)
     try:
@@ -97,15 +115,49 @@ def load_image(path: str | Path) -> np.ndarray:
     except OSError as exc:
         raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        with Image.open(BytesIO(data)) as image:
+        # Pillow warns between its limit and twice that; the cap below decides instead.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(BytesIO(data))
+        with image:
+            _reduce(image, fit_to)
+            _check_cost(image, path)
             image.load()  # decode now, so a truncated file fails here
             image = ImageOps.exif_transpose(image)
             return pil_to_rgb(image)
+    except Image.DecompressionBombError:
+        raise ImageError(
+            f"cannot decode {path}: more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} million "
+            "pixels (Pillow's decompression-bomb limit)"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         # Pillow gave up; OpenCV reads a few formats it does not (and fails on real garbage).
         if len(data) == 0:
             raise ImageError(f"cannot decode {path}: the file is empty") from None
         return _decode_with_opencv(data, path)
+
+
+def _reduce(image: Image.Image, fit_to) -> None:
+    """Ask libjpeg for a 1/2..1/8 scale decode where that is free (see the module doc)."""
+    if image.format != "JPEG":
+        return
+    width, height = image.size
+    fits = [s for s in _SCALES if -(-width // s) * -(-height // s) <= MAX_PIXELS]
+    scale = fits[0] if fits else _SCALES[-1]  # the least reduction under the cap
+    if fit_to is not None:
+        need = DRAFT_MARGIN * max(as_size(fit_to))
+        scale = max(scale, max(s for s in _FIT_SCALES if min(width, height) // s >= need or s == 1))
+    if scale > 1:
+        image.draft(image.mode, (width // scale, height // scale))
+
+
+def _check_cost(image: Image.Image, path: Path) -> None:
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"cannot decode {path}: {width}x{height} pixels is more than one image may cost "
+            f"({MAX_PIXELS / 1e6:.0f} million); make it smaller"
+        )
 
 
 def as_size(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -147,7 +199,7 @@ def fit(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
 
 def prepare(path: str | Path, size: int | tuple[int, int]) -> np.ndarray:
     """load_image() then fit(): a file as the model sees it."""
-    return fit(load_image(path), size)
+    return fit(load_image(path, fit_to=size), size)
 
 
 def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:

@@ -72,9 +72,13 @@ def read_labels(path: Path) -> list[str]:
     """labels.txt -> class names; blank lines ignored, duplicates rejected."""
     if not path.is_file():
         raise ModelFolderError(f"{path} is missing: is {path.parent} a model folder made by train?")
-    labels = [
-        line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelFolderError(
+            f"{path} is not UTF-8 text (byte {exc.start}): save it as UTF-8, one class per line"
+        ) from None
+    labels = [line.strip() for line in text.splitlines() if line.strip()]
     if not labels:
         raise ModelFolderError(f"{path} lists no classes")
     duplicates = sorted({name for name in labels if labels.count(name) > 1})
@@ -106,7 +110,36 @@ def read_meta(path: Path) -> dict:
         raise ModelFolderError(f"{path}: input_size must be [height, width], got {size!r}")
     if meta.get("input_color", "RGB") != "RGB":
         raise ModelFolderError(f"{path}: input_color {meta['input_color']!r} is not supported")
+    _check_types(meta, path)
     return meta
+
+
+def _is_str_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _is_str_dict(value) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+# Optional keys and the shape each must have when present; a wrong one is one sentence here,
+# not a TypeError in whichever stage reads it first.
+_KEY_TYPES = {
+    "format_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "classes": (_is_str_list, "a list of class names"),
+    "splits": (_is_str_dict, 'an object of split file names, e.g. {"test": "splits/test.txt"}'),
+    "dataset": (lambda v: isinstance(v, dict), "an object"),
+    "input_range": (lambda v: isinstance(v, list) and len(v) == 2, "[low, high]"),
+}
+
+
+def _check_types(meta: dict, path: Path) -> None:
+    for key, (valid, shape) in _KEY_TYPES.items():
+        if key in meta and not valid(meta[key]):
+            raise ModelFolderError(f"{path}: {key} must be {shape}, got {meta[key]!r}")
+    root = meta.get("dataset", {}).get("root")
+    if root is not None and not isinstance(root, str):
+        raise ModelFolderError(f"{path}: dataset.root must be a folder name, got {root!r}")
 
 
 def read_model_folder(path: str | Path) -> ModelFolder:

@@ -1,22 +1,29 @@
 """Writing the annotated frames to a video file (`python -m edge.camera --record out.mp4`).
 
     from edge.recorder import Recorder
-    with Recorder("out.mp4") as recorder:  # checks the name now, opens at the first frame
+    with Recorder("out.mp4", source="clip.mp4") as recorder:  # checks now, opens at the 1st frame
         recorder.fps = 15                   # the source's rate, once it is known
         recorder.write(annotated_rgb)
 
 .mp4 is written with the mp4v codec and .avi with MJPG, both in every OpenCV wheel. Frames of
 another size than the first (a folder of mixed photos) are resized to it.
+
+The video is written under a hidden temporary name and renamed when the recording ends
+(also on Ctrl-C), so nobody's file is half-overwritten: the --source file is always refused,
+and an existing file unless overwrite=True (--overwrite).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from edge.atomic import move_into_place, temporary_path
 from edge.errors import UserError
 
 CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
@@ -24,12 +31,13 @@ DEFAULT_FPS = 15.0  # frames per second written when the source does not say its
 
 
 class Recorder:
-    def __init__(self, path: str | Path, fps: float = 0.0):
+    def __init__(
+        self, path: str | Path, fps: float = 0.0, source: str = "", overwrite: bool = False
+    ):
         self.path = Path(path)
-        if self.path.suffix.lower() not in CODECS:
-            raise UserError(f"--record {self.path}: use a .mp4 or .avi file name")
-        if not self.path.parent.is_dir():
-            raise UserError(f"--record {self.path}: folder {self.path.parent} does not exist")
+        self.overwrite = overwrite
+        _check_target(self.path, source, overwrite)
+        self._tmp = temporary_path(self.path, suffix=self.path.suffix.lower())
         self.fps = fps  # frames per second in the file; DEFAULT_FPS when 0
         self.frames = 0
         self._writer = None
@@ -46,7 +54,7 @@ class Recorder:
             self._size = (rgb.shape[1], rgb.shape[0])
             fourcc = cv2.VideoWriter_fourcc(*CODECS[self.path.suffix.lower()])
             fps = self.fps if self.fps > 0 else DEFAULT_FPS
-            self._writer = cv2.VideoWriter(str(self.path), fourcc, fps, self._size)
+            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, fps, self._size)
             if not self._writer.isOpened():
                 self._writer = None
                 raise UserError(f"cannot write video {self.path}: OpenCV could not open it")
@@ -57,7 +65,33 @@ class Recorder:
         self.frames += 1
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-            print(f"recorded {self.frames} frames to {self.path}", file=sys.stderr)
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        try:
+            move_into_place(self._tmp, self.path, replace=self.overwrite)
+        except FileExistsError:
+            raise UserError(
+                f"--record {self.path} appeared while recording; the video is kept as {self._tmp}"
+            ) from None
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+            raise
+        print(f"recorded {self.frames} frames to {self.path}", file=sys.stderr)
+
+
+def _check_target(path: Path, source: str, overwrite: bool) -> None:
+    """One sentence for a --record file that must not be written."""
+    if path.suffix.lower() not in CODECS:
+        raise UserError(f"--record {path}: use a .mp4 or .avi file name")
+    if not path.parent.is_dir():
+        raise UserError(f"--record {path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise UserError(f"--record {path} is a folder: name a video file")
+    given = Path(source).expanduser() if source else None
+    if given is not None and path.exists() and given.exists() and os.path.samefile(path, given):
+        raise UserError(f"--record {path} is the --source file: record to another name")
+    if path.exists() and not overwrite:
+        raise UserError(f"--record {path} exists: pass --overwrite to replace it, or another name")

@@ -15,7 +15,6 @@ source lives in edge.picamera).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,8 +24,10 @@ import numpy as np
 
 from edge.errors import UserError
 from edge.imaging import ImageError, bgr_to_rgb, is_image_file, load_image
+from edge.quiet import opencv_errors_only
 
 STREAM_TIMEOUT_MS = 5000  # ms; an unreachable URL fails instead of hanging for FFmpeg's 30 s
+TRUNCATED_SHARE = 0.98  # a file ending before this share of its header's frame count is cut
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 
 
@@ -48,6 +49,8 @@ class OpenCVSource:
         self._factory = capture_factory or _open_capture
         self._capture = None
         self._first: np.ndarray | None = None
+        self.expected = 0  # frames a file says it holds (0: unknown, or live)
+        self.delivered = 0
 
     @property
     def fps(self) -> float:
@@ -57,15 +60,28 @@ class OpenCVSource:
 
     def open(self) -> None:
         self.close()
-        capture = self._factory(self.target)
-        if not capture.isOpened():
-            capture.release()
-            raise SourceError(f"cannot open {self.name}: {_hint(self.target)}")
-        ok, frame = capture.read()
+        # A failed open is said below in one sentence; OpenCV's and FFmpeg's warnings would
+        # repeat it on stderr for every attempt of a reconnect.
+        with opencv_errors_only():
+            capture = self._factory(self.target)
+            if not capture.isOpened():
+                capture.release()
+                raise SourceError(f"cannot open {self.name}: {_hint(self.target)}")
+            ok, frame = capture.read()
         if not ok or frame is None:
             capture.release()
             raise SourceError(f"{self.name} opened but gave no frame: {_hint(self.target)}")
         self._capture, self._first = capture, frame
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        count = int(count) if count and count == count and count > 0 else 0
+        if self.live and count and isinstance(self.target, str):
+            # A live stream has no frame count; a video file served over http has one. Read
+            # it once to its end, instead of reopening it as a lost camera forever.
+            self.live = False
+            print(
+                f"{self.name} is a video file ({count} frames), not a live stream", file=sys.stderr
+            )
+        self.expected = 0 if self.live else count
 
     def read(self) -> np.ndarray | None:
         if self._capture is None:
@@ -75,11 +91,23 @@ class OpenCVSource:
         else:
             ok, frame = self._capture.read()
             if not ok or frame is None:
+                self._say_if_short()
                 return None
+        self.delivered += 1
         if frame.ndim == 2:
             return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
         # OpenCV delivers BGR: this is the one place its frames become RGB.
         return bgr_to_rgb(frame)
+
+    def _say_if_short(self) -> None:
+        """A file that ends well before the frame count in its header is truncated: say so."""
+        if self.expected and self.delivered < TRUNCATED_SHARE * self.expected:
+            print(
+                f"warning: {self.name} ended after {self.delivered} of its {self.expected} "
+                "frames: the file is truncated or damaged",
+                file=sys.stderr,
+            )
+            self.expected = 0  # once
 
     def close(self) -> None:
         if self._capture is not None:
@@ -89,7 +117,6 @@ class OpenCVSource:
 
 def _open_capture(target: int | str):
     """cv2.VideoCapture with V4L2 for camera indices and a timeout for network streams."""
-    _quiet_opencv()
     if isinstance(target, int):
         backend = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
         capture = cv2.VideoCapture(target, backend)
@@ -104,14 +131,6 @@ def _open_capture(target: int | str):
         ]
         return cv2.VideoCapture(target, cv2.CAP_FFMPEG, timeouts)
     return cv2.VideoCapture(target)
-
-
-def _quiet_opencv() -> None:
-    """OpenCV and FFmpeg warn on stderr about every failed open; SourceError says it in one
-    sentence instead. Setting OPENCV_LOG_LEVEL / OPENCV_FFMPEG_LOGLEVEL yourself wins."""
-    if "OPENCV_LOG_LEVEL" not in os.environ:
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 
 def _hint(target: int | str) -> str:
@@ -130,8 +149,9 @@ class ImageFilesSource:
     live = False
     fps = 0.0
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, input_size: tuple[int, int] | None = None):
         self.path, self.name = path, str(path)
+        self.input_size = input_size  # large JPEGs are decoded at reduced scale for it
         self.files: list[Path] = []
         self.skipped: list[Path] = []
         self._next = 0
@@ -144,7 +164,9 @@ class ImageFilesSource:
         else:
             self.files = [self.path]
             try:
-                load_image(self.path)  # a single file that does not decode is a bad --source
+                load_image(
+                    self.path, self.input_size
+                )  # one file that does not decode: bad --source
             except ImageError as exc:
                 raise SourceError(str(exc)) from None
         self._next = 0
@@ -155,7 +177,7 @@ class ImageFilesSource:
             self._next += 1
             try:
                 # load_image decodes to RGB (OpenCV's BGR fallback is converted inside it).
-                return load_image(path)
+                return load_image(path, self.input_size)
             except ImageError:
                 self.skipped.append(path)
         return None
@@ -184,7 +206,7 @@ def parse_source(spec: str, input_size: tuple[int, int]):
         return OpenCVSource(text, live=True)  # a stream, or a camera by path (/dev/video0)
     path = Path(text).expanduser()
     if path.is_dir() or is_image_file(path):
-        return ImageFilesSource(path)
+        return ImageFilesSource(path, input_size)
     if path.is_file():
         return OpenCVSource(str(path), live=False)
     raise SourceError(

@@ -59,6 +59,16 @@ class Window:
         cv2.imshow(self.title, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         return self.poll()
 
+    def show_key(self, rgb: np.ndarray | None) -> int | None:
+        """Show a frame (None: keep the last) and return the key pressed (-1: none), or None
+        when the user asked to quit (q, Esc, or closed the window)."""
+        if rgb is not None:
+            cv2.imshow(self.title, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        key = cv2.waitKey(1) & 0xFF
+        if key in QUIT_KEYS or cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+            return None
+        return -1 if key == 0xFF else key
+
     def poll(self) -> bool:
         """Keep the window responsive (also while no frame arrives); False on q, Esc or close."""
         key = cv2.waitKey(1) & 0xFF

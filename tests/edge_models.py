@@ -5,11 +5,15 @@ red, green, blue: a pure red frame gives "red" with p > 0.99, and a BGR/RGB mix-
 between a source and the model turns red into "blue", so the tests catch it.
 
     folder = colour_model_folder(tmp_path_factory)      # built once per test session
+
+Building the model takes TensorFlow. Where there is none (the device-version venvs of
+tests/test_device_versions.py), EDGE_TEST_COLOUR_MODEL names a folder built beforehand.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,7 @@ from tests.tiny_models import SIZE, convert
 COLOURS = ["red", "green", "blue"]
 PURE_RGB = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
 SHARPNESS = 10.0  # softmax input for a channel at 255
+PREBUILT_ENV = "EDGE_TEST_COLOUR_MODEL"
 
 
 def colour_keras_model():
@@ -59,7 +64,14 @@ def write_model_folder(folder: Path, labels: list[str], size=SIZE) -> Path:
 
 def colour_model_folder(tmp_path_factory) -> Path:
     """labels.txt, model.json, float32.tflite and int8.tflite (uint8 input), built once."""
-    folder = tmp_path_factory.getbasetemp() / "colour-model"
+    prebuilt = os.environ.get(PREBUILT_ENV)
+    if prebuilt:
+        return Path(prebuilt)
+    return build_colour_model(tmp_path_factory.getbasetemp() / "colour-model")
+
+
+def build_colour_model(folder: Path) -> Path:
+    """The colour model folder at `folder` (TensorFlow needed), unless it is there already."""
     if not (folder / "int8.tflite").is_file():
         model = colour_keras_model()
         write_model_folder(folder, COLOURS)

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -141,6 +142,29 @@ def test_record_writes_the_annotated_frames(model, video, tmp_path):
     assert r > 200 and g < 60 and b < 60
 
 
+def test_record_refuses_the_source_and_existing_files(model, video, tmp_path, capsys):
+    clip = tmp_path / "clip.avi"
+    clip.write_bytes(video.read_bytes())
+    before = clip.read_bytes()
+    base = ["--model", str(model), "--headless"]
+    for argv in (
+        ["--source", str(clip), "--record", str(clip)],
+        ["--source", str(clip), "--record", str(clip), "--overwrite"],
+    ):
+        assert run_cli(camera.main, base + argv) == 2
+        assert "is the --source file" in capsys.readouterr().err
+    assert clip.read_bytes() == before
+    other = tmp_path / "mine.avi"
+    other.write_bytes(b"precious")
+    assert run_cli(camera.main, base + ["--source", str(clip), "--record", str(other)]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert other.read_bytes() == b"precious"
+    argv = base + ["--source", str(clip), "--record", str(other), "--overwrite"]
+    assert run_cli(camera.main, argv) == 0
+    assert cv2.VideoCapture(str(other)).get(cv2.CAP_PROP_FRAME_COUNT) == 12
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "mine.avi"]  # no temp
+
+
 def test_reconnect_in_the_loop(model, monkeypatch, capsys):
     opened = []
 
@@ -154,12 +178,34 @@ def test_reconnect_in_the_loop(model, monkeypatch, capsys):
         return capture
 
     monkeypatch.setattr(sources, "_open_capture", factory)
-    monkeypatch.setattr("edge.capture.BACKOFF_FIRST", 0.01)
+    monkeypatch.setattr("edge.reconnect.BACKOFF_FIRST", 0.01)
     records = run_loop(["--model", str(model), "--source", "0", "--headless", "--max-frames", "5"])
     assert records[-1]["label"] == "blue" and len(opened) == 2
     assert all(c.released for c in opened)
     err = capsys.readouterr().err
     assert "lost camera 0" in err and "1 reconnects" in err
+
+
+def test_wait_for_camera_waits_for_a_camera_that_is_not_there_yet(model, monkeypatch, capsys):
+    opened = []
+
+    def factory(target):
+        # Not there for the first three tries (a boot service started before the camera).
+        capture = ClosedCapture() if len(opened) < 3 else FakeCapture([solid("red")], endless=True)
+        opened.append(capture)
+        return capture
+
+    monkeypatch.setattr(sources, "_open_capture", factory)
+    monkeypatch.setattr("edge.reconnect.BACKOFF_FIRST", 0.01)
+    argv = ["--model", str(model), "--source", "0", "--headless", "--max-frames", "2"]
+    records = run_loop([*argv, "--wait-for-camera"])
+    assert [r["label"] for r in records] == ["red", "red"] and len(opened) == 4
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (
+        "cannot open camera 0: is the camera plugged in and free (ls /dev/video*)? On a Pi CSI "
+        "camera use picamera2; waiting for it (--wait-for-camera); trying again every 0.01 to 8 s"
+    )
+    assert err[1].startswith("reopened camera 0 after ")
 
 
 def one_line_error(argv, capsys) -> str:
@@ -239,6 +285,31 @@ def test_python_dash_m_entry_point(model, video):
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["label"] for line in result.stdout.splitlines()] == COLOURS
     assert "warm-up invoke" in result.stderr and "not counted" in result.stderr
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed): connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_refused_stream_url_is_one_sentence_and_exit_2(model):
+    """OpenCV's and FFmpeg's own warnings stay off stderr; the one sentence says it all."""
+    url = f"http://127.0.0.1:{closed_port()}/x.mjpg"
+    result = subprocess.run(
+        [sys.executable, "-m", "edge.camera", "--model", str(model), "--source", url]
+        + ["--headless", "--max-frames", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: cannot open {url}: is the stream up and reachable (tried for 5 s)?"
+    ]
 
 
 def test_closed_stdout_ends_quietly(model, tmp_path):

@@ -132,3 +132,24 @@ def test_device_requirements_match_the_edge_extra():
         assert lower and upper, f"{requirement} needs a lower and an upper bound"
         assert Version(lower) >= Version(extra_lower), f"{requirement} vs {extra[requirement.name]}"
         assert Version(upper) <= Version(extra_upper), f"{requirement} vs {extra[requirement.name]}"
+
+
+def test_lowest_constraints_pin_each_bookworm_lower_bound():
+    """tools/constraints-device-lowest.txt (the lowest lane of tests/test_device_versions.py)
+    pins every Bookworm requirement at its lower bound: 4.8 -> 4.8.0.76, the first 4.8 wheel."""
+    Version = pytest.importorskip("packaging.version").Version
+
+    bookworm = {"python_version": "3.11", "python_full_version": "3.11.2"}  # Debian 12's Python
+    device = [
+        r
+        for r in check_wheels.read_requirements(check_wheels.DEFAULT_REQUIREMENTS)
+        if r.marker is None or r.marker.evaluate(bookworm)
+    ]
+    lowest = check_wheels.read_requirements(ROOT / "tools" / "constraints-device-lowest.txt")
+    pins = {r.name: Version(str(r.specifier).removeprefix("==")) for r in lowest}
+    assert set(pins) == {r.name for r in device}
+    for requirement in device:
+        pin, (lower, _) = pins[requirement.name], _bounds(requirement.specifier)
+        assert requirement.specifier.contains(pin), f"{requirement.name} {pin}"
+        floor = Version(lower).release
+        assert pin.release[: len(floor)] == floor, f"{requirement.name} {pin} is above {lower}"

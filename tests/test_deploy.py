@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
+import select
+import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +26,7 @@ sys.path.insert(0, str(ROOT))  # `tools` is not an installed package
 
 from edge.errors import run_cli  # noqa: E402
 from edge.model_folder import read_model_folder  # noqa: E402
+from tests.edge_models import colour_model_folder  # noqa: E402
 from tools import deploy, service  # noqa: E402
 from tools.device_tree import MARKER, build_tree  # noqa: E402
 from tools.remote import Remote, ssh_failure_fix  # noqa: E402
@@ -51,13 +57,14 @@ def test_unit_starts_the_headless_runner_at_boot_and_restarts_it():
     unit = unit_lines(text)
     assert unit["ExecStart"] == (
         f"{DEST}/.venv/bin/python -m edge.camera --model {DEST}/model --headless "
-        "--serve 0.0.0.0:8080"
+        "--serve 0.0.0.0:8080 --wait-for-camera"
     )
     assert unit["User"] == "pi"
     assert unit["WorkingDirectory"] == DEST
     assert unit["Restart"] == "on-failure"
     assert unit["WantedBy"] == "multi-user.target"
     assert unit["StandardOutput"] == "null"  # one JSON line per frame stays out of the journal
+    assert unit["StandardError"] == "journal"  # but why it failed goes in (default: as stdout)
     assert "[Unit]" in text and "[Service]" in text and "[Install]" in text
     assert "{" not in text and "}" not in text
 
@@ -65,7 +72,7 @@ def test_unit_starts_the_headless_runner_at_boot_and_restarts_it():
 def test_unit_quotes_camera_args_for_systemd():
     text = service.render_unit("pi", DEST, "127.0.0.1:9000", ["--source", "my cam", "50%$x"])
     exec_start = unit_lines(text)["ExecStart"]
-    assert exec_start.endswith("--serve 127.0.0.1:9000 --source 'my cam' '50%%$$x'")
+    assert exec_start.endswith("--wait-for-camera --source 'my cam' '50%%$$x'")
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is absent")
@@ -83,6 +90,47 @@ def test_systemd_accepts_the_rendered_unit(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert service.UNIT_NAME not in done.stderr  # no warnings about our unit
+
+
+def test_the_services_command_waits_for_its_camera_and_says_so_on_stderr(tmp_path_factory):
+    """The unit's ExecStart run as systemd runs it: stdout to null, stderr to the journal (here
+    a pipe). A stream that is down is waited for, in one line, until SIGTERM: no crash loop."""
+    with socket.socket() as sock:  # a loopback port nobody listens on: connecting is refused
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/x.mjpg"
+    dest = tmp_path_factory.mktemp("device") / "edge-classifier"
+    dest.mkdir()
+    (dest / "model").symlink_to(colour_model_folder(tmp_path_factory))
+    unit = unit_lines(service.render_unit("pi", str(dest), "127.0.0.1:0", ["--source", url]))
+    assert unit["StandardOutput"] == "null" and unit["StandardError"] == "journal"
+    argv = shlex.split(unit["ExecStart"])
+    assert argv[0] == f"{dest}/.venv/bin/python"
+    env = {**os.environ, unit["Environment"].split("=")[0]: unit["Environment"].split("=")[1]}
+    process = subprocess.Popen(
+        [sys.executable, *argv[1:]],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        first = _line_within(process, 60)
+        process.send_signal(signal.SIGTERM)  # `systemctl stop`
+        rest = process.communicate(timeout=30)[1].splitlines()
+    finally:
+        process.kill()
+    assert first == (
+        f"error: cannot open {url}: is the stream up and reachable (tried for 5 s)?; "
+        "waiting for it (--wait-for-camera); trying again every 0.5 to 8 s"
+    ).removeprefix("error: ")
+    assert process.returncode == 0 and rest[-1] == f"stopped while waiting for {url}"
+
+
+def _line_within(process: subprocess.Popen, seconds: float) -> str:
+    ready, _, _ = select.select([process.stderr], [], [], seconds)
+    assert ready, f"no line on stderr within {seconds} s"
+    return process.stderr.readline().rstrip("\n")
 
 
 def test_shell_path_puts_relative_and_tilde_paths_under_the_remote_home():

@@ -253,7 +253,7 @@ def test_service_without_systemd_is_one_sentence_and_the_unit_is_rendered(device
     unit = (dest / "edge-classifier.service").read_text()
     assert (
         f"ExecStart={dest}/.venv/bin/python -m edge.camera --model {dest}/model "
-        "--headless --serve 0.0.0.0:8099\n" in unit
+        "--headless --serve 0.0.0.0:8099 --wait-for-camera\n" in unit
     )
     assert f"User={getpass.getuser()}\n" in unit and "Restart=on-failure\n" in unit
     after = tree(dest)

@@ -6,9 +6,11 @@ import os
 import subprocess
 import sys
 import threading
+import types
 
 import pytest
 
+from edge import quiet
 from edge.quiet import filtered_stderr, tflite_info
 from tests.conftest import ROOT
 from tests.edge_models import colour_model_folder, solid
@@ -69,3 +71,67 @@ def test_blocks_in_two_threads_take_turns_and_leave_descriptor_2_as_it_was(capfd
     assert sorted(set(lines)) == ["WARNING: a", "WARNING: b"] and len(lines) == 100
     os.write(2, b"after\n")
     assert capfd.readouterr().err == "after\n"
+
+
+def _opencv_level() -> int:
+    get, _ = quiet._opencv_log_level()
+    return int(get())
+
+
+def test_opencv_is_quiet_inside_the_block_and_as_it_was_after_it(monkeypatch):
+    monkeypatch.delenv("OPENCV_LOG_LEVEL", raising=False)
+    monkeypatch.delenv("OPENCV_FFMPEG_LOGLEVEL", raising=False)
+    before = _opencv_level()
+    assert before != quiet.OPENCV_LOG_ERROR  # OpenCV starts at WARNING (3)
+    with quiet.opencv_errors_only():
+        assert _opencv_level() == quiet.OPENCV_LOG_ERROR
+        assert os.environ["OPENCV_FFMPEG_LOGLEVEL"] == quiet.FFMPEG_QUIET
+    assert _opencv_level() == before
+    assert "OPENCV_FFMPEG_LOGLEVEL" not in os.environ
+
+
+def test_the_users_opencv_settings_win(monkeypatch):
+    monkeypatch.setenv("OPENCV_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("OPENCV_FFMPEG_LOGLEVEL", "32")
+    before = _opencv_level()
+    with quiet.opencv_errors_only():
+        assert _opencv_level() == before
+        assert os.environ["OPENCV_FFMPEG_LOGLEVEL"] == "32"
+    assert os.environ["OPENCV_FFMPEG_LOGLEVEL"] == "32"
+
+
+class _Levels:
+    """getLogLevel / setLogLevel as a stand-in OpenCV has them, starting at WARNING (3)."""
+
+    def __init__(self):
+        self.level, self.calls = 3, []
+
+    def getLogLevel(self):  # noqa: N802 - OpenCV's name
+        return self.level
+
+    def setLogLevel(self, level):  # noqa: N802
+        self.calls.append(level)
+        self.level, before = level, self.level
+        return before
+
+
+@pytest.mark.parametrize("layout", ["4.x", "5.x", "neither"])
+def test_each_opencv_layout_of_the_log_level_works(monkeypatch, layout):
+    """opencv-python 4.8-4.11 (Bookworm) have cv2.setLogLevel and no cv2.utils.logging;
+    OpenCV 5 has only cv2.utils.logging.setLogLevel."""
+    import cv2
+
+    monkeypatch.delenv("OPENCV_LOG_LEVEL", raising=False)
+    levels = _Levels()
+    utils = types.SimpleNamespace(logging=levels) if layout == "5.x" else types.SimpleNamespace()
+    monkeypatch.setattr(cv2, "utils", utils, raising=False)
+    for name in ("getLogLevel", "setLogLevel"):
+        if layout == "4.x":
+            monkeypatch.setattr(cv2, name, getattr(levels, name), raising=False)
+        else:
+            monkeypatch.delattr(cv2, name, raising=False)
+    with quiet.opencv_errors_only():
+        inside = levels.level
+    expected = [] if layout == "neither" else [quiet.OPENCV_LOG_ERROR, 3]
+    assert levels.calls == expected and levels.level == 3
+    assert inside == (3 if layout == "neither" else quiet.OPENCV_LOG_ERROR)

@@ -202,7 +202,7 @@ def test_sigterm_keeps_last_good_checkpoint(tmp_path):
     assert "--resume" in err and "Traceback" not in err
     state = json.loads(state_file.read_text())  # still valid JSON: written atomically
     assert state["phases"]["head"]["complete"]  # the head is saved once it is chosen
-    assert (state_file.parent / "last.weights.h5").is_file()
+    assert (state_file.parent / "last.weights.npz").is_file()
     assert not out.exists()
 
 

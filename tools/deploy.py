@@ -36,8 +36,9 @@ from tools.undeploy import undeploy
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_REQUIREMENTS = Path(__file__).with_name(REQUIREMENTS)
-_SAFE_PATH = re.compile(r"^[A-Za-z0-9._/~+-]+$")
-_SERVE = re.compile(r"^[A-Za-z0-9.:\[\]-]+:(\d{1,5})$")
+# Always fullmatch: re.match with `$` also accepts a trailing newline ("~/edge\n").
+_SAFE_PATH = re.compile(r"[A-Za-z0-9._/~+-]+")
+_SERVE = re.compile(r"[A-Za-z0-9.:\[\]-]+:(\d{1,5})")
 
 # What the device's venv must import; prints key=value lines for the install step.
 _RUNTIME_CHECK = """\
@@ -88,7 +89,7 @@ def copy(remote: Remote, args, info: dict[str, str], model, steps: Steps):
         )
     how = "rsync" if use_rsync else "tar over ssh"
     step = steps.start("copy", f"edge/, {args.model} -> {remote.host}:{dest} ({how})")
-    unit = service.render_unit(info["user"], dest, args.serve, shlex.split(args.camera_args))
+    unit = service.render_unit(info["user"], dest, args.serve, args.camera_args)
     with tempfile.TemporaryDirectory(prefix="edge-deploy-") as tmp:
         Path(tmp).chmod(0o755)  # rsync --perms gives DEST this folder's mode (mkdtemp: 0700)
         sample = build_tree(
@@ -140,7 +141,7 @@ def install(remote: Remote, args, info: dict[str, str], steps: Steps) -> None:
     if not args.no_install:
         pip = (
             f"cd {dest} && .venv/bin/python -m pip install --disable-pip-version-check "
-            f"--progress-bar off -r {REQUIREMENTS} {args.pip_args}"
+            f"--progress-bar off -r {REQUIREMENTS} {shlex.join(args.pip_args)}"
         )
         fix = (
             "pip could not install the device requirements; check the Pi's internet connection, "
@@ -179,8 +180,10 @@ def install_service(remote: Remote, args, info: dict[str, str], steps: Steps) ->
     address, port = args.serve.rsplit(":", 1)
     if address in ("127.0.0.1", "localhost"):  # served to the Pi itself: tunnel to it
         view = f"`ssh -L {port}:localhost:{port} {remote.host}`, then http://localhost:{port}/"
-    else:
-        view = f"http://{remote.hostname}:{port}/"
+    else:  # beyond loopback the runner made a token (mode 0600) at its first start
+        token = remote.run('cat "$HOME"/.config/edge-classifier/token').output.strip()
+        query = f"?token={token}" if re.fullmatch(r"[A-Za-z0-9_-]{16,128}", token) else ""
+        view = f"http://{remote.hostname}:{port}/{query}"
     print(f"    enabled at boot; web view: {view}")
     print(f"    logs: ssh {remote.host} journalctl -u {service.UNIT_NAME} -f")
 
@@ -203,7 +206,7 @@ def deploy(args: argparse.Namespace, remote: Remote) -> int:
         info,
         steps,
         "benchmark",
-        f"edge.bench --model {MODEL_DIR} {args.bench_args}".strip(),
+        f"edge.bench --model {MODEL_DIR} {shlex.join(args.bench_args)}".strip(),
     )
     if args.service:
         install_service(remote, args, info, steps)
@@ -245,12 +248,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add("--connect-timeout", type=positive_int, default=10, help="seconds to wait for the device")
     args = parser.parse_args(argv)
-    if args.host.startswith("-") or not args.host.strip() or any(c.isspace() for c in args.host):
-        parser.error(f"--host {args.host!r} is not user@host")
-    if not _SAFE_PATH.match(args.dest) or ".." in args.dest.split("/"):
+    host = args.host
+    if host.startswith("-") or not host.strip() or not host.isprintable() or " " in host:
+        parser.error(f"--host {host!r} is not user@host")
+    if not _SAFE_PATH.fullmatch(args.dest) or ".." in args.dest.split("/"):
         parser.error(f"--dest {args.dest!r} must be a plain path (letters, digits, . _ - + / ~)")
-    if not _SERVE.match(args.serve) or not 0 < int(args.serve.rsplit(":", 1)[1]) < 65536:
+    if not _SERVE.fullmatch(args.serve) or not 0 < int(args.serve.rsplit(":", 1)[1]) < 65536:
         parser.error(f"--serve {args.serve!r} must be HOST:PORT, e.g. 0.0.0.0:8080")
+    for flag in ("camera_args", "bench_args", "pip_args"):  # argv lists from here on
+        setattr(args, flag, _words(parser, flag, getattr(args, flag)))
     if args.purge and not args.undeploy:
         parser.error("--purge only goes with --undeploy")
     if args.identity is not None and not args.identity.is_file():
@@ -259,6 +265,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if "=" not in option:
             parser.error(f"--ssh-option {option!r} must be KEY=VALUE")
     return args
+
+
+def _words(parser: Parser, flag: str, text: str) -> list[str]:
+    """Extra flags as an argv list (shell-like quoting); never pasted into a shell as text."""
+    name = "--" + flag.replace("_", "-")
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        parser.error(f"{name} {text!r} cannot be split into words ({exc})")
+    if not all(word.isprintable() for word in words):
+        parser.error(f"{name} {text!r} holds a newline or another control character")
+    return words
 
 
 def main(argv: list[str] | None = None) -> int:

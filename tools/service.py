@@ -10,9 +10,11 @@ Raspberry Pi OS gives its first user passwordless sudo).
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
+from edge.errors import UserError
 from tools.remote import Result
 
 UNIT_NAME = "edge-classifier.service"
@@ -36,8 +38,28 @@ def _systemd_word(word: str) -> str:
     return shlex.quote(word)
 
 
+# What the unit may hold, checked with fullmatch: a unit file is line-based, so a newline in
+# any value would add a line (another ExecStart=, an Environment=...) to it.
+_USER = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*")
+_DEST = re.compile(r"/[A-Za-z0-9._/+-]*")
+_SERVE = re.compile(r"[A-Za-z0-9.:\[\]-]+:\d{1,5}")
+
+
 def render_unit(user: str, dest: str, serve: str, camera_args: list[str] | None = None) -> str:
-    """The unit file's text for a deployment in `dest` (an absolute path on the device)."""
+    """The unit file's text for a deployment in `dest` (an absolute path on the device);
+    UserError for any value that is not plain (rendered from validated values only)."""
+    for what, value, pattern in (
+        ("user", user, _USER),
+        ("DEST", dest, _DEST),
+        ("--serve", serve, _SERVE),
+    ):
+        if not pattern.fullmatch(value):
+            raise UserError(f"the boot service cannot use {what} {value!r}: not a plain value")
+    for arg in camera_args or []:
+        if not arg.isprintable():
+            raise UserError(
+                f"the boot service cannot use the camera flag {arg!r}: a control character"
+            )
     extra = "".join(" " + _systemd_word(arg) for arg in camera_args or [])
     template = UNIT_TEMPLATE.read_text(encoding="utf-8")
     return template.format(user=user, dest=dest, serve=serve, camera_args=extra)

@@ -17,23 +17,26 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 
 # Before TensorFlow is imported: no C++ log noise (CUDA probes, oneDNN notices).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from edge.cli import Parser, fraction, non_negative_int, positive_float, positive_int
+from edge.cli import (
+    Parser,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from edge.errors import EXIT_INTERRUPTED, UserError, run_cli
+from train.artifacts import check_out
+from train.dataset import scan
 from train.weights import CHOICES
 
 # What --features accepts (train.model.FEATURES plus auto); here, so --help needs no TensorFlow.
 FEATURE_CHOICES = ("auto", "block4", "block5", "concat")
-
-
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a number of 0 or more")
-    return value
 
 
 def build_parser() -> Parser:
@@ -175,6 +178,12 @@ def build_parser() -> Parser:
         help="--search: feature choices fine-tuned per size (the best on the head's validation)",
     )
     p.add_argument(
+        "--keep",
+        type=non_negative_int,
+        default=3,
+        help="previous models kept as OUT.previous-<time>/ when --out is retrained (oldest go)",
+    )
+    p.add_argument(
         "--cache-limit-gb",
         type=positive_float,
         default=6.0,
@@ -187,10 +196,23 @@ def _sigterm(signum, frame):
     raise KeyboardInterrupt  # same path as Ctrl-C: the last finished epoch stays on disk
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def check_options(args: argparse.Namespace) -> None:
+    """Every flag and the data folder, checked before TensorFlow loads (seconds)."""
     if args.val_fraction + args.test_fraction >= 1.0:
         raise UserError("--val-fraction plus --test-fraction must leave images for training")
+    if args.size < 32:
+        raise UserError("--size must be at least 32 pixels (VGG16 halves it five times)")
+    if args.weights not in CHOICES and not Path(args.weights).is_file():
+        raise UserError(
+            f"--weights {args.weights}: not one of {', '.join(CHOICES)} and no such file"
+        )
+    check_out(args.out, args.data)
+    scan(args.data, args.val_fraction, args.test_fraction, args.seed)  # classes, split sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    check_options(args)
     signal.signal(signal.SIGTERM, _sigterm)
     from train.tf_import import import_tensorflow
 

@@ -1,9 +1,13 @@
 """Writing the model folder: everything built beside it, then swapped into place.
 
-    models/NAME.partial/  (being written)  ->  models/NAME/   (the old one -> NAME.previous/)
+    models/NAME.partial/  (being written)  ->  models/NAME/
+    the old models/NAME/ (a model folder)  ->  models/NAME.previous-20250101-120000/
 
 So an interrupted or failed run never leaves a half-written model folder, and a successful
-retrain keeps the previous model (with its converted files) one rename away.
+retrain keeps the previous models (with their converted files) under dated names, the
+newest --keep of them; each move and each removal is printed. An --out that exists and is
+not a model folder is refused before anything is written (check_out), so a dataset or a
+folder of models can never be moved aside.
 """
 
 from __future__ import annotations
@@ -11,11 +15,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
 
+from edge.errors import UserError
 from edge.model_folder import write_labels
+
+HISTORY_STAMP = "%Y%m%d-%H%M%S"  # local time, sorts by age
 
 
 def plot_history(history: dict, path: Path) -> None:
@@ -76,12 +84,67 @@ def write_common(staging: Path, labels: list[str], meta: dict, history: dict) ->
     plot_history(history, staging / "training.png")
 
 
-def publish(staging: Path, out: Path) -> Path | None:
-    """Swap the finished folder into place; return where the previous one went (if any)."""
+def is_model_folder(path: Path) -> bool:
+    return path.is_dir() and (path / "model.json").is_file()
+
+
+def check_out(text: str, data: str | None = None) -> Path:
+    """--out as a Path; UserError unless it is new, empty or a model folder we may replace."""
+    if not text.strip():
+        raise UserError("--out is empty: name the model folder to write, e.g. models/mine")
+    out = Path(text)
+    here, target = Path.cwd().resolve(), out.resolve()
+    if target == here or target in here.parents:
+        raise UserError(f"--out {text} is this folder or one above it: name a folder of its own")
+    if data is not None and data.strip():
+        source = Path(data).resolve()
+        if target == source or target in source.parents or source in target.parents:
+            raise UserError(
+                f"--out {text} overlaps the data folder {data}: write the model elsewhere"
+            )
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {text} is a file: name a folder")
+    if out.is_dir() and any(out.iterdir()) and not is_model_folder(out):
+        raise UserError(
+            f"--out {text} holds files and no model.json, so it is not a model folder: "
+            "name a new or empty folder"
+        )
+    return out
+
+
+def _history(out: Path) -> list[Path]:
+    """The dated previous models of out, oldest first."""
+    return sorted(p for p in out.parent.glob(f"{out.name}.previous-*") if is_model_folder(p))
+
+
+def _history_name(out: Path) -> Path:
+    stamp = time.strftime(HISTORY_STAMP)
+    candidate, number = out.with_name(f"{out.name}.previous-{stamp}"), 2
+    while candidate.exists():  # two runs in one second: never overwrite a kept model
+        candidate, number = out.with_name(f"{out.name}.previous-{stamp}-{number}"), number + 1
+    return candidate
+
+
+def publish(staging: Path, out: Path, keep: int = 3, log=print) -> Path | None:
+    """Swap the finished folder into place; return where the previous model went (if any).
+
+    The previous model is renamed to NAME.previous-<time>/; of those, the newest `keep` stay
+    and older ones are removed, each said in one line. Anything that is not a model folder
+    is never moved or removed.
+    """
     previous = None
     if out.exists():
-        previous = out.with_name(out.name + ".previous")
-        shutil.rmtree(previous, ignore_errors=True)
-        os.replace(out, previous)
+        check_out(str(out))  # still ours: the folder may have changed during training
+        if any(out.iterdir()):
+            previous = _history_name(out)
+            os.replace(out, previous)
+            log(f"the previous model {out}/ was moved to {previous}/")
+        else:
+            out.rmdir()  # an empty folder, e.g. made by the user for this run
     os.replace(staging, out)
+    for old in _history(out)[: max(0, len(_history(out)) - keep)]:
+        shutil.rmtree(old)
+        log(f"removed the oldest previous model {old}/ (--keep {keep})")
+    if previous is not None and not previous.exists():
+        return None
     return previous

@@ -2,32 +2,53 @@
 
     models/NAME.checkpoint/
         state.json            phase, epochs done, best validation accuracy, history so far
-        last.weights.h5       weights after the last finished epoch
-        best.weights.h5       weights of the best epoch of the current phase
+        last.weights.npz      weights after the last finished epoch
+        best.weights.npz      weights of the best epoch of the current phase
 
-Each file is written under a temporary name and renamed into place, so an interruption
-leaves the previous good file, never a half-written one. `--resume` reads them back.
+Each file is written by edge.atomic (temporary name, fsync, rename), so an interruption or a
+full disk leaves the previous good file, never a half-written one, and no temporary file.
+The weights are serialised in memory first (numpy, model.get_weights() order): Keras'
+.weights.h5 writer (h5py) segfaulted the process at exit when the disk filled up under it.
+`--resume` reads them back into the same architecture (the checkpoint's identity is checked).
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
 from pathlib import Path
 
 import keras
+import numpy as np
+
+from edge.atomic import write_bytes, write_text
+
+LAST, BEST = "last.weights.npz", "best.weights.npz"
+# Files an interrupted save of an older version (or a killed process) may have left behind.
+_LEFTOVERS = ("partial.*.weights.h5", "*.partial", ".*.tmp", ".*.tmp.*")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    write_text(path, text)
 
 
 def atomic_save_weights(model: keras.Model, path: Path) -> None:
-    partial = path.with_name("partial." + path.name)  # keep the .weights.h5 suffix Keras wants
-    model.save_weights(partial)
-    os.replace(partial, path)
+    buffer = io.BytesIO()
+    np.savez(buffer, *model.get_weights())
+    write_bytes(path, buffer.getvalue())
+
+
+def load_weights(model: keras.Model, path: Path) -> None:
+    with np.load(path) as saved:
+        model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Temporary files of a save that never finished (killed mid-write); returns them."""
+    found = sorted({p for pattern in _LEFTOVERS for p in folder.glob(pattern) if p.is_file()})
+    for path in found:
+        path.unlink()
+    return found
 
 
 class Checkpointer(keras.callbacks.Callback):
@@ -60,8 +81,8 @@ class Checkpointer(keras.callbacks.Callback):
             phase["best_val_accuracy"] = val_accuracy
             phase["best_val_loss"] = val_loss
             phase["best_epoch"] = epoch + 1
-            atomic_save_weights(self.full_model, self.folder / "best.weights.h5")
-        atomic_save_weights(self.full_model, self.folder / "last.weights.h5")
+            atomic_save_weights(self.full_model, self.folder / BEST)
+        atomic_save_weights(self.full_model, self.folder / LAST)
         save_state(self.folder, self.state)
 
 

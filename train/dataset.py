@@ -16,6 +16,7 @@ edge.imaging, the same code the device runs.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,19 +46,46 @@ class Dataset:
 
 
 def _visible_dirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """Sub-folders that can be classes: not hidden (.x), not ours or a zip's (_x, __MACOSX)."""
+    # `_unlabeled` (edge.camera --save-uncertain) and other `_` folders are never classes.
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
 def _class_files(folder: Path) -> dict[str, list[Path]]:
-    """CLASS -> image files under folder/CLASS (recursively), sorted for reproducibility."""
-    return {
-        d.name: sorted(p for p in d.rglob("*") if is_image_file(p) and not _hidden(p, d))
-        for d in _visible_dirs(folder)
-    }
+    """CLASS -> image files directly in folder/CLASS, sorted for reproducibility.
+
+    Images in a sub-folder of a class folder are refused, not silently given its label."""
+    per_class = {}
+    for directory in _visible_dirs(folder):
+        nested = next((d for d in _visible_dirs(directory) if _holds_images(d)), None)
+        if nested is not None:
+            raise UserError(
+                f"{nested} holds images inside class folder {directory.name}: move them up "
+                f"into {directory} or into a class folder of their own"
+            )
+        per_class[directory.name] = sorted(p for p in directory.iterdir() if is_image_file(p))
+    return per_class
 
 
-def _hidden(path: Path, base: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(base).parts)
+def _holds_images(folder: Path) -> bool:
+    return any(is_image_file(p) for p in folder.rglob("*") if not p.name.startswith("."))
+
+
+def _check_names(classes: list[str], where: Path) -> None:
+    """A class name becomes a line of labels.txt: it must be one clean line of UTF-8."""
+    for name in classes:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UserError(
+                f"class folder {name.encode('utf-8', 'surrogateescape')!r} in {where} "
+                "is not a UTF-8 name: rename it"
+            ) from None
+        if not name.isprintable() or name != name.strip():
+            raise UserError(
+                f"class folder {name!r} in {where} has a tab, a newline or spaces at its ends: "
+                "rename it (the name becomes a line of labels.txt)"
+            )
 
 
 def _check_classes(per_class: dict[str, list[Path]], where: Path) -> list[str]:
@@ -66,6 +94,7 @@ def _check_classes(per_class: dict[str, list[Path]], where: Path) -> list[str]:
         raise UserError(
             f"{where} needs at least two class sub-folders (one per class), found: {found}"
         )
+    _check_names(list(per_class), where)
     empty = [c for c, files in per_class.items() if not files]
     if empty:
         raise UserError(f"class folder {where / empty[0]} has no image files")
@@ -106,6 +135,8 @@ def scan(
     root: str | Path, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0
 ) -> Dataset:
     """Find the classes and the splits of a dataset folder; UserError when it is unusable."""
+    if not str(root).strip():
+        raise UserError("--data is empty: name the dataset folder, e.g. data/mine")
     if not Path(root).is_dir():
         raise UserError(f"data folder {root} does not exist")
     root = Path(root).resolve()  # split files store paths relative to this
@@ -140,7 +171,8 @@ def fingerprint(dataset: Dataset) -> str:
     digest = hashlib.sha256()
     for name in SPLITS:
         for path, label in sorted(dataset.splits.get(name, []), key=lambda item: str(item[0])):
-            digest.update(f"{name}\t{path.relative_to(dataset.root)}\t{label}\n".encode())
+            relative = os.fsencode(path.relative_to(dataset.root))  # bytes: any file name
+            digest.update(name.encode() + b"\t" + relative + f"\t{label}\n".encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
@@ -148,7 +180,8 @@ def fingerprint(dataset: Dataset) -> str:
 def write_split(path: Path, items: list[tuple[Path, int]], root: Path, classes: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"{p.relative_to(root).as_posix()}\t{classes[y]}\n" for p, y in items]
-    path.write_text("".join(lines), encoding="utf-8")
+    # surrogateescape: a file name that is not UTF-8 is written as its bytes, read back alike.
+    path.write_text("".join(lines), encoding="utf-8", errors="surrogateescape")
 
 
 def read_split(path: Path, root: Path, classes: list[str]) -> list[tuple[Path, int]]:
@@ -156,7 +189,8 @@ def read_split(path: Path, root: Path, classes: list[str]) -> list[tuple[Path, i
     if not path.is_file():
         raise UserError(f"split file {path} is missing: retrain to recreate it")
     items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         rel, _, name = line.partition("\t")

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from train.augment import augment
-from train.checkpoint import Checkpointer, atomic_save_weights
+from train.checkpoint import BEST, LAST, Checkpointer, atomic_save_weights, load_weights
 from train.model import FEATURE_LAYERS, CaffePreprocess
 
 
@@ -227,10 +227,10 @@ def run_finetune(target: Target, data: PhaseData, cache, spec: FinetuneSpec) -> 
     if budget.stopped:
         print("  stopped by the time budget (--time-budget)")
         phase_state["stopped_by_budget"] = True
-    best = target.checkpoint_dir / "best.weights.h5"
+    best = target.checkpoint_dir / BEST
     if best.is_file():
-        target.model.load_weights(best)
-    atomic_save_weights(target.model, target.checkpoint_dir / "last.weights.h5")
+        load_weights(target.model, best)
+    atomic_save_weights(target.model, target.checkpoint_dir / LAST)
     phase_state["complete"] = True
     phase_state["seconds"] = phase_state.get("seconds", 0.0) + time.perf_counter() - start_time
     for layer in base.layers:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.checkpoint import atomic_save_weights
+from train.checkpoint import BEST, atomic_save_weights, load_weights
 from train.head import choose_features, format_table
 from train.model import assemble, build_base, build_model, truncate
 from train.phases import FinetuneSpec, Target, run_finetune, split_base
@@ -33,7 +33,7 @@ from train.steps import _builder, _cache, _head_spec, finetune_layer
 
 
 def _weights_file(checkpoint_dir: Path, row: dict) -> Path:
-    return checkpoint_dir / f"s{row['size']}-{row['features']}-{row['finetune_from']}.weights.h5"
+    return checkpoint_dir / f"s{row['size']}-{row['features']}-{row['finetune_from']}.weights.npz"
 
 
 def _fine_tune_candidate(cfg, data, model, features, cache, checkpoint_dir, head_row):
@@ -49,7 +49,7 @@ def _fine_tune_candidate(cfg, data, model, features, cache, checkpoint_dir, head
         }
     }
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_save_weights(model, folder / "best.weights.h5")  # the head's, until beaten
+    atomic_save_weights(model, folder / BEST)  # the head's, until beaten
     spec = FinetuneSpec(
         first_trainable=split_base(model.get_layer("vgg16"), layer),
         epochs=cfg.epochs_finetune,
@@ -126,7 +126,7 @@ def final_model(cfg, chosen: dict, num_classes: int, checkpoint_dir: Path):
         chosen["features"],
         feature_dropout=cfg.feature_dropout,
     )
-    model.load_weights(_weights_file(checkpoint_dir, chosen))
+    load_weights(model, _weights_file(checkpoint_dir, chosen))
     return model
 
 

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from edge.errors import UserError
-from train.checkpoint import atomic_save_weights, save_state
+from train.checkpoint import BEST, LAST, atomic_save_weights, load_weights, save_state
 from train.features import compute_cache, map_bytes
 from train.head import HeadSpec, choose_features, format_table
 from train.model import FEATURE_LAYERS, FEATURES, assemble, build_base, build_head, truncate
@@ -111,7 +111,7 @@ def head_phase(cfg, data, state, run, num_classes):
     if done:
         features = candidates[0]
         model = assemble(truncate(vgg, features), build(features), (cfg.size, cfg.size))
-        model.load_weights(checkpoint_dir / "last.weights.h5")
+        load_weights(model, checkpoint_dir / LAST)
         print(f"phase 1 (head): already complete in the checkpoint ({features} features)")
     else:
         started = time.perf_counter()
@@ -141,8 +141,8 @@ def head_phase(cfg, data, state, run, num_classes):
             "seconds": time.perf_counter() - started + (cache.seconds if cache else 0.0),
         }
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        atomic_save_weights(model, checkpoint_dir / "best.weights.h5")
-        atomic_save_weights(model, checkpoint_dir / "last.weights.h5")
+        atomic_save_weights(model, checkpoint_dir / BEST)
+        atomic_save_weights(model, checkpoint_dir / LAST)
         save_state(checkpoint_dir, state)
     run.selection = state["selection"]
     return Target(model, features, state, checkpoint_dir), cache

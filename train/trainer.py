@@ -23,7 +23,7 @@ from edge.errors import UserError
 from edge.model_folder import FORMAT_VERSION, RESIZE_METHOD
 from train import artifacts
 from train.augment import augmented_views
-from train.checkpoint import load_state
+from train.checkpoint import load_state, remove_leftovers
 from train.dataset import SPLITS, fingerprint, load_split, scan, skipped_message, write_split
 from train.phases import PhaseData, Target, class_weights
 
@@ -73,6 +73,7 @@ class TrainConfig:
     mixed_precision: bool = False
     resume: bool = False
     cache_limit_gb: float = 6.0
+    keep: int = 3  # previous models kept as NAME.previous-<time>/
 
 
 def _devices():
@@ -128,6 +129,7 @@ def _open_checkpoint(cfg: TrainConfig, checkpoint_dir: Path, identity: dict) -> 
 
 def _prepare(cfg: TrainConfig):
     """Data, weights, checkpoint state: everything decided before TensorFlow builds a model."""
+    out = artifacts.check_out(cfg.out, cfg.data)
     dataset = scan(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     print(
         f"data: {dataset.root} ({dataset.layout}), {len(dataset.classes)} classes: "
@@ -139,7 +141,6 @@ def _prepare(cfg: TrainConfig):
 
     source = resolve_weights(cfg.weights)
     print(f"weights: {source}" + (" (resolved from auto)" if cfg.weights == "auto" else ""))
-    out = Path(cfg.out)
     checkpoint_dir = out.with_name(out.name + ".checkpoint")
     data_fingerprint = fingerprint(dataset)
     identity = {
@@ -150,6 +151,9 @@ def _prepare(cfg: TrainConfig):
         "features": cfg.features,
         "finetune_from": cfg.finetune_from,
     }
+    if checkpoint_dir.is_dir():
+        for path in remove_leftovers(checkpoint_dir):
+            print(f"removed {path}, left by a save that never finished")
     state = _open_checkpoint(cfg, checkpoint_dir, identity)
     run = _Run(source, data_fingerprint, skipped, total, "", checkpoint_dir, 0.0)
     return dataset, loaded, state, run
@@ -262,13 +266,13 @@ def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run, extra=(
     model.save(staging / "model.keras")
     for path in extra:  # search.json, search.png
         shutil.copy2(path, staging / path.name)
-    previous = artifacts.publish(staging, out)
+    artifacts.publish(staging, out, keep=cfg.keep)
     shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
-    _summary(out, results, previous, time.perf_counter() - run.started)
+    _summary(out, results, time.perf_counter() - run.started)
     return out
 
 
-def _summary(out, results, previous, seconds):
+def _summary(out, results, seconds):
     print("\nsummary")
     for phase in ("head", "finetune"):
         if f"{phase}_seconds" in results:
@@ -281,6 +285,4 @@ def _summary(out, results, previous, seconds):
             print(f"  final model {name} accuracy {results[f'{name}_accuracy']:.4f}")
     print(f"  total time {seconds:.0f} s")
     print(f"  model folder: {out}/ (model.keras, labels.txt, model.json, splits/, training.png)")
-    if previous:
-        print(f"  the previous model was moved to {previous}/")
     print(f"  next: python -m convert --model {out}")

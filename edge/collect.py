@@ -1,0 +1,227 @@
+"""Collect training photos from the device's own camera, into the layout `train` reads.
+
+    python -m edge.collect --source picamera2 --out data/mine --classes Hat,Cube,Card
+        # a page at http://127.0.0.1:8000/: live preview, a button per class, burst, undo
+    python -m edge.collect --source picamera2 --out data/mine --serve 0.0.0.0:8000
+        # from a phone on the LAN: open the printed URL (it carries the access token once)
+    python -m edge.collect --source 0 --out data/mine --window      # keys 1-9, u undo, q quit
+    python -m edge.collect --source clip.mp4 --out data/mine --label Cube --count 20 --every 0.5
+    python -m edge.collect --out data/mine --review      # file edge.camera's uncertain frames
+
+Classes default to DIR's existing sub-folders (folders starting with `_` or `.` are never
+classes); --classes adds folders. What is saved and how (full frames, JPEG q95, unique names,
+temporary name then rename, captures.jsonl, near-duplicates skipped): edge.captures.
+--label runs a headless burst: --count frames, one every --every seconds, then exit 0; the
+burst counts near-duplicates it skipped. Ctrl-C exits 130; bad input: one sentence, exit 2.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from edge.capture import CaptureThread
+from edge.captures import DEFAULT_MIN_CHANGE, CaptureStore, check_class_name
+from edge.cli import Parser, non_negative_int, positive_int, seconds
+from edge.collect_server import CollectServer, LiveFrames
+from edge.collect_session import Burst, Session, run_burst
+from edge.errors import UserError, run_cli
+from edge.page_access import MAX_CLIENTS, Access
+from edge.sources import open_source
+from edge.unlabeled import Review
+from edge.webview import parse_address
+
+WAIT_FOR_FRAME = 0.25  # s; how often the loop looks up from an empty hand-over
+DEFAULT_SERVE = "127.0.0.1:8000"
+# (height, width) handed to open_source: picamera2 then gives 4:3 frames (640x480 main stream,
+# a small lores one it is not asked for); every other source ignores it.
+SOURCE_SHAPE = (240, 320)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m edge.collect", description=__doc__)
+    parser.add_argument(
+        "--source",
+        default=None,
+        help="camera index, picamera2, a video file, an image folder or a stream URL "
+        "(default: 0, or none with --review)",
+    )
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="dataset folder")
+    parser.add_argument(
+        "--classes", default=None, metavar="A,B,C", help="classes (folders) to offer, in key order"
+    )
+    parser.add_argument("--label", default=None, metavar="CLASS", help="headless burst into CLASS")
+    parser.add_argument("--count", type=positive_int, default=10, metavar="N", help="burst frames")
+    parser.add_argument(
+        "--every", type=seconds, default=0.5, metavar="SECONDS", help="seconds between frames"
+    )
+    parser.add_argument(
+        "--min-change",
+        type=float,
+        default=DEFAULT_MIN_CHANGE,
+        metavar="D",
+        help="skip a frame this close to the class's last one (mean abs. difference of 32x32 "
+        "gray thumbnails, 0..255; 0 keeps every frame)",
+    )
+    parser.add_argument(
+        "--max-side",
+        type=non_negative_int,
+        default=0,
+        metavar="PIXELS",
+        help="scale saved frames down to this longest side (0: as captured)",
+    )
+    parser.add_argument(
+        "--serve",
+        type=parse_address,
+        default=None,
+        metavar="HOST:PORT",
+        help=f"serve the collect page (default {DEFAULT_SERVE} when neither --label nor "
+        "--window); a non-loopback HOST needs the token in --token-file",
+    )
+    parser.add_argument("--window", action="store_true", help="an OpenCV window instead")
+    parser.add_argument("--review", action="store_true", help="show the review tab (_unlabeled)")
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="access token for non-loopback --serve (made, mode 0600, when missing); "
+        "default ~/.config/edge-classifier/token",
+    )
+    parser.add_argument(
+        "--max-clients", type=positive_int, default=MAX_CLIENTS, help="connections at once"
+    )
+    return parser
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def check_options(options) -> None:
+    """Everything that can be checked before a camera opens."""
+    if options.min_change < 0:
+        raise UserError("--min-change must be 0 or more")
+    if options.out.exists() and not options.out.is_dir():
+        raise UserError(f"--out {options.out} is a file, not a folder")
+    if options.label is not None:
+        options.label = check_class_name(options.label)
+        if options.window or options.serve or options.review:
+            raise UserError("--label is a headless burst: leave out --window, --serve, --review")
+    if options.window and options.serve:
+        raise UserError("choose --window or --serve, not both")
+    options.classes = [check_class_name(c) for c in (options.classes or "").split(",") if c.strip()]
+    if options.source is None and not options.review:
+        options.source = "0"
+    if options.source is None and (options.label or options.window):
+        raise UserError("--label and --window need a --source")
+
+
+def summary(store: CaptureStore) -> None:
+    counts = store.counts()
+    log("counts: " + (", ".join(f"{c} {n}" for c, n in counts.items()) or "no classes yet"))
+    for hint in store.hints():
+        log(f"hint: {hint}")
+
+
+def headless_burst(options, store: CaptureStore, stop: threading.Event) -> int:
+    source = open_source(options.source, SOURCE_SHAPE)
+    with CaptureThread(source) as capture:
+
+        def take():
+            while not stop.is_set():
+                frame = capture.next_frame(timeout=WAIT_FOR_FRAME)
+                if frame is not None:
+                    return frame.image
+                if capture.error is not None or capture.ended:
+                    return None
+            return None
+
+        started = time.perf_counter()
+        burst = run_burst(store, Burst(options.label, options.count, options.every), take, stop)
+        elapsed = time.perf_counter() - started
+    if capture.error is not None:
+        raise UserError(f"reading {source.name} failed: {capture.error}")
+    ended = " (the source ended)" if burst.done < burst.count and not stop.is_set() else ""
+    log(
+        f"saved {burst.saved} of {burst.done} frames into {store.root / options.label} in "
+        f"{elapsed:.1f} s; {burst.skipped} near-duplicates skipped{ended}"
+    )
+    summary(store)
+    return 0
+
+
+def feed(capture: CaptureThread, source, frames: LiveFrames, stop, on_frame=None) -> None:
+    """Hand frames to the page (or window) until stopped; a finite source plays at its own
+    rate and its last frame stays up when it ends."""
+    started = time.monotonic()
+    video_fps = 0.0 if source.live else source.fps  # now: the file's rate goes when it closes
+    while not stop.is_set():
+        frame = capture.next_frame(timeout=WAIT_FOR_FRAME)
+        if frame is None:
+            if capture.error is not None:
+                raise UserError(f"reading {source.name} failed: {capture.error}")
+            if on_frame is not None and not on_frame(None):
+                return
+            if capture.ended:  # next_frame() no longer waits: without this the loop would spin
+                stop.wait(WAIT_FOR_FRAME)
+            continue
+        frames.publish(frame.image)
+        if on_frame is not None and not on_frame(frame.image):
+            return
+        if video_fps > 0:
+            stop.wait(max(0.0, started + frame.index / video_fps - time.monotonic()))
+
+
+def serve(options, session: Session, stop: threading.Event) -> int:
+    host, port = options.serve or parse_address(DEFAULT_SERVE)
+    access = Access(host, options.token_file, options.max_clients)
+    with ExitStack() as stack:
+        source = open_source(options.source, SOURCE_SHAPE) if options.source else None
+        if source is not None:
+            stack.callback(source.close)
+        server = stack.enter_context(CollectServer(host, port, session, access))
+        log(f"collect page at {access.first_url(server.url)}")
+        if source is None:
+            stop.wait()
+        else:
+            capture = stack.enter_context(CaptureThread(source))
+            feed(capture, source, session.frames, stop)
+        session.stop.set()
+    summary(session.store)
+    return 0
+
+
+def run(options, stop: threading.Event) -> int:
+    check_options(options)
+    options.out.mkdir(parents=True, exist_ok=True)
+    store = CaptureStore(
+        options.out, options.source or "", min_change=options.min_change, max_side=options.max_side
+    )
+    if options.label is not None:
+        return headless_burst(options, store, stop)
+    review = Review(options.out) if options.review else None
+    session = Session(store, LiveFrames(), options.classes, review)
+    if options.window:
+        from edge.collect_window import run_window  # OpenCV highgui only when asked for
+
+        return run_window(options, session, stop)
+    return serve(options, session, stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = build_parser().parse_args(argv)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        return run(options, stop)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

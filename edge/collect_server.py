@@ -1,0 +1,215 @@
+"""The collect page's server: live preview, capture / burst / undo / delete, and review.
+
+    server = CollectServer("127.0.0.1", 8000, session, access)   # session: edge.collect.Session
+    with server:
+        server.frames.publish(rgb)       # from the capture loop, O(1), never waits on a browser
+
+    GET  /                         the page (edge.collect_page)
+    GET  /state.json               classes, counts, skipped, hints, recent captures, burst, review
+    GET  /preview.jpg              the newest frame (JPEG, encoded once per frame, on demand)
+    GET  /image/CLASS/FILE         a thumbnail of a capture (CLASS may be _unlabeled)
+    POST /capture {"class"}        save the newest frame      POST /undo
+    POST /class {"name"}           add a class                POST /delete {"class", "file"}
+    POST /burst {"class", "count", "every"}                   one burst at a time
+    POST /review/file {"file", "class"}                       POST /review/delete {"file"}
+
+POSTs must be `Content-Type: application/json`: a browser cannot send that cross-site without
+asking first (CORS preflight, which this server never grants), so another web page cannot
+make a visitor's browser capture or delete. Access rules: edge.page_access.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import unquote, urlsplit
+
+import cv2
+import numpy as np
+
+from edge.captures import UNLABELED, check_class_name, encode_jpeg
+from edge.collect_page import PAGE
+from edge.errors import UserError
+from edge.page_access import Access, GuardedServer
+
+PREVIEW_SIDE = 640  # pixels; the preview is scaled down to this, whatever the camera gives
+PREVIEW_QUALITY = 70  # JPEG quality of the preview and thumbnails
+MAX_BODY = 4096  # bytes; every POST body is a small JSON object
+
+
+class LiveFrames:
+    """The loop's newest frame, for the page: publish() is O(1); encoding happens on request."""
+
+    def __init__(self):
+        self.closed = False
+        self._changed = threading.Condition()
+        self._frame: np.ndarray | None = None
+        self._seq = 0
+        self._jpeg: tuple[int, bytes] = (0, b"")
+
+    def publish(self, rgb: np.ndarray) -> None:
+        with self._changed:
+            self._frame, self._seq = rgb, self._seq + 1
+            self._changed.notify_all()
+
+    def frame_after(self, seq: int, timeout: float) -> tuple[int, np.ndarray | None]:
+        """The first frame newer than `seq` (waits up to timeout), or (seq, None)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._seq > seq or self.closed, timeout)
+            if self._seq <= seq:
+                return seq, None
+            return self._seq, self._frame
+
+    def latest(self) -> np.ndarray | None:
+        with self._changed:
+            return self._frame
+
+    def preview_jpeg(self) -> bytes | None:
+        with self._changed:
+            seq, frame = self._seq, self._frame
+            if frame is None:
+                return None
+            if self._jpeg[0] == seq:
+                return self._jpeg[1]
+        data = encode_jpeg(frame, PREVIEW_SIDE, PREVIEW_QUALITY)
+        with self._changed:
+            self._jpeg = (seq, data)
+        return data
+
+    def close(self) -> None:
+        with self._changed:
+            self.closed = True
+            self._changed.notify_all()
+
+
+class CollectServer:
+    """An HTTP server in a background thread over a collect session."""
+
+    def __init__(self, host: str, port: int, session, access: Access):
+        try:
+            self._server = GuardedServer((host, port), _Handler, access)
+        except OSError as exc:
+            raise UserError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+        self._server.app = self
+        self.session, self.access = session, access
+        self.frames = session.frames
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def __enter__(self) -> CollectServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.frames.close()
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+
+
+def thumbnail_jpeg(path) -> bytes | None:
+    """A small JPEG of a saved capture: decoded at 1/4 size (cheap), re-encoded."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_4)
+    if bgr is None:
+        return None
+    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_QUALITY])
+    return data.tobytes() if ok else None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "edge-collect"
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
+        pass  # a line per preview request would bury the useful ones
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        app: CollectServer = self.server.app
+        if not app.access.admit(self):
+            return
+        path = urlsplit(self.path).path
+        if path in ("/", "/index.html"):
+            self._send(PAGE.encode(), "text/html; charset=utf-8")
+        elif path == "/state.json":
+            self._json(app.session.state())
+        elif path == "/preview.jpg":
+            jpeg = app.frames.preview_jpeg()
+            if jpeg is None:
+                self.send_error(HTTPStatus.SERVICE_UNAVAILABLE, "no frame yet")
+            else:
+                self._send(jpeg, "image/jpeg")
+        elif path.startswith("/image/"):
+            self._image(app, path)
+        else:
+            self.send_error(HTTPStatus.NOT_FOUND, "no such page")
+
+    def do_POST(self) -> None:  # noqa: N802
+        app: CollectServer = self.server.app
+        if not app.access.admit(self):
+            return
+        body = self._body()
+        if body is None:
+            return
+        try:
+            self._json(app.session.handle(urlsplit(self.path).path, body))
+        except UserError as exc:
+            self._json({"error": str(exc)}, HTTPStatus.BAD_REQUEST)
+        except KeyError:
+            self.send_error(HTTPStatus.NOT_FOUND, "no such action")
+
+    def _body(self) -> dict | None:
+        """The POST's JSON object, or None after answering 415/400."""
+        if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+            self.send_error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send application/json")
+            return None
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the request is too large")
+            return None
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            self.send_error(HTTPStatus.BAD_REQUEST, "send a JSON object")
+            return None
+        return body
+
+    def _image(self, app: CollectServer, path: str) -> None:
+        parts = [unquote(p) for p in path.split("/")[2:]]
+        try:
+            if len(parts) != 2 or not parts[1].endswith(".jpg") or "/" in parts[1]:
+                raise UserError("bad image path")
+            folder = UNLABELED if parts[0] == UNLABELED else check_class_name(parts[0])
+            file = app.session.root / folder / parts[1]
+            if parts[1].startswith(".") or not file.is_file():
+                raise UserError("no such image")
+        except UserError:
+            self.send_error(HTTPStatus.NOT_FOUND, "no such image")
+            return
+        jpeg = thumbnail_jpeg(file)
+        if jpeg is None:
+            self.send_error(HTTPStatus.NOT_FOUND, "not a readable JPEG")
+            return
+        self._send(jpeg, "image/jpeg", cache="max-age=3600")  # names are never reused
+
+    def _json(self, value, status=HTTPStatus.OK) -> None:
+        self._send(json.dumps(value).encode(), "application/json", status=status)
+
+    def _send(self, body: bytes, kind: str, status=HTTPStatus.OK, cache="no-store") -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", cache)
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the browser went away

@@ -1,0 +1,131 @@
+"""Uncertain frames: edge.camera --save-uncertain keeps the right ones at the right rate;
+review files them into a class or deletes them; train never sees `_` folders."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from edge import camera
+from edge.captures import UNLABELED, read_log
+from edge.errors import UserError
+from edge.prediction import Prediction
+from edge.unlabeled import Review, UncertainSaver
+from tests.edge_models import colour_model_folder
+from tests.videos import scene, write_video
+
+
+def guess(score: float) -> Prediction:
+    rest = (1 - score) / 2
+    top = [("red", score), ("green", rest), ("blue", rest)]
+    return Prediction("red", score, top, np.array([score, rest, rest], np.float32), 1.0)
+
+
+def test_saver_keeps_uncertain_changed_frames_at_most_once_per_interval(tmp_path):
+    saver = UncertainSaver(tmp_path, below=0.6, every=2.0, min_change=1.0, source="cam")
+    frames = scene("turn", 100, step=7)
+    kept = []
+    for i, frame in enumerate(frames):  # 10 frames a second on the frame clock, for 10 s
+        score = 0.9 if 20 <= i < 40 else 0.4  # sure from 2.0 s to 4.0 s
+        if saver.offer(frame, guess(score), now=100.0 + i / 10) is not None:
+            kept.append(i)
+    assert kept == [0, 40, 60, 80]  # t = 0, (sure until 4), 4, 6, 8 s
+    assert saver.offer(frames[0], guess(0.95), now=1000.0) is None  # sure: never kept
+    still = scene("still", 2)
+    assert saver.offer(still[0], guess(0.3), now=2000.0) is not None
+    assert saver.offer(still[1], guess(0.3), now=2010.0) is None  # the same scene again
+    files = sorted((tmp_path / UNLABELED).glob("*.jpg"))
+    assert len(files) == 5
+    sidecar = json.loads(files[0].with_suffix(".json").read_text())
+    assert sidecar["label"] == "red" and sidecar["probability"] == 0.4
+    assert sidecar["top_k"][0] == {"label": "red", "probability": 0.4} and sidecar["time"] == 100.0
+
+
+def test_camera_save_uncertain_on_a_video_keeps_the_frames_it_should(tmp_path, tmp_path_factory):
+    # 10 fps: 3 s of pure red (the colour model is sure), then 3 s of grey stripes sliding
+    # by (every channel equal: p = 1/3 each). --save-every 1s on the video's own clock.
+    red = [np.full((120, 160, 3), (255, 0, 0), np.uint8)] * 30
+    grey = []
+    for i in range(30):
+        frame = np.full((120, 160, 3), 100, np.uint8)
+        frame[:, (i * 7) % 160 : (i * 7) % 160 + 30] = 220
+        grey.append(frame)
+    video = write_video(tmp_path / "clip.avi", red + grey, fps=10)
+    data = tmp_path / "data"
+    data.mkdir()
+    options = camera.build_parser().parse_args(
+        [
+            "--model",
+            str(colour_model_folder(tmp_path_factory)),
+            "--source",
+            str(video),
+            "--headless",
+            "--save-uncertain",
+            str(data),
+            "--save-every",
+            "1s",
+        ]  # fmt: skip
+    )
+    assert camera.run(options, threading.Event(), out=io.StringIO()) == 0
+    files = sorted((data / UNLABELED).glob("*.jpg"))
+    sidecars = [json.loads(p.with_suffix(".json").read_text()) for p in files]
+    assert [s["time"] for s in sidecars] == [3.0, 4.0, 5.0]
+    assert all(s["probability"] < 0.6 for s in sidecars)
+    assert all((s["width"], s["height"]) == (160, 120) for s in sidecars)  # the full frame
+
+
+def test_save_uncertain_needs_an_existing_folder(tmp_path, tmp_path_factory):
+    options = camera.build_parser().parse_args(
+        [
+            "--model",
+            str(colour_model_folder(tmp_path_factory)),
+            "--source",
+            str(tmp_path),
+            "--headless",
+            "--save-uncertain",
+            str(tmp_path / "nope"),
+        ]  # fmt: skip
+    )
+    with pytest.raises(UserError, match="no such folder"):
+        camera.run(options, threading.Event(), out=io.StringIO())
+
+
+def test_review_files_into_a_class_and_deletes(tmp_path):
+    saver = UncertainSaver(tmp_path, below=0.6, every=0.0, min_change=1.0, source="cam")
+    first, second, third = (
+        saver.offer(f, guess(0.4), now=float(i)) for i, f in enumerate(scene("turn", 3, step=30))
+    )
+    review = Review(tmp_path)
+    assert [i["file"] for i in review.items()] == [first.name, second.name, third.name]
+    assert review.items()[0]["label"] == "red"
+    target = review.file(first.name, "Cube")
+    assert target == tmp_path / "Cube" / first.name and target.is_file()
+    assert not first.exists() and not first.with_suffix(".json").exists()
+    (record,) = read_log(tmp_path / "Cube")
+    assert record["file"] == first.name and record["source"] == "review"
+    assert record["model_guess"] == {"label": "red", "probability": 0.4}
+    review.delete(second.name)
+    assert not second.exists() and not second.with_suffix(".json").exists()
+    assert [i["file"] for i in review.items()] == [third.name]
+    (tmp_path / "Hat").mkdir()
+    (tmp_path / "Hat" / third.name).write_bytes(b"someone else's")
+    with pytest.raises(UserError, match="already exists"):
+        review.file(third.name, "Hat")
+    assert (tmp_path / "Hat" / third.name).read_bytes() == b"someone else's" and third.exists()
+    for bad in ("../Cube/" + first.name, "nope.jpg", third.with_suffix(".json").name):
+        with pytest.raises(UserError):
+            review.delete(bad)
+
+
+def test_train_ignores_folders_starting_with_underscore(tmp_path):
+    from tests.datagen import make_dataset
+    from train.dataset import scan
+
+    make_dataset(tmp_path, per_class=6, size=16)
+    (tmp_path / UNLABELED).mkdir()
+    (tmp_path / UNLABELED / "frame.png").write_bytes((tmp_path / "bar" / "000.png").read_bytes())
+    assert scan(tmp_path).classes == ["bar", "disc", "square"]

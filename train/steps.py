@@ -97,12 +97,43 @@ def _builder(cfg, vgg, num_classes):
     return build
 
 
+def _train_heads(cfg, data, state, cache, vgg, build, candidates):
+    """Phase 1: a head per candidate on the pooled features; the winner's model, saved."""
+    started = time.perf_counter()
+    word = "one head per candidate" if len(candidates) > 1 else "the head"
+    print(
+        f"phase 1 (head): training {word} on pooled features, lr {cfg.lr_head:g}, "
+        f"up to {cfg.epochs_head} epochs"
+    )
+    views = len(data.train_views)
+    features, heads, rows = choose_features(
+        cache,
+        np.tile(data.train_labels, views),
+        data.val_labels,
+        candidates,
+        build,
+        _head_spec(cfg, data),
+    )
+    print(format_table(rows))
+    head, history = heads[features]
+    model = assemble(truncate(vgg, features), head, (cfg.size, cfg.size))
+    state["selection"] = {"features": features, "requested": cfg.features, "table": rows}
+    state["phases"]["head"] = {
+        "complete": True,
+        "history": history,
+        "epochs_done": len(history.get("loss", [])),
+        "best_val_accuracy": rows[0]["val_accuracy"],
+        "best_val_loss": rows[0]["val_loss"],
+        "seconds": time.perf_counter() - started + (cache.seconds if cache else 0.0),
+    }
+    return features, model
+
+
 def head_phase(cfg, data, state, run, num_classes):
     """(Target with the chosen features and a trained head, feature cache for fine-tuning)."""
     vgg = build_base((cfg.size, cfg.size), "block5", run.source)  # whole VGG16, weights set
     build = _builder(cfg, vgg, num_classes)
-    head_state = state["phases"].get("head", {})
-    done = bool(head_state.get("complete"))
+    done = bool(state["phases"].get("head", {}).get("complete"))
     candidates = FEATURES if cfg.features == "auto" else (cfg.features,)
     if done:
         candidates = (state["selection"]["features"],)
@@ -114,32 +145,7 @@ def head_phase(cfg, data, state, run, num_classes):
         load_weights(model, checkpoint_dir / LAST)
         print(f"phase 1 (head): already complete in the checkpoint ({features} features)")
     else:
-        started = time.perf_counter()
-        word = "one head per candidate" if len(candidates) > 1 else "the head"
-        print(
-            f"phase 1 (head): training {word} on pooled features, lr {cfg.lr_head:g}, up to {cfg.epochs_head} epochs"
-        )
-        views = len(data.train_views)
-        features, heads, rows = choose_features(
-            cache,
-            np.tile(data.train_labels, views),
-            data.val_labels,
-            candidates,
-            build,
-            _head_spec(cfg, data),
-        )
-        print(format_table(rows))
-        head, history = heads[features]
-        model = assemble(truncate(vgg, features), head, (cfg.size, cfg.size))
-        state["selection"] = {"features": features, "requested": cfg.features, "table": rows}
-        state["phases"]["head"] = {
-            "complete": True,
-            "history": history,
-            "epochs_done": len(history.get("loss", [])),
-            "best_val_accuracy": rows[0]["val_accuracy"],
-            "best_val_loss": rows[0]["val_loss"],
-            "seconds": time.perf_counter() - started + (cache.seconds if cache else 0.0),
-        }
+        features, model = _train_heads(cfg, data, state, cache, vgg, build, candidates)
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         atomic_save_weights(model, checkpoint_dir / BEST)
         atomic_save_weights(model, checkpoint_dir / LAST)

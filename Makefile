@@ -28,6 +28,9 @@ TRAIN_ARGS   ?=
 CONVERT_ARGS ?=
 CAMERA_ARGS  ?=
 PYTEST_ARGS  ?=
+SLIM     ?= $(MODEL)-slim
+TARGET_MACS ?= 0.3
+PRUNE_ARGS   ?=
 
 # User values reach the commands through the environment, never pasted into the recipe's
 # shell text: "$$DATA" is expanded by the shell as one word and not parsed again, so a quote,
@@ -37,7 +40,8 @@ export DATA NAME MODEL SIZE WEIGHTS EPOCHS FINETUNE BUDGET BATCH MAX_DROP THREAD
 export SERVE SERVICE_ARGS DEPLOY_ARGS TRAIN_ARGS CONVERT_ARGS CAMERA_ARGS PYTEST_ARGS SAMPLE
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data train convert camera collect pull test lint format bench deploy undeploy check-wheels clean
+# SLIM, TARGET_MACS, PRUNE_ARGS: make prune (python -m train.prune --help)
+.PHONY: help setup data train convert prune camera collect pull test test-fast lint format bench deploy undeploy check-wheels clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -72,6 +76,15 @@ train: $(TRAIN_DEPS) ## Train VGG16 on DATA into MODEL (features and fine-tuning
 convert: $(VENV)/.stamp ## Quantize MODEL to int8 TFLite and check it against float (gate: MAX_DROP points)
 	set -f; $(PY) -m convert --model "$$MODEL" --max-drop "$$MAX_DROP" --threads "$$THREADS" $$CONVERT_ARGS
 
+# Convert the unpruned model only when it has no int8 model yet; the pruned one always.
+prune: $(VENV)/.stamp ## Prune MODEL's conv filters into SLIM (TARGET_MACS of the MACs), convert both, compare
+	$(PY) -m train.prune --model $(MODEL) --out $(SLIM) --target-macs $(TARGET_MACS) \
+		--max-drop $(MAX_DROP) $(PRUNE_ARGS)
+	test -f $(MODEL)/int8.tflite || $(PY) -m convert --model $(MODEL) --max-drop $(MAX_DROP) \
+		--threads $(THREADS) $(CONVERT_ARGS)
+	$(PY) -m convert --model $(SLIM) --max-drop $(MAX_DROP) --threads $(THREADS) $(CONVERT_ARGS)
+	$(PY) -m train.prune.compare --model $(MODEL) --slim $(SLIM)
+
 camera: $(VENV)/.stamp ## Classify live frames from SOURCE with MODEL (python -m edge.camera)
 	set -f; $(PY) -m edge.camera --model "$$MODEL" --source "$$SOURCE" --threads "$$THREADS" $$CAMERA_ARGS
 
@@ -86,6 +99,9 @@ pull: $(VENV)/.stamp ## Copy new photos from the Pi into DATA (nothing here is o
 
 test: $(VENV)/.stamp ## Run the test suite (no camera, GPU or network needed)
 	set -f; $(PY) -m pytest $$PYTEST_ARGS
+
+test-fast: $(VENV)/.stamp ## The edit-test loop: the suite without the slow (train/convert) and device-version tests
+	set -f; $(PY) -m pytest -m "not slow and not device_versions" $$PYTEST_ARGS
 
 lint: $(VENV)/.stamp ## ruff check + format check
 	$(VENV)/bin/ruff check .

@@ -45,6 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge import camera  # noqa: E402 - after the path set-up above
+from edge.atomic import write_bytes, write_text  # noqa: E402
 from edge.imaging import fit  # noqa: E402
 from edge.model_folder import TFLITE_FILES, read_model_folder, write_labels  # noqa: E402
 from edge.prediction import pick_tflite  # noqa: E402
@@ -122,20 +123,22 @@ def stand_in_model(folder: Path) -> Path:
     """The product's network with random weights: train/'s VGG16 model (96x96, 5 classes),
     int8 through convert/'s own quantize(), so the input is raw pixels (scale 1, zero point 0)
     exactly as in the int8.tflite `make convert` writes. Needs the dev install (TensorFlow)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import json
 
+    from train.tf_import import import_tensorflow
+
+    import_tensorflow()  # TensorFlow's log level and start-up filter, before it loads
     from convert.quantize import calibrate, quantize
     from train.model import build_model
 
     model = build_model(num_classes=len(STAND_IN_CLASSES), size=STAND_IN_SIZE, base_weights=None)
     pixels = np.random.default_rng(0).integers(0, 256, (8, *STAND_IN_SIZE, 3), np.uint8)
     int8 = quantize(calibrate(model, pixels, "uint8", progress=False), "uint8")
-    (folder / TFLITE_FILES["int8"]).write_bytes(int8)
+    write_bytes(folder / TFLITE_FILES["int8"], int8)
     write_labels(folder / "labels.txt", STAND_IN_CLASSES)
     meta = {"format_version": 1, "classes": STAND_IN_CLASSES, "input_size": list(STAND_IN_SIZE),
             "input_color": "RGB", "input_range": [0, 255]}  # fmt: skip
-    (folder / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    write_text(folder / "model.json", json.dumps(meta))
     return folder
 
 
@@ -202,16 +205,18 @@ class Lines:
 def capture_cpu_ms(video: Path, input_size: tuple[int, int], frames: int) -> float:
     """CPU ms per frame of the capture thread's work alone, in this thread: the video source
     decoding and converting to RGB (edge.sources), then fit() to the model's input."""
+    before = cv2.getNumThreads()  # put back afterwards: the whole process's setting
     cv2.setNumThreads(camera.OPENCV_THREADS)  # as in the loop
     source = OpenCVSource(str(video), live=False)
-    source.open()
     try:
+        source.open()
         start, count = time.process_time(), 0
         while count < frames and (image := source.read()) is not None:
             fit(image, input_size)
             count += 1
     finally:
         source.close()
+        cv2.setNumThreads(before)
     return (time.process_time() - start) * 1000 / max(count, 1)
 
 

@@ -18,8 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("EDGE_CLASSIFIER_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
@@ -36,6 +34,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=10, help="head epochs")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size")
     args = parser.parse_args()
+    os.environ.setdefault(
+        "EDGE_CLASSIFIER_OFFLINE", "1"
+    )  # this program's own setting, not an import's
 
     from train.tf_import import import_tensorflow
 

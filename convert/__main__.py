@@ -20,26 +20,27 @@ import signal
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
+import numpy as np
 
-from convert.calibration import stratified_sample  # noqa: E402
-from convert.loading import load_images, load_keras_model, open_folder  # noqa: E402
-from convert.quantize import INPUT_TYPES  # noqa: E402
-from convert.remedies import REMEDIES  # noqa: E402
-from edge.atomic import write_bytes  # noqa: E402
-from edge.cli import Parser, non_negative_float, non_negative_int, positive_int, thread_count  # noqa: E402
-from edge.errors import UserError, run_cli  # noqa: E402
+from convert.calibration import stratified_sample
+from convert.loading import Images, Source, load_images, load_keras_model, open_folder
+from convert.model_json import int8_entry, record_int8
+from convert.quantize import INPUT_TYPES
+from convert.remedies import REMEDIES
+from convert.results import Search, TestResults
+from edge.atomic import move_into_place, write_bytes
+from edge.cli import Parser, non_negative_float, non_negative_int, positive_int, thread_count
+from edge.errors import Refused, UserError, run_cli
 
 INT8_FILE, REJECTED_FILE, FLOAT_FILE = "int8.tflite", "int8.rejected.tflite", "float32.tflite"
 _MORE_CALIBRATION = 4  # the calibration remedy uses this many times --calibration images
 
 
-class GateFailed(UserError):
+class GateFailed(Refused):
     """The int8 model lost more accuracy than allowed: exit code 1, the reason in one line."""
-
-    exit_code = 1
 
 
 def _remedy_list(text: str) -> list[str]:
@@ -70,6 +71,27 @@ def build_parser() -> argparse.ArgumentParser:
         default=300,
         help="calibration images, stratified by class, from the training split",
     )
+    _add_gate_arguments(parser)
+    parser.add_argument(
+        "--input-type",
+        choices=INPUT_TYPES,
+        default="uint8",
+        help="int8 model input: uint8 = raw camera pixels",
+    )
+    parser.add_argument(
+        "--threads",
+        type=thread_count,
+        default=min(4, os.cpu_count() or 1),
+        help="interpreter threads for evaluation and latency",
+    )
+    _add_remedy_arguments(parser)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the calibration sample")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(skipped_float_fallback=False)  # set by _check
+    return parser
+
+
+def _add_gate_arguments(parser: Parser) -> None:
     parser.add_argument(
         "--max-drop",
         type=non_negative_float,
@@ -89,24 +111,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="remedies: keep trying while float/int8 agreement on the selection split is "
         "below this (percent), even when the drop passes",
     )
-    parser.add_argument(
-        "--input-type",
-        choices=INPUT_TYPES,
-        default="uint8",
-        help="int8 model input: uint8 = raw camera pixels",
-    )
-    parser.add_argument(
-        "--threads",
-        type=thread_count,
-        default=min(4, os.cpu_count() or 1),
-        help="interpreter threads for evaluation and latency",
-    )
+
+
+def _add_remedy_arguments(parser: Parser) -> None:
     parser.add_argument(
         "--remedies",
         type=_remedy_list,
         default="all",
         help=f"remedies to try after plain quantization, in order: "
-        f"comma list of {', '.join(REMEDIES)}; or all, none",
+        f"comma list of {', '.join(REMEDIES)}; or all (float-fallback only with "
+        "--allow-float-fallback), none",
+    )
+    parser.add_argument(
+        "--allow-float-fallback",
+        action="store_true",
+        help="permit the float-fallback remedy: int8.tflite may then keep up to "
+        "--max-float-layers layers float (not full-integer; model.json and the report say so)",
     )
     parser.add_argument(
         "--max-float-layers",
@@ -120,9 +140,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the quantization debugger even when plain quantization passes "
         "(it runs whenever a remedy is tried)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the calibration sample")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return parser
 
 
 def _check(args) -> None:
@@ -130,6 +147,14 @@ def _check(args) -> None:
         raise UserError("--max-drop must be 0 or more percentage points")
     if not 0 <= args.min_agreement <= 100 or not 0 <= args.target_agreement <= 100:
         raise UserError("--min-agreement and --target-agreement are percentages: 0 to 100")
+    if "float-fallback" in args.remedies and not args.allow_float_fallback:
+        if args.remedies != list(REMEDIES):  # named, not just "all"
+            raise UserError(
+                "float-fallback keeps layers float, so int8.tflite would not be full-integer: "
+                "add --allow-float-fallback to accept that"
+            )
+        args.remedies.remove("float-fallback")  # DESIGN.md: int8.tflite is full-integer
+        args.skipped_float_fallback = True
 
 
 def _sigterm(signum, frame):
@@ -166,13 +191,55 @@ def main(argv: list[str] | None = None) -> int:
 
 def _convert(args) -> int:
     started = time.perf_counter()
-    progress = not args.no_progress
-    source = open_folder(args.model)  # every input checked before TensorFlow loads
-    folder = source.path
-    test_paths = [p for p, _ in source.splits["test"]]
-    calibration_items = stratified_sample(
-        source.splits["train"], args.calibration, args.seed, exclude=test_paths
+    inputs = _load_inputs(args)  # every input checked before TensorFlow loads
+    model = _load_model(inputs.source)
+    folder = inputs.source.path
+    from convert.quantize import float_tflite
+
+    float_path = write_bytes(folder / FLOAT_FILE, float_tflite(model))
+    _remove_stale_scratch(folder)
+    with tempfile.TemporaryDirectory(prefix=f".convert-{os.getpid()}-", dir=folder) as scratch:
+        search = _choose_int8(args, inputs, model, float_path, Path(scratch))
+        final = _test(args, inputs, model, float_path, search.chosen, Path(scratch))
+    from convert.report import write_report
+    from convert.results import build_report
+
+    report = build_report(args, inputs.source, search, final, time.perf_counter() - started)
+    write_report(folder, report)
+    record_int8(folder, int8_entry(report) if final.passed else None)
+    _print_summary(report, args.threads, final, search.chosen)
+    if not final.passed:
+        raise GateFailed(_gate_failed(report, final, args.skipped_float_fallback))
+    return 0
+
+
+def _gate_failed(report: dict, final: TestResults, skipped_float_fallback: bool) -> str:
+    return (
+        f"int8 model failed the gate: {report['gate']['reason']}; kept as {final.int8_path}, "
+        f"see {final.float_path.parent / 'report.md'}"
+        + (
+            " (float-fallback, not full-integer, needs --allow-float-fallback)"
+            if skipped_float_fallback
+            else ""
+        )
     )
+
+
+@dataclass
+class Inputs:
+    """The model folder and the images of each role, decoded like the device decodes them."""
+
+    source: Source
+    test: Images  # the held-out split: the final verdict, once
+    selection: Images  # validation (else test): screens the int8 attempts
+    calibration: Images  # a stratified sample of the train split
+    progress: bool
+
+
+def _load_inputs(args) -> Inputs:
+    progress = not args.no_progress
+    source = open_folder(args.model)
+    calibration_items = _calibration_items(source, args.calibration, args.seed)
     test = load_images(source, "test", progress=progress)
     selection = (
         load_images(source, "validation", progress=progress)
@@ -181,100 +248,121 @@ def _convert(args) -> int:
     )
     calibration = load_images(source, "train", calibration_items, progress=progress)
     if len(calibration.pixels) == 0:
-        raise UserError(f"no image of the train split of {folder} could be decoded")
+        raise UserError(f"no image of the train split of {source.path} could be decoded")
+    return Inputs(source, test, selection, calibration, progress)
 
+
+def _calibration_items(source: Source, count: int, seed: int) -> list:
+    """`count` training images, stratified by class, none of them in the test split."""
+    test_paths = [p for p, _ in source.splits["test"]]
+    return stratified_sample(source.splits["train"], count, seed, exclude=test_paths)
+
+
+def _load_model(source: Source):
+    """TensorFlow (without its start-up chatter), then model.keras checked against the folder."""
     from train.tf_import import import_tensorflow
 
-    import_tensorflow()  # after the inputs are checked; without its start-up chatter
-    from convert.evaluate import compare, run_keras, run_tflite
-    from convert.quantize import float_tflite
-    from convert.remedies import Ladder
-    from convert.report import write_report
-    from convert.results import build_report
-
+    import_tensorflow()
     model = load_keras_model(source)
     print(
-        f"converting {folder / 'model.keras'} ({source.size[0]}x{source.size[1]}, "
+        f"converting {source.path / 'model.keras'} ({source.size[0]}x{source.size[1]}, "
         f"{len(source.labels)} classes)",
         file=sys.stderr,
     )
-    float_path = write_bytes(folder / FLOAT_FILE, float_tflite(model))
+    return model
 
-    def more_calibration():
-        n = min(len(source.splits["train"]), args.calibration * _MORE_CALIBRATION)
-        items = stratified_sample(source.splits["train"], n, args.seed, exclude=test_paths)
-        return load_images(source, "train", items, progress=progress)
 
-    _remove_stale_scratch(folder)
-    with tempfile.TemporaryDirectory(prefix=f".convert-{os.getpid()}-", dir=folder) as scratch:
-        scratch = Path(scratch)
-        selection_float = run_tflite(
-            float_path, selection.pixels, args.threads, f"float32 ({selection.split})", progress
-        )
+@dataclass
+class Gate:
+    """--max-drop and --min-agreement: what an int8 model must reach against the float one."""
 
-        def screen(int8: bytes) -> dict:
-            path = write_bytes(scratch / "attempt.tflite", int8)
-            run = run_tflite(
-                path, selection.pixels, args.threads, f"int8 ({selection.split})", progress
-            )
-            return compare(selection.labels, selection_float.probs, run.probs)
+    max_drop: float
+    min_agreement: float
 
-        def passes(result: dict) -> bool:
-            return (
-                result["drop_points"] <= args.max_drop and result["agreement"] >= args.min_agreement
-            )
+    def passes(self, result: dict) -> bool:
+        return result["drop_points"] <= self.max_drop and result["agreement"] >= self.min_agreement
 
-        print(
-            f"int8 attempts, screened on the {selection.split} split "
-            f"({len(selection.labels)} images):",
-            file=sys.stderr,
-        )
-        ladder = Ladder(
-            model,
-            args.input_type,
-            calibration,
-            more_calibration,
-            screen,
-            passes,
-            args.target_agreement,
-            args.max_float_layers,
-            progress,
-            log=lambda line: print(line, file=sys.stderr),
-        )
-        chosen = ladder.run(args.remedies)
-        # Where the error comes from: per-layer error before and after the remedies.
-        layers = {}
-        if args.layer_errors or len(ladder.attempts) > 1:
-            layers = {a.name: ladder.layer_errors(a) for a in (ladder.attempts[0], chosen)}
 
-        candidate = write_bytes(scratch / "candidate.tflite", chosen.model)
-        keras_probs = run_keras(model, test.pixels)
-        float_run = run_tflite(float_path, test.pixels, args.threads, "float32 (test)", progress)
-        int8_run = run_tflite(candidate, test.pixels, args.threads, "int8 (test)", progress)
-        result = compare(test.labels, float_run.probs, int8_run.probs)
-        passed = passes(result)
-        final = folder / (INT8_FILE if passed else REJECTED_FILE)
-        os.replace(candidate, final)
-        stale = folder / (REJECTED_FILE if passed else INT8_FILE)
-        stale.unlink(missing_ok=True)  # never leave an int8 model that this report rejects
+@dataclass
+class Screen:
+    """Scores an int8 attempt against the float model on the selection split."""
 
-    report = build_report(
-        args=args,
-        source=source,
-        test=test,
-        selection_split=selection.split,
-        attempts=ladder.attempts,
-        chosen=chosen,
-        keras_probs=keras_probs,
-        float_run=float_run,
-        int8_run=int8_run,
-        result=result,
-        passed=passed,
-        files=(float_path, final),
-        layers=layers,
-        seconds=time.perf_counter() - started,
+    selection: Images
+    float_probs: np.ndarray
+    scratch: Path
+    threads: int
+    progress: bool
+
+    def __call__(self, int8: bytes) -> dict:
+        from convert.evaluate import compare, run_tflite
+
+        path = write_bytes(self.scratch / "attempt.tflite", int8)
+        name = f"int8 ({self.selection.split})"
+        run = run_tflite(path, self.selection.pixels, self.threads, name, self.progress)
+        return compare(self.selection.labels, self.float_probs, run.probs)
+
+
+def _choose_int8(args, inputs: Inputs, model, float_path: Path, scratch: Path) -> Search:
+    """Plain quantization, then the remedies in order of cost, screened on the selection split."""
+    from convert.evaluate import run_tflite
+    from convert.remedies import Ladder
+
+    selection = inputs.selection
+    name = f"float32 ({selection.split})"
+    float_run = run_tflite(float_path, selection.pixels, args.threads, name, inputs.progress)
+    screen = Screen(selection, float_run.probs, scratch, args.threads, inputs.progress)
+    print(
+        f"int8 attempts, screened on the {selection.split} split ({len(selection.labels)} images):",
+        file=sys.stderr,
     )
-    write_report(folder, report)
+    ladder = Ladder(
+        model,
+        args.input_type,
+        inputs.calibration,
+        lambda: _more_calibration(args, inputs),
+        screen,
+        Gate(args.max_drop, args.min_agreement).passes,
+        args.target_agreement,
+        args.max_float_layers,
+        inputs.progress,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    chosen = ladder.run(args.remedies)
+    # Where the error comes from: per-layer error before and after the remedies.
+    layers = {}
+    if args.layer_errors or len(ladder.attempts) > 1:
+        layers = {a.name: ladder.layer_errors(a) for a in (ladder.attempts[0], chosen)}
+    return Search(selection.split, ladder.attempts, chosen, layers)
+
+
+def _more_calibration(args, inputs: Inputs) -> Images:
+    """The calibration remedy's larger sample: _MORE_CALIBRATION times --calibration images."""
+    train = inputs.source.splits["train"]
+    count = min(len(train), args.calibration * _MORE_CALIBRATION)
+    items = _calibration_items(inputs.source, count, args.seed)
+    return load_images(inputs.source, "train", items, progress=inputs.progress)
+
+
+def _test(args, inputs: Inputs, model, float_path: Path, chosen, scratch: Path) -> TestResults:
+    """The chosen int8 model against the float one on the held-out test split, once; the int8
+    file is named for the verdict (int8.tflite or int8.rejected.tflite), never both."""
+    from convert.evaluate import compare, run_keras, run_tflite
+
+    test, folder = inputs.test, inputs.source.path
+    candidate = write_bytes(scratch / "candidate.tflite", chosen.model)
+    keras_probs = run_keras(model, test.pixels)
+    float_run = run_tflite(float_path, test.pixels, args.threads, "float32 (test)", inputs.progress)
+    int8_run = run_tflite(candidate, test.pixels, args.threads, "int8 (test)", inputs.progress)
+    result = compare(test.labels, float_run.probs, int8_run.probs)
+    passed = Gate(args.max_drop, args.min_agreement).passes(result)
+    final = folder / (INT8_FILE if passed else REJECTED_FILE)
+    move_into_place(candidate, final)
+    stale = folder / (REJECTED_FILE if passed else INT8_FILE)
+    stale.unlink(missing_ok=True)  # never leave an int8 model that this report rejects
+    return TestResults(test, keras_probs, float_run, int8_run, result, passed, float_path, final)
+
+
+def _print_summary(report: dict, threads: int, final: TestResults, chosen) -> None:
     for warning in report["warnings"]:
         print(f"WARNING: {warning}", file=sys.stderr)
     print(
@@ -284,15 +372,14 @@ def _convert(args) -> int:
         f"size {report['float_bytes']:,} -> {report['int8_bytes']:,} B "
         f"({report['size_ratio'] * 100:.1f} %)  "
         f"latency {report['float_ms']} -> {report['int8_ms']} ms median "
-        f"({report['speedup']}x, {args.threads} threads)\n"
-        f"wrote {float_path}, {final}, {folder / 'report.md'}"
+        f"({report['speedup']}x, {threads} threads)\n"
+        f"wrote {final.float_path}, {final.int8_path}, {final.float_path.parent / 'report.md'}"
     )
-    if not passed:
-        raise GateFailed(
-            f"int8 model failed the gate: {report['gate']['reason']}; kept as {final}, "
-            f"see {folder / 'report.md'}"
+    if not chosen.full_integer:
+        print(
+            f"{final.int8_path.name} is NOT full-integer: {len(chosen.kept_float)} layer(s) kept "
+            f"float ({', '.join(chosen.kept_float)}), so it needs float kernels too"
         )
-    return 0
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ import math
 import numpy as np
 from tqdm import tqdm
 
-from convert.quantize import quiet, recorded_ranges
+from convert.quantize import recorded_ranges
+from train.tf_import import quiet_tensorflow
 
 
 class _Tail:
@@ -59,7 +60,7 @@ def percentile_ranges(
     import tensorflow as tf
 
     recorded = recorded_ranges(calibrated)
-    with quiet():
+    with quiet_tensorflow():
         interpreter = tf.lite.Interpreter(
             model_content=calibrated, experimental_preserve_all_tensors=True
         )

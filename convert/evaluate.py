@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from convert.quantize import quiet
 from edge.runner import TFLiteModel
 
 _COLLAPSE_SHARE = 0.5  # one class taking more than half of all predictions …
@@ -50,8 +49,7 @@ def run_tflite(
     progress: bool = True,
 ) -> Run:
     """Probabilities for each image and the time of each invoke(), after one warm-up."""
-    with quiet():  # the interpreter announces its delegate on stderr
-        model = TFLiteModel(path, num_threads=threads)
+    model = TFLiteModel(path, num_threads=threads)  # its delegate's INFO line is filtered there
     probs = np.empty((len(pixels), model.num_classes), dtype=np.float32)
     ms = np.empty(len(pixels), dtype=np.float64)
     if len(pixels):

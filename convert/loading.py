@@ -20,6 +20,7 @@ import numpy as np
 from edge.errors import UserError
 from edge.model_folder import ModelFolder, read_model_folder
 from train.dataset import load_split, read_split, skipped_message
+from train.keras_file import check_keras_file, load_keras_file
 
 
 @dataclass
@@ -57,8 +58,7 @@ class Images:
 def open_folder(path: str | Path) -> Source:
     """Read labels.txt, model.json and the split files; UserError when any is unusable."""
     folder = read_model_folder(path)
-    if not (folder.path / "model.keras").is_file():
-        raise UserError(f"{folder.path / 'model.keras'} is missing: train the model first")
+    check_keras_file(folder.path / "model.keras")  # milliseconds, before any slow work
     dataset = folder.meta.get("dataset")
     if not isinstance(dataset, dict) or not dataset.get("root"):
         raise UserError(f"{folder.path / 'model.json'} does not record the dataset root")
@@ -84,24 +84,8 @@ def open_folder(path: str | Path) -> Source:
 
 def load_keras_model(source: Source):
     """model.keras, loaded safely and checked against labels.txt and model.json."""
-    from convert.quantize import quiet
-
-    try:
-        with quiet():  # TensorFlow's start-up chatter
-            import keras
-
-            import train.model  # noqa: F401  (registers CaffePreprocess before loading)
-    except ImportError as exc:
-        raise UserError(
-            f"conversion needs TensorFlow ({exc.name} is missing): pip install -e '.[train]'"
-        ) from None
-
     path = source.path / "model.keras"
-    try:
-        model = keras.models.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:  # Keras raises many types for a bad file; all mean "unusable"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path} cannot be loaded as a Keras model ({first})") from None
+    model = load_keras_file(path)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UserError(f"{path} must have one input and one output (a classifier)")
     input_shape = tuple(model.inputs[0].shape[1:])

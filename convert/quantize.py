@@ -17,17 +17,12 @@ calibration images happened to span.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import tempfile
-import warnings
-from collections.abc import Iterator
-
 import numpy as np
 from tqdm import tqdm
 
-from edge.errors import UserError
+from convert import tf_private
+from edge.errors import Refused
+from train.tf_import import quiet_tensorflow
 
 INPUT_TYPES = ("uint8", "int8", "float32")
 PIXEL_RANGE = (0.0, 255.0)
@@ -36,33 +31,8 @@ _BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
 _FLOAT32 = 0  # TensorType.FLOAT32 in the TFLite schema
 
 
-class ConversionFailed(UserError):
+class ConversionFailed(Refused):
     """The converter refused the model (e.g. an op with no int8 kernel): exit code 1."""
-
-    exit_code = 1
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator:
-    """Silence TensorFlow's chatter (fd 1 and 2, Python warnings); yield the real stderr."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved_out, saved_err = os.dup(1), os.dup(2)
-    console = os.fdopen(os.dup(saved_err), "w")
-    with tempfile.TemporaryFile() as log, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            yield console
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved_out, 1)
-            os.dup2(saved_err, 2)
-            os.close(saved_out)
-            os.close(saved_err)
-            console.close()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -88,7 +58,7 @@ def float_tflite(model) -> bytes:
     import tensorflow as tf
 
     try:
-        with quiet():
+        with quiet_tensorflow():
             return tf.lite.TFLiteConverter.from_keras_model(model).convert()
     except Exception as exc:  # the converter raises many types; all mean "cannot convert"
         raise ConversionFailed(f"float TFLite conversion failed: {_first_line(exc)}") from None
@@ -103,9 +73,9 @@ def calibrate(model, pixels: np.ndarray, input_type: str = "uint8", progress: bo
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = _tf_type(input_type)
     converter.inference_output_type = _tf_type(_output_type(input_type))
-    converter._experimental_calibrate_only = True  # stop after calibration (see docstring)
+    tf_private.calibrate_only(converter)  # stop after calibration (see docstring)
     try:
-        with quiet() as console:
+        with quiet_tensorflow() as console:
 
             def representative():
                 for image in tqdm(
@@ -126,9 +96,7 @@ def calibrate(model, pixels: np.ndarray, input_type: str = "uint8", progress: bo
 
 def recorded_ranges(calibrated: bytes) -> dict[int, tuple[str, float, float]]:
     """{tensor index: (name, min, max)} for every tensor calibration recorded a range for."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    graph = flatbuffer_utils.convert_bytearray_to_object(calibrated).subgraphs[0]
+    graph = tf_private.flatbuffer_utils().convert_bytearray_to_object(calibrated).subgraphs[0]
     ranges = {}
     for index, tensor in enumerate(graph.tensors):
         q = tensor.quantization
@@ -139,8 +107,7 @@ def recorded_ranges(calibrated: bytes) -> dict[int, tuple[str, float, float]]:
 
 def set_ranges(calibrated: bytes, ranges: dict[int, tuple[float, float]] | None = None) -> bytes:
     """A copy of the calibrated model with some tensors' ranges replaced, input pinned 0..255."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
+    flatbuffer_utils = tf_private.flatbuffer_utils()
     model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
     graph = model.subgraphs[0]
     new = dict(ranges or {})
@@ -165,22 +132,12 @@ def quantize(
 
     debug=True adds NumericVerify ops (float input and output) for the quantization debugger.
     """
-    from tensorflow.lite.python import convert as lite_convert
-
-    kwargs = {}
-    if not debug:
-        kwargs = {
-            "input_data_type": _tf_type(input_type),
-            "output_data_type": _tf_type(_output_type(input_type)),
-        }
+    types = None if debug else (_tf_type(input_type), _tf_type(_output_type(input_type)))
     try:
-        with quiet():
-            model = lite_convert.mlir_quantize(
-                set_ranges(calibrated),
-                enable_numeric_verify=debug,
-                denylisted_nodes=list(keep_float) if keep_float else None,
-                **kwargs,
-            )
+        with quiet_tensorflow():
+            model = tf_private.mlir_quantize(set_ranges(calibrated), types, keep_float, debug)
+    except tf_private.PrivateApiMissing:
+        raise  # our dependency on TensorFlow broke, not the user's model
     except Exception as exc:
         raise ConversionFailed(f"int8 quantization failed: {_first_line(exc)}") from None
     return bytes(model)
@@ -191,15 +148,12 @@ def float_ops(model_bytes: bytes) -> list[str]:
 
     A full-integer model has none; the converter would otherwise fall back silently.
     """
-    from tensorflow.lite.tools import flatbuffer_utils
-    from tensorflow.lite.tools.visualize import BuiltinCodeToName
-
-    model = flatbuffer_utils.convert_bytearray_to_object(model_bytes)
+    model = tf_private.flatbuffer_utils().convert_bytearray_to_object(model_bytes)
     graph = model.subgraphs[0]
     found = []
     for op in graph.operators:
         code = model.operatorCodes[op.opcodeIndex]
-        name = BuiltinCodeToName(max(code.builtinCode, code.deprecatedBuiltinCode))
+        name = tf_private.op_name(max(code.builtinCode, code.deprecatedBuiltinCode))
         if name in _BOUNDARY_OPS:
             continue
         tensors = [graph.tensors[t] for t in list(op.inputs) + list(op.outputs) if t >= 0]

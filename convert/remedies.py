@@ -19,7 +19,9 @@ best of all. Each remedy builds on the best attempt so far:
 5. float-fallback  the quantization debugger ranks layers by the error each adds alone;
                    the 1, then up to `max_float_layers`, worst stay float (selective
                    quantization). The file then needs float kernels too (TFLITE_BUILTINS,
-                   not TFLITE_BUILTINS_INT8 only): the report marks it full_integer=false.
+                   not TFLITE_BUILTINS_INT8 only), so convert runs this remedy only with
+                   --allow-float-fallback, and marks the result full_integer=false in the
+                   report and model.json.
                    Keeping an op float does not fix a badly chosen range at its output (it
                    is re-quantized with that range for the next int8 op), so this helps
                    only where the op's own int8 arithmetic is the problem.

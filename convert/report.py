@@ -36,31 +36,27 @@ def write_report(folder: Path, report: dict) -> list[Path]:
 
 def confusion_png(path: Path, matrix, classes: list[str], title: str) -> Path:
     """A confusion matrix as a PNG (rows: true class, columns: predicted), counts written in."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
+    # A Figure of its own, not pyplot: no backend switched, no figure registered globally.
+    from matplotlib.figure import Figure
 
     matrix = np.asarray(matrix)
     side = max(4.0, 0.5 * len(classes) + 2.5)
-    figure, axes = plt.subplots(figsize=(side, side))
-    try:
-        axes.imshow(matrix, cmap="Blues")
-        axes.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-        axes.set_yticks(range(len(classes)), classes)
-        axes.set_xlabel("predicted")
-        axes.set_ylabel("true")
-        axes.set_title(title, fontsize=10)
-        threshold = matrix.max() / 2 if matrix.size else 0
-        for (row, col), count in np.ndenumerate(matrix):
-            if count:
-                colour = "white" if count > threshold else "black"
-                axes.text(col, row, str(count), ha="center", va="center", color=colour, fontsize=8)
-        figure.tight_layout()
-        with replacing(path) as tmp:
-            figure.savefig(tmp, format="png", dpi=100)
-    finally:
-        plt.close(figure)
+    figure = Figure(figsize=(side, side))
+    axes = figure.subplots()
+    axes.imshow(matrix, cmap="Blues")
+    axes.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    axes.set_yticks(range(len(classes)), classes)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title, fontsize=10)
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (row, col), count in np.ndenumerate(matrix):
+        if count:
+            colour = "white" if count > threshold else "black"
+            axes.text(col, row, str(count), ha="center", va="center", color=colour, fontsize=8)
+    figure.tight_layout()
+    with replacing(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
     return path
 
 
@@ -73,23 +69,32 @@ def _fmt(value, spec: str = ".2f", suffix: str = "") -> str:
     return "n/a" if value is None else f"{value:{spec}}{suffix}"
 
 
+def _kind(r: dict) -> str:
+    if r["full_integer"]:
+        return "full-integer"
+    layers = ", ".join(f"`{name}`" for name in r["float_layers"])
+    return f"**not full-integer**: {len(r['float_layers'])} layer(s) kept float: {layers}"
+
+
 def markdown(r: dict) -> str:
     """report.md: the verdict first, then the numbers behind it."""
+    sections = (_verdict, _summary, _attempts, _per_class, _flipped, _layer_errors)
+    return "\n".join(line for section in sections for line in section(r)) + "\n"
+
+
+def _verdict(r: dict) -> list[str]:
     gate = r["gate"]
     verdict = "PASSED" if gate["passed"] else "FAILED"
-    lines = [
-        f"# Conversion report: {r['model']}",
-        "",
-        f"**Gate {verdict}**: {gate['reason']}",
-        "",
-    ]
+    lines = [f"# Conversion report: {r['model']}", "", f"**Gate {verdict}**: {gate['reason']}", ""]
     lines += [f"> **Warning:** {w}" for w in r["warnings"]]
-    if r["warnings"]:
-        lines.append("")
-    lines += [
+    return lines + ([""] if r["warnings"] else [])
+
+
+def _summary(r: dict) -> list[str]:
+    return [
         f"Test split: {r['test']['images']} images ({r['test']['skipped']} skipped). "
-        f"int8 file: `{r['int8_file']}` ({'full-integer' if r['full_integer'] else 'int8 with float layers'}, "
-        f"input {r['input_type']}). Remedy used: **{r['remedy']}**.",
+        f"int8 file: `{r['int8_file']}` ({_kind(r)}, input {r['input_type']}). "
+        f"Remedy used: **{r['remedy']}**.",
         "",
         "| | Keras | float32 TFLite | int8 TFLite |",
         "| --- | --- | --- | --- |",
@@ -99,7 +104,7 @@ def markdown(r: dict) -> str:
         f"| latency median / p90 | | {_fmt(r['float_ms'], '.2f')} / {_fmt(r['float_ms_p90'], '.2f')} ms "
         f"| {_fmt(r['int8_ms'], '.2f')} / {_fmt(r['int8_ms_p90'], '.2f')} ms ({_fmt(r['speedup'], '.1f', 'x')}) |",
         "",
-        f"- int8 drop: **{r['drop_points']:+.2f} points** (allowed: {gate['max_drop']:.2f})",
+        f"- int8 drop: **{r['drop_points']:+.2f} points** (allowed: {r['gate']['max_drop']:.2f})",
         f"- top-1 agreement float vs int8: **{r['agreement']:.2f} %**; Keras vs float TFLite: "
         f"{r['keras_float_agreement']:.2f} %",
         f"- latency: {r['threads']} thread(s), {r['backend']}, per image around invoke() only, "
@@ -107,6 +112,11 @@ def markdown(r: dict) -> str:
         f"- calibration: {r['calibration']['images']} images from the training split, stratified "
         f"by class; {r['calibration']['overlap_with_test']} overlap with the test split",
         "",
+    ]
+
+
+def _attempts(r: dict) -> list[str]:
+    lines = [
         f"## Attempts (screened on the {r['selection_split']} split, in order of cost)",
         "",
         f"Each attempt is screened against the gate and a target agreement of "
@@ -121,7 +131,11 @@ def markdown(r: dict) -> str:
             f"| {a['name']} | {a['what']} | {s['drop_points']:+.2f} | {s['agreement']:.2f} % "
             f"| {a['bytes']:,} | {a['verdict']} |"
         )
-    lines += [
+    return lines
+
+
+def _per_class(r: dict) -> list[str]:
+    lines = [
         "",
         "## Per class (test split)",
         "",
@@ -134,24 +148,26 @@ def markdown(r: dict) -> str:
             f"| {name} | {f['support']} | {f['precision']:.3f} / {f['recall']:.3f} / {f['f1']:.3f} "
             f"| {q['precision']:.3f} / {q['recall']:.3f} / {q['f1']:.3f} |"
         )
-    lines += [
-        "",
-        "Confusion matrices: `confusion_float32.png`, `confusion_int8.png`.",
-        "",
-        f"## Flipped predictions ({len(r['flipped'])})",
-        "",
-    ]
-    if r["flipped"]:
-        lines += ["| image | true | float32 | int8 |", "| --- | --- | --- | --- |"]
-        for f in r["flipped"][:_MAX_FLIPS_SHOWN]:
-            lines.append(
-                f"| {f['path']} | {f['label']} | {f['float']} ({f['float_prob']:.2f}) "
-                f"| {f['int8']} ({f['int8_prob']:.2f}) |"
-            )
-        if len(r["flipped"]) > _MAX_FLIPS_SHOWN:
-            lines.append(f"\n… and {len(r['flipped']) - _MAX_FLIPS_SHOWN} more in report.json")
-    else:
-        lines.append("None: float32 and int8 agree on every test image.")
+    return lines + ["", "Confusion matrices: `confusion_float32.png`, `confusion_int8.png`."]
+
+
+def _flipped(r: dict) -> list[str]:
+    lines = ["", f"## Flipped predictions ({len(r['flipped'])})", ""]
+    if not r["flipped"]:
+        return lines + ["None: float32 and int8 agree on every test image."]
+    lines += ["| image | true | float32 | int8 |", "| --- | --- | --- | --- |"]
+    for f in r["flipped"][:_MAX_FLIPS_SHOWN]:
+        lines.append(
+            f"| {f['path']} | {f['label']} | {f['float']} ({f['float_prob']:.2f}) "
+            f"| {f['int8']} ({f['int8_prob']:.2f}) |"
+        )
+    if len(r["flipped"]) > _MAX_FLIPS_SHOWN:
+        lines.append(f"\n… and {len(r['flipped']) - _MAX_FLIPS_SHOWN} more in report.json")
+    return lines
+
+
+def _layer_errors(r: dict) -> list[str]:
+    lines = []
     for name, layers in r.get("layer_errors", {}).items():
         lines += [
             "",
@@ -169,4 +185,4 @@ def markdown(r: dict) -> str:
                 f"| `{_short(layer['tensor'])}` | {layer['op']} | {layer['nsr']:.5f} "
                 f"| {layer['rmse_scale']:.3f} |"
             )
-    return "\n".join(lines) + "\n"
+    return lines

@@ -1,7 +1,7 @@
 """The test-split results turned into the report: scores, warnings, the gate's reason.
 
-    from convert.results import build_report
-    report = build_report(args=args, source=source, test=test, ...)   # -> report.json
+    from convert.results import Search, TestResults, build_report
+    report = build_report(args, source, search, final, seconds)   # -> report.json
 
 Accuracies and agreement are percent, drops percentage points, sizes bytes, latencies
 milliseconds per image (median / p90 of invoke() alone, warm-up excluded).
@@ -10,7 +10,10 @@ milliseconds per image (median / p90 of invoke() alone, warm-up excluded).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from convert.calibration import class_counts
 from convert.evaluate import flipped_rows, scores
@@ -56,55 +59,104 @@ def gate_reason(result: dict, passed: bool, max_drop: float, min_agreement: floa
     )
 
 
-def build_report(
-    *,
-    args,
-    source,
-    test,
-    selection_split,
-    attempts,
-    chosen,
-    keras_probs,
-    float_run,
-    int8_run,
-    result,
-    passed,
-    files,
-    layers,
-    seconds,
-) -> dict:
+@dataclass
+class Search:
+    """How the int8 model was chosen: every attempt, screened on the selection split."""
+
+    selection_split: str
+    attempts: list  # convert.remedies.Attempt, in the order tried
+    chosen: object  # the Attempt kept
+    layers: dict  # attempt name -> the debugger's per-layer errors, worst first
+
+
+@dataclass
+class TestResults:
+    """The chosen int8 model and the float one, measured once on the held-out test split."""
+
+    test: object  # convert.loading.Images of the test split
+    keras_probs: np.ndarray
+    float_run: object  # convert.evaluate.Run
+    int8_run: object
+    result: dict  # convert.evaluate.compare(): accuracies, drop, agreement, flipped
+    passed: bool
+    float_path: Path
+    int8_path: Path  # int8.tflite, or int8.rejected.tflite when the gate said no
+
+
+def build_report(args, source, search: Search, final: TestResults, seconds: float) -> dict:
     """Everything report.json holds (see README, "Conversion")."""
-    float_path, final = files
-    float_scores = scores(test.labels, float_run.probs.argmax(1), source.labels)
-    int8_scores = scores(test.labels, int8_run.probs.argmax(1), source.labels)
-    keras_top = keras_probs.argmax(1)
-    keras_float = float((keras_top == float_run.probs.argmax(1)).mean() * 100)
-    float_ms, int8_ms = float_run.latency(), int8_run.latency()
-    float_bytes, int8_bytes = float_path.stat().st_size, final.stat().st_size
-    speedup = (
-        float_ms["median_ms"] / int8_ms["median_ms"]
-        if float_ms["median_ms"] and int8_ms["median_ms"]
-        else None
-    )
-    calibration = chosen.images
+    float_scores, int8_scores, keras_float = _scores(source, final)
     return {
         "format_version": 1,
         "model": str(source.path),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "classes": source.labels,
-        "gate": {
-            "passed": passed,
-            "max_drop": args.max_drop,
-            "min_agreement": args.min_agreement,
-            "reason": gate_reason(result, passed, args.max_drop, args.min_agreement),
+        "gate": _gate(args, final),
+        **_accuracies(final, keras_float),
+        **_sizes_and_latency(final, args.threads),
+        "input_type": args.input_type,
+        "int8_file": final.int8_path.name,
+        "full_integer": search.chosen.full_integer,
+        "float_layers": search.chosen.kept_float,
+        "remedy": search.chosen.name,
+        "selection_split": search.selection_split,
+        "target_agreement": args.target_agreement,
+        "attempts": [a.record() for a in search.attempts],
+        "calibration": _calibration(args, source, search.chosen.images, final.test),
+        "test": _test_split(source, final.test),
+        "per_class": {"float32": float_scores["per_class"], "int8": int8_scores["per_class"]},
+        "confusion": {"float32": float_scores["confusion"], "int8": int8_scores["confusion"]},
+        "collapse": {"float32": float_scores["collapse"], "int8": int8_scores["collapse"]},
+        "warnings": _warnings(float_scores, int8_scores, keras_float, search.chosen),
+        "flipped": _flipped(source, final),
+        "layer_errors": {
+            name: [layer.as_dict() for layer in found[:_LAYERS_KEPT]]
+            for name, found in search.layers.items()
         },
+        "seconds": round(seconds, 1),
+    }
+
+
+def _scores(source, final: TestResults) -> tuple[dict, dict, float]:
+    """Per-class scores of float32 and int8, and Keras/float32 top-1 agreement in percent."""
+    float_top = final.float_run.probs.argmax(1)
+    float_scores = scores(final.test.labels, float_top, source.labels)
+    int8_scores = scores(final.test.labels, final.int8_run.probs.argmax(1), source.labels)
+    keras_float = float((final.keras_probs.argmax(1) == float_top).mean() * 100)
+    return float_scores, int8_scores, keras_float
+
+
+def _gate(args, final: TestResults) -> dict:
+    return {
+        "passed": final.passed,
+        "max_drop": args.max_drop,
+        "min_agreement": args.min_agreement,
+        "reason": gate_reason(final.result, final.passed, args.max_drop, args.min_agreement),
+    }
+
+
+def _accuracies(final: TestResults, keras_float: float) -> dict:
+    result, keras_top = final.result, final.keras_probs.argmax(1)
+    return {
         "float_accuracy": result["float_accuracy"],
         "int8_accuracy": result["int8_accuracy"],
-        "keras_accuracy": round(float((keras_top == test.labels).mean() * 100), 4),
+        "keras_accuracy": round(float((keras_top == final.test.labels).mean() * 100), 4),
         "drop_points": result["drop_points"],
         "agreement": result["agreement"],
         "keras_float_agreement": round(keras_float, 4),
         "mean_abs_prob_diff": result["mean_abs_prob_diff"],
+    }
+
+
+def _sizes_and_latency(final: TestResults, threads: int) -> dict:
+    float_ms, int8_ms = final.float_run.latency(), final.int8_run.latency()
+    float_bytes, int8_bytes = final.float_path.stat().st_size, final.int8_path.stat().st_size
+    speedup = (
+        float_ms["median_ms"] / int8_ms["median_ms"]
+        if float_ms["median_ms"] and int8_ms["median_ms"]
+        else None
+    )
+    return {
         "float_bytes": float_bytes,
         "int8_bytes": int8_bytes,
         "size_ratio": round(int8_bytes / float_bytes, 4),
@@ -114,49 +166,42 @@ def build_report(
         "int8_ms_p90": int8_ms["p90_ms"],
         "speedup": round(speedup, 3) if speedup else None,
         "latency_images": int8_ms["images"],
-        "threads": args.threads,
-        "backend": int8_run.backend,
-        "input_type": args.input_type,
-        "int8_file": final.name,
-        "full_integer": chosen.full_integer,
-        "remedy": chosen.name,
-        "selection_split": selection_split,
-        "target_agreement": args.target_agreement,
-        "attempts": [a.record() for a in attempts],
-        "calibration": {
-            "images": len(calibration.pixels),
-            "requested": args.calibration,
-            "per_class": class_counts(
-                list(zip(calibration.paths, calibration.labels, strict=True)), source.labels
-            ),
-            "source": "train split, stratified by class",
-            "seed": args.seed,
-            "overlap_with_test": len(
-                {p.resolve() for p in calibration.paths} & {p.resolve() for p in test.paths}
-            ),
-            "files": [_relative(p, source.data_root) for p in calibration.paths],
-        },
-        "test": {
-            "images": int(len(test.labels)),
-            "skipped": test.skipped,
-            "per_class": {n: int((test.labels == i).sum()) for i, n in enumerate(source.labels)},
-        },
-        "per_class": {"float32": float_scores["per_class"], "int8": int8_scores["per_class"]},
-        "confusion": {"float32": float_scores["confusion"], "int8": int8_scores["confusion"]},
-        "collapse": {"float32": float_scores["collapse"], "int8": int8_scores["collapse"]},
-        "warnings": _warnings(float_scores, int8_scores, keras_float, chosen),
-        "flipped": flipped_rows(
-            result["flipped"],
-            test.paths,
-            test.labels,
-            float_run.probs,
-            int8_run.probs,
-            source.labels,
-            source.data_root,
-        ),
-        "layer_errors": {
-            name: [layer.as_dict() for layer in found[:_LAYERS_KEPT]]
-            for name, found in layers.items()
-        },
-        "seconds": round(seconds, 1),
+        "threads": threads,
+        "backend": final.int8_run.backend,
     }
+
+
+def _calibration(args, source, calibration, test) -> dict:
+    return {
+        "images": len(calibration.pixels),
+        "requested": args.calibration,
+        "per_class": class_counts(
+            list(zip(calibration.paths, calibration.labels, strict=True)), source.labels
+        ),
+        "source": "train split, stratified by class",
+        "seed": args.seed,
+        "overlap_with_test": len(
+            {p.resolve() for p in calibration.paths} & {p.resolve() for p in test.paths}
+        ),
+        "files": [_relative(p, source.data_root) for p in calibration.paths],
+    }
+
+
+def _test_split(source, test) -> dict:
+    return {
+        "images": int(len(test.labels)),
+        "skipped": test.skipped,
+        "per_class": {n: int((test.labels == i).sum()) for i, n in enumerate(source.labels)},
+    }
+
+
+def _flipped(source, final: TestResults) -> list[dict]:
+    return flipped_rows(
+        final.result["flipped"],
+        final.test.paths,
+        final.test.labels,
+        final.float_run.probs,
+        final.int8_run.probs,
+        source.labels,
+        source.data_root,
+    )

@@ -24,7 +24,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from convert.quantize import quantize, quiet
+from convert import tf_private
+from convert.quantize import quantize
+from train.tf_import import quiet_tensorflow
 
 _EPS = 1e-12
 
@@ -63,22 +65,13 @@ def layer_errors(calibrated: bytes, pixels: np.ndarray) -> list[LayerError]:
     options = tf.lite.experimental.QuantizationDebugOptions(
         layer_direct_compare_metrics={"rmse_scale": _rmse_scale, "nsr": _nsr}
     )
-    with quiet():
+    with quiet_tensorflow():
         debugger = tf.lite.experimental.QuantizationDebugger(
             quant_debug_model_content=debug_model, debug_dataset=dataset, debug_options=options
         )
         debugger.run()
-    interpreter = debugger._quant_interpreter  # op names for the report; no public accessor
-    layers = []
-    for name, metrics in debugger.layer_statistics.items():
-        tensor, _ = debugger._get_operand_name_and_index(name)
-        op_index = debugger._defining_op[debugger._numeric_verify_op_details[name]["inputs"][0]]
-        layers.append(
-            LayerError(
-                tensor=tensor,
-                op=interpreter._get_op_details(op_index)["op_name"],
-                nsr=float(metrics["nsr"]),
-                rmse_scale=float(metrics["rmse_scale"]),
-            )
-        )
+    layers = [
+        LayerError(tensor, op, float(metrics["nsr"]), float(metrics["rmse_scale"]))
+        for tensor, op, metrics in tf_private.debugger_layers(debugger)
+    ]
     return sorted(layers, key=lambda layer: -layer.nsr)

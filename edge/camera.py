@@ -39,12 +39,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import threading
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import cv2
 
@@ -53,16 +54,16 @@ from edge.capture import CaptureThread, Frame
 from edge.captures import DEFAULT_MIN_CHANGE
 from edge.cli import (
     Parser,
+    add_classifier_arguments,
     add_model_arguments,
     non_negative_int,
     positive_int,
     probability,
+    run_until_sigterm,
     seconds,
-    thread_count,
 )
-from edge.errors import UserError, run_cli
+from edge.errors import ExitError, UserError, run_cli
 from edge.fps import RollingFps
-from edge.model_folder import newest_model_folder
 from edge.overlay import annotate
 from edge.prediction import KINDS, Classifier, Prediction
 from edge.reconnect import Reconnect
@@ -88,23 +89,7 @@ def build_parser() -> Parser:
         default="0",
         help="camera index, picamera2, a video file, an image folder or an rtsp/http URL",
     )
-    parser.add_argument(
-        "--threads",
-        type=thread_count,
-        default=DEFAULT_THREADS,
-        metavar="N",
-        help="interpreter threads",
-    )
-    parser.add_argument(
-        "--top-k", type=positive_int, default=3, metavar="K", help="labels to show per frame"
-    )
-    parser.add_argument(
-        "--threshold",
-        type=probability,
-        default=0.0,
-        metavar="P",
-        help='below this best probability the label is "unknown"',
-    )
+    add_classifier_arguments(parser, DEFAULT_THREADS, "labels to show per frame", "label")
     parser.add_argument(
         "--smooth",
         type=positive_int,
@@ -128,6 +113,13 @@ def build_parser() -> Parser:
         metavar="N",
         help="stop after N classified frames (0: until the source ends or Ctrl-C)",
     )
+    add_output_arguments(parser)
+    add_uncertain_arguments(parser)
+    return parser
+
+
+def add_output_arguments(parser: Parser) -> None:
+    """--record and --serve: where annotated frames go besides the window."""
     parser.add_argument(
         "--record",
         type=Path,
@@ -159,8 +151,6 @@ def build_parser() -> Parser:
         action="store_true",
         help="serve beyond loopback without a token (anyone on the network sees the camera)",
     )
-    add_uncertain_arguments(parser)
-    return parser
 
 
 def add_uncertain_arguments(parser: Parser) -> None:
@@ -218,7 +208,7 @@ def as_record(frame: Frame, count: int, prediction: Prediction, fps: float) -> d
 
 def _as_user_error(error: BaseException, name: str) -> BaseException:
     """A failure inside the capture thread, as the one sentence run_cli prints."""
-    if isinstance(error, UserError):
+    if isinstance(error, ExitError):
         return error
     first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
     return UserError(f"reading {name} failed: {first_line}")
@@ -241,8 +231,12 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _outputs(options) -> tuple[Recorder | None, Access | None]:
-    """--record and --serve, checked before the model loads (a refused file costs nothing)."""
+def _checked_outputs(options) -> tuple[Recorder | None, Access | None]:
+    """--source, --save-uncertain, --record and --serve, checked before the model loads (a
+    refused file costs nothing)."""
+    parse_source(options.source, (1, 1))  # the spec only: opened with the model's size later
+    if options.save_uncertain is not None and not options.save_uncertain.is_dir():
+        raise UserError(f"--save-uncertain {options.save_uncertain}: no such folder")
     recorder = access = None
     if options.record:
         recorder = Recorder(options.record, source=options.source, overwrite=options.overwrite)
@@ -269,19 +263,8 @@ def open_or_wait(options, input_size: tuple[int, int], stop: threading.Event):
 def run(options, stop: threading.Event, out=None) -> int:
     """The loop. Returns when the source ends, --max-frames is reached, the window is closed
     or `stop` is set (SIGTERM); every resource is closed on the way out."""
-    out = out or sys.stdout
-    if options.save_uncertain is not None and not options.save_uncertain.is_dir():
-        raise UserError(f"--save-uncertain {options.save_uncertain}: no such folder")
-    recorder, access = _outputs(options)
-    classify = Classifier.from_folder(
-        options.model or newest_model_folder(),
-        kind=options.kind,
-        threads=options.threads,
-        top_k=options.top_k,
-        threshold=options.threshold,
-        smooth=options.smooth,
-    )
-    model = classify.model
+    recorder, access = _checked_outputs(options)
+    classify = Classifier.from_options(options)
     warm_ms = classify.warm_up()
     with ExitStack() as stack:
         stack.callback(cv2.setNumThreads, cv2.getNumThreads())  # as the caller had it
@@ -297,58 +280,95 @@ def run(options, stop: threading.Event, out=None) -> int:
             return 0
         stack.callback(source.close)  # if the set-up below fails; the capture thread closes it too
         log(
-            f"{model.path} ({model.backend}, {options.threads} threads) on {source.name}; "
-            f"warm-up invoke {warm_ms:.1f} ms, not counted"
+            f"{classify.model.path} ({classify.model.backend}, {options.threads} threads) on "
+            f"{source.name}; warm-up invoke {warm_ms:.1f} ms, not counted"
         )
-        if recorder is not None:
-            recorder.fps = source.fps
-        window = None if options.headless else stack.enter_context(Window())
-        view = WebView(*options.serve, access=access) if options.serve else None
-        if view is not None:
-            stack.enter_context(view)
-            open_to = "" if access.token or access.loopback else " (no token: anyone can open it)"
-            log(f"web view at {view.url}{open_to}")
-        saver = _uncertain_saver(options, source, model.path)
+        outputs = _open_outputs(stack, options, source, classify, recorder, access)
+        outputs.out = (out or sys.stdout) if options.headless else None
         # Read now: the capture thread closes a file at its end, and the rate with it.
         video_fps = 0.0 if source.live else source.fps
         capture = stack.enter_context(CaptureThread(source, fit_to=classify.input_size))
-        fps, count, started = RollingFps(), 0, time.perf_counter()
-        while not stop.is_set():
-            frame = capture.next_frame(timeout=WAIT_FOR_FRAME)
-            if frame is None:
-                if capture.error is not None:
-                    raise _as_user_error(capture.error, source.name)
-                if capture.ended or (window is not None and not window.poll()):
-                    break
-                continue
-            pixels = frame.image if frame.model_input is None else frame.model_input
-            prediction = classify(pixels)
-            rate = fps.tick()
-            record = as_record(frame, count, prediction, rate)
-            count += 1
-            if saver is not None:
-                saver.offer(frame.image, prediction, now=frame_clock(frame, video_fps))
-            if options.headless and not _print_line(out, json.dumps(record)):
-                break  # the reader went away (`| head`): stop quietly
-            shown = None
-            if window is not None or recorder is not None or (view is not None and view.watching):
-                shown = annotate(frame.image, prediction, rate)
-            if recorder is not None:
-                recorder.write(shown)
-            if view is not None:
-                view.publish(shown, record)
-            if window is not None and not window.show(shown):
-                break
-            if options.max_frames and count >= options.max_frames:
-                break
+        started = time.perf_counter()
+        count = _classify_frames(options, classify, capture, outputs, stop, video_fps)
         elapsed = time.perf_counter() - started
+    _log_totals(count, elapsed, capture, outputs.saver)
+    return 0
+
+
+@dataclass
+class Outputs:
+    """Where each classified frame goes: stdout (headless JSON), window, video, web view,
+    the uncertain-frame folder. None: not asked for."""
+
+    out: TextIO | None = None
+    window: Window | None = None
+    recorder: Recorder | None = None
+    view: WebView | None = None
+    saver: UncertainSaver | None = None
+
+    def send(self, frame: Frame, prediction: Prediction, record: dict, rate: float, now: float):
+        """Hand one classified frame to each output; False when the loop should end (the
+        window was closed, or the reader of stdout went away, as with `| head`)."""
+        if self.saver is not None:
+            self.saver.offer(frame.image, prediction, now=now)
+        if self.out is not None and not _print_line(self.out, json.dumps(record)):
+            return False
+        shown = None  # drawn only when someone looks at the picture
+        if self.window is not None or self.recorder is not None or self._watched():
+            shown = annotate(frame.image, prediction, rate)
+        if self.recorder is not None:
+            self.recorder.write(shown)
+        if self.view is not None:
+            self.view.publish(shown, record)  # the JSON prediction, even without a picture
+        return self.window is None or self.window.show(shown)
+
+    def _watched(self) -> bool:
+        return self.view is not None and self.view.watching
+
+
+def _open_outputs(stack: ExitStack, options, source, classify, recorder, access) -> Outputs:
+    """The window, the web view and the uncertain-frame saver, opened once the source is."""
+    if recorder is not None:
+        recorder.fps = source.fps
+    window = None if options.headless else stack.enter_context(Window())
+    view = None
+    if options.serve:
+        view = stack.enter_context(WebView(*options.serve, access=access))
+        open_to = "" if access.token or access.loopback else " (no token: anyone can open it)"
+        log(f"web view at {view.url}{open_to}")
+    saver = _uncertain_saver(options, source, classify.model.path)
+    return Outputs(window=window, recorder=recorder, view=view, saver=saver)
+
+
+def _classify_frames(options, classify, capture, outputs: Outputs, stop, video_fps) -> int:
+    """Classify the newest frame, again and again, until the end; the number classified."""
+    fps, count = RollingFps(), 0
+    while not stop.is_set():
+        frame = capture.next_frame(timeout=WAIT_FOR_FRAME)
+        if frame is None:
+            if capture.error is not None:
+                raise _as_user_error(capture.error, capture.source.name)
+            if capture.ended or (outputs.window is not None and not outputs.window.poll()):
+                break
+            continue
+        prediction = classify(frame.image if frame.model_input is None else frame.model_input)
+        rate = fps.tick()
+        record = as_record(frame, count, prediction, rate)
+        count += 1
+        if not outputs.send(frame, prediction, record, rate, frame_clock(frame, video_fps)):
+            break
+        if options.max_frames and count >= options.max_frames:
+            break
+    return count
+
+
+def _log_totals(count: int, elapsed: float, capture: CaptureThread, saver) -> None:
     log(
         f"classified {count} frames in {elapsed:.1f} s ({count / max(elapsed, 1e-9):.1f} fps); "
         f"{capture.dropped} stale frames dropped; {capture.reconnects} reconnects"
     )
     if saver is not None:
         log(f"kept {saver.kept} uncertain frames in {saver.folder}")
-    return 0
 
 
 def _uncertain_saver(options, source, model_path) -> UncertainSaver | None:
@@ -365,13 +385,7 @@ def _uncertain_saver(options, source, model_path) -> UncertainSaver | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = build_parser().parse_args(argv)
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        return run(options, stop)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return run_until_sigterm(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ class Frame:
     image: np.ndarray  # RGB uint8 (H, W, 3), as the source delivered it
     index: int  # the source's frame number since start (gaps = frames dropped as stale)
     timestamp: float  # time.time() when it was captured
-    model_input: np.ndarray | None = None  # RGB at the model's size (picamera2 lores, or fit())
+    model_input: np.ndarray | None = None  # RGB at the model's size: fit() of image
 
 
 class LatestFrame:
@@ -136,15 +136,14 @@ class CaptureThread:
         index = 0
         try:
             while not self._stop.is_set():
-                image, small = self._read()
+                image = self.source.read()
                 captured = time.time()
                 if image is None:
                     lost = f"lost {self.source.name}"
                     if not self.source.live or not self._reconnect.reopen(lost):
                         break
                     continue
-                if small is None and self.fit_to is not None:
-                    small = fit(image, self.fit_to)
+                small = fit(image, self.fit_to) if self.fit_to is not None else None
                 frame = Frame(image, index, captured, small)
                 index += 1
                 if not self.handover.put(frame):
@@ -154,9 +153,3 @@ class CaptureThread:
         finally:
             self.handover.close()
             self.source.close()
-
-    def _read(self) -> tuple[np.ndarray | None, np.ndarray | None]:
-        read_both = getattr(self.source, "read_both", None)  # picamera2: main + lores
-        if read_both is not None:
-            return read_both() or (None, None)
-        return self.source.read(), None

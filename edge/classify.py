@@ -21,10 +21,9 @@ import json
 import sys
 from pathlib import Path
 
-from edge.cli import Parser, add_model_arguments, positive_int, probability, thread_count
+from edge.cli import Parser, add_classifier_arguments, add_model_arguments
 from edge.errors import UserError, run_cli
 from edge.imaging import ImageError, is_image_file, load_image
-from edge.model_folder import newest_model_folder
 from edge.postprocess import format_probabilities
 from edge.prediction import KINDS, Classifier, Prediction
 
@@ -33,19 +32,7 @@ def build_parser() -> Parser:
     parser = Parser(prog="python -m edge.classify", description=__doc__)
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="files or folders")
     add_model_arguments(parser, KINDS)
-    parser.add_argument(
-        "--threads", type=thread_count, default=1, metavar="N", help="interpreter threads"
-    )
-    parser.add_argument(
-        "--top-k", type=positive_int, default=3, metavar="K", help="labels in the top-k line"
-    )
-    parser.add_argument(
-        "--threshold",
-        type=probability,
-        default=0.0,
-        metavar="P",
-        help='below this best probability the prediction is "unknown"',
-    )
+    add_classifier_arguments(parser, 1, "labels in the top-k line", "prediction")
     parser.add_argument("--json", action="store_true", help="one JSON object per image")
     return parser
 
@@ -92,13 +79,7 @@ def as_json(path: Path, prediction: Prediction) -> str:
 def main(argv: list[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
     files = expand(options.images)
-    classify = Classifier.from_folder(
-        options.model or newest_model_folder(),
-        kind=options.kind,
-        threads=options.threads,
-        top_k=options.top_k,
-        threshold=options.threshold,
-    )
+    classify = Classifier.from_options(options)
     classify.warm_up()  # so the first image's inference_ms is not the slow first invoke
     skipped: list[str] = []
     for path in files:

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from edge.errors import UserError
@@ -124,3 +127,31 @@ def add_model_arguments(parser: argparse.ArgumentParser, kinds: tuple[str, ...] 
             default="auto",
             help="which .tflite to run (auto: int8 if there)",
         )
+
+
+def add_classifier_arguments(
+    parser: argparse.ArgumentParser, threads: int, top_k_help: str, unknown: str
+) -> None:
+    """--threads, --top-k and --threshold, as every command that classifies takes them."""
+    parser.add_argument(
+        "--threads", type=thread_count, default=threads, metavar="N", help="interpreter threads"
+    )
+    parser.add_argument("--top-k", type=positive_int, default=3, metavar="K", help=top_k_help)
+    parser.add_argument(
+        "--threshold",
+        type=probability,
+        default=0.0,
+        metavar="P",
+        help=f'below this best probability the {unknown} is "unknown"',
+    )
+
+
+def run_until_sigterm(run: Callable[[object, threading.Event], int], options) -> int:
+    """run(options, stop) with `stop` set by SIGTERM (the loop then ends as at the end of its
+    source); the previous handler is back afterwards. Ctrl-C stays KeyboardInterrupt (130)."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        return run(options, stop)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -17,28 +17,27 @@ burst counts near-duplicates it skipped. Ctrl-C exits 130; bad input: one senten
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from edge.access import DEFAULT_TOKEN_FILE, Access
 from edge.capture import CaptureThread
 from edge.captures import DEFAULT_MIN_CHANGE, CaptureStore, check_class_name
-from edge.cli import Parser, non_negative_int, positive_int, seconds
-from edge.collect_server import CollectServer, LiveFrames
+from edge.cli import Parser, non_negative_int, positive_int, run_until_sigterm, seconds
+from edge.collect_server import MAX_CLIENTS, CollectServer, LiveFrames
 from edge.collect_session import Burst, Session, run_burst
 from edge.errors import UserError, run_cli
-from edge.page_access import MAX_CLIENTS, Access
 from edge.sources import open_source
 from edge.unlabeled import Review
 from edge.webview import parse_address
 
 WAIT_FOR_FRAME = 0.25  # s; how often the loop looks up from an empty hand-over
 DEFAULT_SERVE = "127.0.0.1:8000"
-# (height, width) handed to open_source: picamera2 then gives 4:3 frames (640x480 main stream,
-# a small lores one it is not asked for); every other source ignores it.
+# (height, width) handed to open_source, which every source ignores for capture (picamera2
+# gives its whole field of view at 480 rows, 640x480 on a 4:3 sensor).
 SOURCE_SHAPE = (240, 320)
 
 
@@ -89,8 +88,8 @@ def build_parser() -> Parser:
         type=Path,
         default=None,
         metavar="FILE",
-        help="access token for non-loopback --serve (made, mode 0600, when missing); "
-        "default ~/.config/edge-classifier/token",
+        help="the page's token file, made (mode 0600) when missing; default "
+        f"{DEFAULT_TOKEN_FILE} when HOST is not loopback (naming one asks for it on loopback too)",
     )
     parser.add_argument(
         "--max-clients", type=positive_int, default=MAX_CLIENTS, help="connections at once"
@@ -179,13 +178,14 @@ def feed(capture: CaptureThread, source, frames: LiveFrames, stop, on_frame=None
 
 def serve(options, session: Session, stop: threading.Event) -> int:
     host, port = options.serve or parse_address(DEFAULT_SERVE)
-    access = Access(host, options.token_file, options.max_clients)
+    access = Access.for_address(host, options.token_file)
     with ExitStack() as stack:
         source = open_source(options.source, SOURCE_SHAPE) if options.source else None
         if source is not None:
             stack.callback(source.close)
-        server = stack.enter_context(CollectServer(host, port, session, access))
-        log(f"collect page at {access.first_url(server.url)}")
+        server = CollectServer(host, port, session, access, options.max_clients)
+        stack.enter_context(server)
+        log(f"collect page at {server.url}")
         if source is None:
             stop.wait()
         else:
@@ -214,13 +214,7 @@ def run(options, stop: threading.Event) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = build_parser().parse_args(argv)
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        return run(options, stop)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return run_until_sigterm(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The collect page's server: live preview, capture / burst / undo / delete, and review.
 
-    server = CollectServer("127.0.0.1", 8000, session, access)   # session: edge.collect.Session
+    server = CollectServer("127.0.0.1", 8000, session, access)   # access: edge.access.Access
     with server:
         server.frames.publish(rgb)       # from the capture loop, O(1), never waits on a browser
 
@@ -15,7 +15,10 @@
 
 POSTs must be `Content-Type: application/json`: a browser cannot send that cross-site without
 asking first (CORS preflight, which this server never grants), so another web page cannot
-make a visitor's browser capture or delete. Access rules: edge.page_access.
+make a visitor's browser capture or delete. Who may ask: edge.access (a token beyond loopback,
+then a cookie; the Host header on loopback), the same rules as the live view's, applied by
+edge.page_server, whose server (timeouts, idle connections held without a thread, at most
+max_clients served at once, 503 beyond) both pages share.
 """
 
 from __future__ import annotations
@@ -23,20 +26,21 @@ from __future__ import annotations
 import json
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote, urlsplit
 
 import cv2
 import numpy as np
 
+from edge.access import Access
 from edge.captures import UNLABELED, check_class_name, encode_jpeg
 from edge.collect_page import PAGE
 from edge.errors import UserError
-from edge.page_access import Access, GuardedServer
+from edge.page_server import PageHandler, PageServer, ServedPage
 
 PREVIEW_SIDE = 640  # pixels; the preview is scaled down to this, whatever the camera gives
 PREVIEW_QUALITY = 70  # JPEG quality of the preview and thumbnails
 MAX_BODY = 4096  # bytes; every POST body is a small JSON object
+MAX_CLIENTS = 8  # connections served at once (a phone and a laptop keep 2-4 open)
 
 
 class LiveFrames:
@@ -84,35 +88,21 @@ class LiveFrames:
             self._changed.notify_all()
 
 
-class CollectServer:
+class CollectServer(ServedPage):
     """An HTTP server in a background thread over a collect session."""
 
-    def __init__(self, host: str, port: int, session, access: Access):
-        try:
-            self._server = GuardedServer((host, port), _Handler, access)
-        except OSError as exc:
-            raise UserError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
-        self._server.app = self
+    thread_name = "collect-page"
+
+    def __init__(
+        self, host: str, port: int, session, access: Access, max_clients: int = MAX_CLIENTS
+    ):
         self.session, self.access = session, access
         self.frames = session.frames
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True
-        )
+        self._server = PageServer.open((host, port), _Handler, self, max_clients)
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
-
-    def __enter__(self) -> CollectServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.frames.close()
-        if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.server_close()
+    def close(self) -> None:
+        self.frames.close()  # the preview's waiters first, then the server
+        super().close()
 
 
 def thumbnail_jpeg(path) -> bytes | None:
@@ -124,15 +114,12 @@ def thumbnail_jpeg(path) -> bytes | None:
     return data.tobytes() if ok else None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(PageHandler):
     server_version = "edge-collect"
-
-    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
-        pass  # a line per preview request would bury the useful ones
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         app: CollectServer = self.server.app
-        if not app.access.admit(self):
+        if not self.admit(app.access):
             return
         path = urlsplit(self.path).path
         if path in ("/", "/index.html"):
@@ -152,7 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         app: CollectServer = self.server.app
-        if not app.access.admit(self):
+        if not self.admit(app.access):
             return
         body = self._body()
         if body is None:
@@ -209,6 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", cache)
+            self.send_cookie()
             self.end_headers()
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):

@@ -1,7 +1,13 @@
-"""One kind of error a user can fix, and the one way a command line reports it.
+"""Errors that end a command with one sentence and an exit code, and the one way to report them.
 
-from edge.errors import UserError, run_cli
-raise UserError("no such folder: data/mine")   # -> "error: no such folder: data/mine", exit 2
+from edge.errors import UserError, Refused, run_cli
+raise UserError("no such folder: data/mine")    # -> "error: no such folder: data/mine", exit 2
+raise Refused("int8 model failed the gate: …")  # -> "error: int8 model failed the gate: …", exit 1
+
+Exit codes mean one thing each (STYLE.md 18): 2 bad input the user can fix, 1 the command ran
+and the answer is no (a gate refused, the converter refused the model), 130 Ctrl-C. Each
+code has its own class under ExitError: nothing subclasses "bad input" to get another code.
+Anything else (a bug, out of memory) is not caught here and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -10,28 +16,41 @@ import errno
 import sys
 from collections.abc import Callable
 
+EXIT_REFUSED = 1  # ran to the end, and the answer is no
 EXIT_USAGE = 2  # bad input, bad flag, missing file: the user can fix it
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 
-class UserError(Exception):
-    """A problem with the user's input, said in one sentence; never shown as a traceback."""
+class ExitError(Exception):
+    """An end of the command said in one sentence, never a traceback; exit_code says which."""
+
+    exit_code = EXIT_REFUSED
+
+
+class UserError(ExitError):
+    """A problem with the user's input, said in one sentence: exit code 2."""
 
     exit_code = EXIT_USAGE
+
+
+class Refused(ExitError):
+    """The command ran and the answer is no (a gate, a converter that refuses): exit code 1."""
+
+    exit_code = EXIT_REFUSED
 
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left, quota exceeded
 
 
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
-    """Run a command's main(argv); turn UserError, a full disk and Ctrl-C into one line and an
+    """Run a command's main(argv); turn ExitError, a full disk and Ctrl-C into one line and an
     exit code. File names that are not UTF-8 are printed with backslash escapes, not a crash."""
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     try:
         return int(main(argv) or 0)
-    except UserError as exc:
+    except ExitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:

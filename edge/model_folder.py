@@ -5,6 +5,8 @@ A model folder (models/NAME/) holds:
     model.json      what the model expects, written by training (keys below)
     float32.tflite  float model, written by convert
     int8.tflite     full-integer model, written by convert once it passes the accuracy gate
+                    (model.json "int8" {"full_integer": false, ...} when convert was allowed
+                    to keep layers float: --allow-float-fallback)
     model.keras, splits/{train,validation,test}.txt, history.json, report.*   (workstation only)
 
 model.json keys the device relies on:
@@ -26,6 +28,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.atomic import write_text
 from edge.errors import UserError
 
 FORMAT_VERSION = 1
@@ -88,7 +91,7 @@ def read_labels(path: Path) -> list[str]:
 
 
 def write_labels(path: Path, labels: list[str]) -> None:
-    path.write_text("".join(f"{name}\n" for name in labels), encoding="utf-8")
+    write_text(path, "".join(f"{name}\n" for name in labels))
 
 
 def read_meta(path: Path) -> dict:

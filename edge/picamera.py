@@ -6,7 +6,7 @@ the device venv is created with --system-site-packages so it is visible there.
     from edge.picamera import Picamera2Source
     source = Picamera2Source(input_size=(96, 96))
     source.open()
-    display, model_input = source.read_both()     # both RGB; model_input is 96x96 already
+    frame = source.read()       # RGB, the whole field of view at 480 rows; fit() does the rest
 """
 
 from __future__ import annotations
@@ -15,19 +15,20 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edge.imaging import bgr_to_rgb, center_crop_box
+from edge.imaging import bgr_to_rgb
 from edge.sources import SourceError
 
-DISPLAY_HEIGHT = 480  # pixels; the main (display) stream, at the model's aspect ratio
+DISPLAY_HEIGHT = 480  # pixels; the main stream's height (its width follows the sensor)
+_DEFAULT_WIDTH = 640  # pixels; when the sensor does not say its size (4:3, most Pi cameras)
 
 
 class Picamera2Source:
     """A Raspberry Pi CSI camera through picamera2 (installed with the OS, not with pip).
 
-    The ISP does the resizing: a low-resolution ("lores") stream at the model's input size
-    feeds the model, the main stream (same aspect ratio) is what the overlay is drawn on.
-    Where the ISP cannot give RGB on lores (Pi 4 and older), only the main stream is used and
-    fit() resizes it. The sensor is cropped to the model's aspect ratio, like fit() does.
+    One stream, "main", at a modest resolution with the sensor's own aspect ratio, so the ISP
+    only scales and never crops or squashes. The model's pixels come from edge.imaging.fit()
+    of that frame, exactly as for an OpenCV camera: the ISP's "lores" resizing is not used,
+    because nothing here can prove it crops and interpolates as fit() does.
     """
 
     live = True
@@ -37,10 +38,9 @@ class Picamera2Source:
     def __init__(
         self, input_size: tuple[int, int], camera_factory: Callable[[], object] | None = None
     ):
-        self.input_size = input_size
+        self.input_size = input_size  # fit() by the capture loop; kept for the caller's sake
         self._factory = camera_factory or _picamera2
         self._camera = None
-        self._lores = False
 
     def open(self) -> None:
         self.close()
@@ -49,16 +49,16 @@ class Picamera2Source:
         except (RuntimeError, IndexError, OSError) as exc:
             raise SourceError(f"cannot open the Pi camera ({exc}): is it connected?") from None
         try:
-            self._lores = _configure(camera, self.input_size)
-            _crop_sensor_to(camera, self.input_size)
+            main = {"size": main_size(camera), "format": "RGB888"}
+            camera.configure(camera.create_video_configuration(main=main, buffer_count=2))
             camera.start()
         except (RuntimeError, ValueError, OSError) as exc:
             camera.close()
             raise SourceError(f"cannot start the Pi camera ({exc})") from None
         self._camera = camera
 
-    def read_both(self) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """(display frame, model-sized frame or None), both RGB; None when the camera fails."""
+    def read(self) -> np.ndarray | None:
+        """The main stream's newest frame in RGB; None when the camera fails."""
         if self._camera is None:
             return None
         try:
@@ -67,15 +67,9 @@ class Picamera2Source:
             return None
         try:
             # picamera2 "RGB888" is BGR in memory: this is the one place its frames become RGB.
-            main = bgr_to_rgb(request.make_array("main"))
-            small = bgr_to_rgb(request.make_array("lores")) if self._lores else None
+            return bgr_to_rgb(request.make_array("main"))
         finally:
             request.release()
-        return main, small
-
-    def read(self) -> np.ndarray | None:
-        both = self.read_both()
-        return None if both is None else both[0]
 
     def close(self) -> None:
         if self._camera is not None:
@@ -86,27 +80,13 @@ class Picamera2Source:
         self._camera = None
 
 
-def _configure(camera, size: tuple[int, int]) -> bool:
-    """Main stream for display, lores at the model's size; False when lores cannot be RGB."""
-    height, width = size
-    main = {"size": (_even(DISPLAY_HEIGHT * width / height), DISPLAY_HEIGHT), "format": "RGB888"}
+def main_size(camera) -> tuple[int, int]:
+    """(width, height) of the main stream: DISPLAY_HEIGHT rows, the sensor's aspect ratio."""
     try:
-        lores = {"size": (width, height), "format": "RGB888"}
-        camera.configure(camera.create_video_configuration(main=main, lores=lores, buffer_count=2))
-        return True
-    except (RuntimeError, ValueError):  # this ISP gives lores in YUV420 only (Pi 4 and older)
-        camera.configure(camera.create_video_configuration(main=main, buffer_count=2))
-        return False
-
-
-def _crop_sensor_to(camera, size: tuple[int, int]) -> None:
-    """Crop the sensor to the model's aspect ratio (as fit() does), so the ISP never squashes."""
-    try:
-        x, y, width, height = camera.camera_properties["ScalerCropMaximum"]
-        top, left, crop_h, crop_w = center_crop_box(height, width, size)
-        camera.set_controls({"ScalerCrop": (x + left, y + top, crop_w, crop_h)})
-    except (KeyError, TypeError, ValueError, RuntimeError):
-        pass  # an older picamera2 without the property: keep the default crop
+        width, height = camera.camera_properties["PixelArraySize"]
+        return _even(DISPLAY_HEIGHT * width / height), DISPLAY_HEIGHT
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return _DEFAULT_WIDTH, DISPLAY_HEIGHT  # an older picamera2 without the property
 
 
 def _even(value: float) -> int:

@@ -17,7 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from edge.imaging import fit
-from edge.model_folder import TFLITE_FILES, ModelFolder, ModelFolderError, read_model_folder
+from edge.model_folder import (
+    TFLITE_FILES,
+    ModelFolder,
+    ModelFolderError,
+    newest_model_folder,
+    read_model_folder,
+)
 from edge.postprocess import Smoother, label_for, top_k
 from edge.runner import TFLiteModel
 
@@ -86,6 +92,19 @@ class Classifier:
         folder = read_model_folder(path)
         model = TFLiteModel(pick_tflite(folder, kind), num_threads=threads)
         return cls(folder, model, top_k=top_k, threshold=threshold, smooth=smooth)
+
+    @classmethod
+    def from_options(cls, options) -> Classifier:
+        """From the flags of edge.cli.add_model_arguments and add_classifier_arguments (and
+        --smooth where a command has it); no --model: the newest folder under models/."""
+        return cls.from_folder(
+            options.model or newest_model_folder(),
+            kind=options.kind,
+            threads=options.threads,
+            top_k=options.top_k,
+            threshold=options.threshold,
+            smooth=getattr(options, "smooth", 1),
+        )
 
     def warm_up(self) -> float:
         """One invoke() on a black frame, so the first real frame is not the slow one; its ms."""

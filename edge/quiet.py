@@ -1,15 +1,23 @@
-"""Native libraries' start-up lines kept off the terminal, everything else passed on.
+"""Native libraries' known start-up lines kept off the terminal, everything else passed on live.
 
 TensorFlow and the TFLite runtimes write from C++ straight to file descriptor 2, past
 Python's sys.stderr and past their own log-level settings: "INFO: Created TensorFlow Lite
 XNNPACK delegate for CPU." on every interpreter, absl's INFO lines on every TensorFlow import.
-Above a one-sentence error they are noise. filtered_stderr() points descriptor 2 at a temporary
-file for the duration of a block, then writes back every line `drop` does not match (warnings,
-errors, Python's own messages), in order, whether the block succeeded or raised.
+Above a one-sentence error they are noise. filtered_stderr() is the one way this project keeps
+them away: for the duration of a block descriptor 2 (and 1 with stdout=True) is a pipe, and a
+small forwarding process copies every line that the `drop` pattern does not match to where
+the descriptor pointed before, as the line arrives. Warnings, errors, other threads' lines
+and Python's own messages pass through in order; only lines that match are dropped.
 
-    from edge.quiet import filtered_stderr
-    with filtered_stderr(lambda line: line.startswith("INFO: ")):
+    from edge.quiet import filtered_stderr, TFLITE_INFO
+    with filtered_stderr(TFLITE_INFO):            # a regular expression, matched at line start
         interpreter = Interpreter(model_path=...)
+
+Why a process and not a thread: a native crash inside the block (LOG(FATAL), abort()) kills
+every thread of ours at once, with its last words still in the pipe; a thread got 0 of 20 such
+messages out (measured), while the forwarding process outlives us, drains the pipe and prints
+them. It costs one interpreter start per block (~20-80 ms), so blocks wrap slow native calls
+(an import, a conversion, an interpreter's creation), never a per-frame call.
 
 OpenCV and its FFmpeg warn on stderr about every camera or stream that fails to open, where
 edge.sources says it in one sentence instead; opencv_errors_only() quiets them for a block and
@@ -22,56 +30,122 @@ puts OpenCV's log level back afterwards (it is the whole process's, not ours to 
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
+from typing import TextIO
 
 OPENCV_LOG_ERROR = 2  # cv::utils::logging::LOG_LEVEL_ERROR, the same number in 4.x and 5.x
 FFMPEG_QUIET = "-8"  # AV_LOG_QUIET, for OpenCV's OPENCV_FFMPEG_LOGLEVEL
+TFLITE_INFO = r"INFO: "  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+_DRAIN_WAIT = 5.0  # s; at most this long for the forwarder to pass on the block's last lines
 
-# Descriptor 2 is one per process: blocks in two threads at once would restore each other's
-# temporary file. They take turns (re-entrant, so a block may nest inside another).
+# Descriptors 1 and 2 are one per process: blocks in two threads at once would restore each
+# other's pipe. They take turns (re-entrant, so a block may nest inside another).
 _TURN = threading.RLock()
 # OpenCV's log level is one per process too: a block in another thread would restore ours.
 _OPENCV_TURN = threading.RLock()
 
+# The forwarding process: argv = pattern, then READ:WRITE descriptor pairs. Lines end at \n or
+# \r (progress bars); a line the pattern matches at its start is dropped, the rest written on.
+# It never stops reading (a closed terminal must not block the writer), and exits at the end of
+# every pipe: when the block restores the descriptors, or when this process dies.
+_FORWARDER = r"""
+import os, re, select, sys
+drop = re.compile(sys.argv[1].encode())
+outputs = {int(r): int(w) for r, w in (pair.split(":") for pair in sys.argv[2:])}
+pending = dict.fromkeys(outputs, b"")
+def send(fd, data):
+    while data:
+        try:
+            data = data[os.write(fd, data):]
+        except OSError:
+            return
+while outputs:
+    for fd in select.select(list(outputs), [], [])[0]:
+        chunk, out = os.read(fd, 65536), outputs[fd]
+        if chunk:
+            *lines, pending[fd] = re.split(rb"(?<=[\n\r])", pending[fd] + chunk)
+        else:
+            lines, pending[fd] = [pending[fd]], b""
+            del outputs[fd]
+        for line in lines:
+            if line and not drop.match(line):
+                send(out, line)
+"""
+
 
 def tflite_info(line: str) -> bool:
-    """TFLite's INFO lines ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")."""
-    return line.startswith("INFO: ")
+    """True for TFLite's INFO lines ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")."""
+    return re.match(TFLITE_INFO, line) is not None
 
 
 @contextmanager
-def filtered_stderr(drop: Callable[[str], bool]) -> Iterator[None]:
-    """Within the block, lines written to descriptor 2 for which drop(line) is true vanish."""
-    with _TURN:
-        sys.stderr.flush()
-        try:
-            saved = os.dup(2)
-        except OSError:  # no descriptor 2 (a daemon started without one): nothing to filter
-            yield
+def filtered_stderr(drop: str, stdout: bool = False) -> Iterator[TextIO]:
+    """Within the block, lines on descriptor 2 (and 1 when `stdout`) that the regular expression
+    `drop` matches at their start vanish; the others pass on live. Yields a stream on the real
+    stderr, for progress bars that must reach the terminal unfiltered."""
+    descriptors = (2, 1) if stdout else (2,)
+    with _TURN, ExitStack() as stack:
+        _flush()
+        saved = _saved(descriptors, stack)
+        if saved is None:  # no descriptor 2 (a daemon started without one): nothing to filter
+            yield sys.stderr
             return
-        with _replayed(saved, drop):
-            yield
-
-
-@contextmanager
-def _replayed(saved: int, drop: Callable[[str], bool]) -> Iterator[None]:
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
+        forwarder = _forward(drop, saved)
+        console = stack.enter_context(os.fdopen(os.dup(saved[2]), "w"))
         try:
-            yield
+            yield console
         finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            text = captured.read().decode("utf-8", errors="replace")
-            kept = [line for line in text.splitlines() if not drop(line)]
-            if kept:
-                print("\n".join(kept), file=sys.stderr, flush=True)
+            _flush()
+            for fd, original in saved.items():
+                os.dup2(original, fd)  # the pipe's last writer is gone: the forwarder drains
+            # A child started in the block may still hold the pipe: its lines come later.
+            with suppress(subprocess.TimeoutExpired):
+                forwarder.wait(_DRAIN_WAIT)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+
+
+def _saved(descriptors, stack: ExitStack) -> dict[int, int] | None:
+    """{descriptor: a copy of where it points now}, closed with the stack; None if one is shut."""
+    saved = {}
+    for fd in descriptors:
+        try:
+            saved[fd] = os.dup(fd)
+        except OSError:
+            return None
+        stack.callback(os.close, saved[fd])
+    return saved
+
+
+def _forward(drop: str, saved: dict[int, int]) -> subprocess.Popen:
+    """Point each descriptor at a new pipe whose lines the forwarding process passes on."""
+    pipes = {fd: os.pipe() for fd in saved}
+    try:
+        forwarder = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _FORWARDER, drop]
+            + [f"{pipes[fd][0]}:{saved[fd]}" for fd in saved],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=saved[2],  # its own failure, if any, reaches the terminal
+            pass_fds=[pipes[fd][0] for fd in saved] + list(saved.values()),
+            start_new_session=True,  # Ctrl-C is ours to handle; it keeps forwarding meanwhile
+        )
+        for fd, (_, write_end) in pipes.items():
+            os.dup2(write_end, fd)
+    finally:
+        for read_end, write_end in pipes.values():
+            os.close(read_end)
+            os.close(write_end)
+    return forwarder
 
 
 @contextmanager

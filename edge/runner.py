@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import UserError
-from edge.quiet import filtered_stderr, tflite_info
+from edge.quiet import TFLITE_INFO, filtered_stderr
 
 
 class ModelFileError(UserError):
@@ -69,7 +69,7 @@ class TFLiteModel:
             raise ModelFileError(f"model file not found: {self.path}")
         interpreter, self.backend = interpreter_class()
         try:
-            with filtered_stderr(tflite_info):  # "INFO: Created ... XNNPACK delegate", each time
+            with filtered_stderr(TFLITE_INFO):  # "INFO: Created ... XNNPACK delegate", each time
                 self.interpreter = interpreter(model_path=str(self.path), num_threads=num_threads)
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:

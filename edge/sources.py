@@ -115,9 +115,16 @@ class OpenCVSource:
         self._capture, self._first = None, None
 
 
+def _is_camera(target: int | str) -> bool:
+    """A camera index (0) or a camera by path (/dev/video0): both are opened the same way."""
+    return isinstance(target, int) or str(target).startswith("/dev/")
+
+
 def _open_capture(target: int | str):
-    """cv2.VideoCapture with V4L2 for camera indices and a timeout for network streams."""
-    if isinstance(target, int):
+    """cv2.VideoCapture with V4L2 for cameras (index or /dev path), a timeout for streams."""
+    if _is_camera(target):
+        # Without V4L2 and a one-frame buffer a /dev path went to whatever backend OpenCV
+        # picked, with its default queue: the loop got frames seconds old.
         backend = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
         capture = cv2.VideoCapture(target, backend)
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # frames; the capture thread drops stale ones
@@ -134,7 +141,7 @@ def _open_capture(target: int | str):
 
 
 def _hint(target: int | str) -> str:
-    if isinstance(target, int) or str(target).startswith("/dev/"):
+    if _is_camera(target):
         return (
             "is the camera plugged in and free (ls /dev/video*)? On a Pi CSI camera use picamera2"
         )

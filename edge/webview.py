@@ -15,42 +15,30 @@ Who may look is edge.access's job: the default host 127.0.0.1 serves this machin
 checks the Host header against DNS rebinding); 0.0.0.0:PORT or [::]:PORT reaches the network
 and then needs the token printed at start (`/?token=...`, then a cookie), unless --no-auth.
 
-A browser cannot take the loop down: one thread accepts connections and holds idle ones
-(no request yet) without a thread, closing them after HEADER_TIMEOUT and dropping the
-oldest when more than a share of the descriptor limit wait; a connection gets a worker
-thread once its request has arrived, at most MAX_CLIENTS at a time (503 beyond), and every
-socket read or write times out after CLIENT_TIMEOUT.
+A browser cannot take the loop down: the server is edge.page_server's, shared with the
+collect page (idle connections held without a thread, a worker thread only once a request
+arrived, at most MAX_CLIENTS at a time with 503 beyond, every read and write timed out).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import selectors
-import socket
 import threading
 import time
 from argparse import ArgumentTypeError
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import cv2
 import numpy as np
 
 from edge.access import Access
-from edge.errors import UserError
+from edge.page_server import MAX_CLIENTS, PageHandler, PageServer, ServedPage
 
 DEFAULT_HOST = "127.0.0.1"
 JPEG_QUALITY = 80  # 0..100
 STREAM_MAX_FPS = 20.0  # frames per second sent to each browser
 BOUNDARY = "edgeframe"
-MAX_CLIENTS = 16  # connections served at once (streams included); 503 beyond
-CLIENT_TIMEOUT = 10.0  # s; any one read or write on a served connection
-HEADER_TIMEOUT = 5.0  # s; a connection that sends no request in this time is closed
-MAX_WAITING = 256  # idle connections held at most (fewer under a low descriptor limit)
-_POLL = 0.2  # s; how often the accept thread looks at the clock and the stop flag
-_BUSY = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
 _HOST = re.compile(r"[A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]")
 
 PAGE = """<!doctype html>
@@ -96,126 +84,10 @@ def parse_address(text: str) -> tuple[str, int]:
     return host.strip("[]") or DEFAULT_HOST, int(port)
 
 
-def _waiting_limit() -> int:
-    """Idle connections to hold: a quarter of the descriptor limit, so accept never runs dry."""
-    try:
-        import resource
-
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    except (ImportError, OSError, ValueError):
-        return MAX_WAITING
-    if soft == resource.RLIM_INFINITY:
-        return MAX_WAITING
-    return max(4, min(MAX_WAITING, soft // 4))
-
-
-class _Server(HTTPServer):
-    """Accepts in one thread; a connection gets a worker thread once its request arrived."""
-
-    request_queue_size = 128  # listen() backlog
-
-    def __init__(self, address: tuple[str, int], view: WebView, max_clients: int):
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        super().__init__(address, _Handler)
-        self.socket.setblocking(False)
-        self.view, self.max_clients, self.max_waiting = view, max_clients, _waiting_limit()
-        self.active = 0
-        self._lock = threading.Lock()
-        self._waiting: dict[socket.socket, tuple[float, object]] = {}  # oldest first
-        self._selector = selectors.DefaultSelector()
-        self._stop = threading.Event()
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind asks DNS for our own name (getfqdn), which can hang offline.
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind(self.server_address)
-        self.server_address = self.socket.getsockname()
-        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
-
-    def run(self) -> None:
-        self._selector.register(self.socket, selectors.EVENT_READ)
-        try:
-            while not self._stop.is_set():
-                for key, _ in self._selector.select(_POLL):
-                    if key.fileobj is self.socket:
-                        self._accept()
-                    else:
-                        self._ready(key.fileobj)
-                self._expire()
-        finally:
-            for conn in list(self._waiting):
-                self._drop(conn)
-            self._selector.close()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _accept(self) -> None:
-        try:
-            conn, address = self.socket.accept()
-        except BlockingIOError:
-            return
-        except OSError:  # out of descriptors (EMFILE): free the oldest idle one, never spin
-            if self._waiting:
-                self._drop(next(iter(self._waiting)))
-            else:
-                self._stop.wait(_POLL)
-            return
-        if len(self._waiting) >= self.max_waiting:
-            self._drop(next(iter(self._waiting)))
-        conn.setblocking(True)
-        self._waiting[conn] = (time.monotonic() + HEADER_TIMEOUT, address)
-        self._selector.register(conn, selectors.EVENT_READ)
-
-    def _ready(self, conn: socket.socket) -> None:
-        self._selector.unregister(conn)
-        _, address = self._waiting.pop(conn)
-        with self._lock:
-            busy = self.active >= self.max_clients
-            if not busy:
-                self.active += 1
-        if busy:
-            _refuse(conn)
-            return
-        threading.Thread(target=self._serve, args=(conn, address), daemon=True).start()
-
-    def _serve(self, conn: socket.socket, address) -> None:
-        try:
-            self.finish_request(conn, address)
-        except OSError:
-            pass  # the browser went away or timed out
-        finally:
-            self.shutdown_request(conn)
-            with self._lock:
-                self.active -= 1
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for conn, (deadline, _) in list(self._waiting.items()):
-            if deadline > now:
-                break  # the rest came later
-            self._drop(conn)
-
-    def _drop(self, conn: socket.socket) -> None:
-        self._waiting.pop(conn, None)
-        with contextlib.suppress(KeyError, ValueError):
-            self._selector.unregister(conn)
-        conn.close()
-
-
-def _refuse(conn: socket.socket) -> None:
-    """503 without waiting on the browser: one non-blocking send, then close."""
-    try:
-        conn.setblocking(False)
-        conn.send(_BUSY)
-    except OSError:
-        pass
-    finally:
-        conn.close()
-
-
-class WebView:
+class WebView(ServedPage):
     """An HTTP server in a background thread; publish() hands it the newest frame."""
+
+    thread_name = "webview"
 
     def __init__(
         self,
@@ -225,12 +97,7 @@ class WebView:
         max_clients: int = MAX_CLIENTS,
     ):
         self.access = access or Access.for_address(host)
-        try:
-            self._server = _Server((host, port), self, max_clients)
-        except (OSError, OverflowError) as exc:
-            raise UserError(
-                f"cannot serve on {host}:{port}: {getattr(exc, 'strerror', exc)}"
-            ) from None
+        self._server = PageServer.open((host, port), _Handler, self, max_clients)
         self.stopping = False
         self.stream_clients = 0
         self._changed = threading.Condition()
@@ -239,26 +106,10 @@ class WebView:
         self._jpeg: tuple[int, bytes] = (0, b"")
         self._prediction: dict = {}
         self._encode = threading.Lock()  # one JPEG encoding at a time, outside _changed
-        self._thread = threading.Thread(target=self._server.run, name="webview", daemon=True)
 
     @property
     def port(self) -> int:
         return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        """The address to open (with the token when one is needed)."""
-        host = self._server.server_address[0]
-        if host in ("0.0.0.0", "::"):  # every interface: name this machine
-            host = socket.gethostname()
-        return self.access.url(host, self.port)
-
-    def __enter__(self) -> WebView:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     @property
     def watching(self) -> bool:
@@ -303,32 +154,15 @@ class WebView:
         with self._changed:
             self.stopping = True
             self._changed.notify_all()
-        self._server.stop()
-        if self._thread.is_alive():
-            self._thread.join(CLIENT_TIMEOUT)
-        self._server.server_close()
+        self._server.close()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(PageHandler):
     server_version = "edge-classifier"
-    timeout = CLIENT_TIMEOUT  # s; StreamRequestHandler puts it on the socket
-
-    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
-        pass  # one line per request would drown the headless JSON lines
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        view: WebView = self.server.view
-        decision = view.access.check(self.path, self.headers)
-        if decision.status != HTTPStatus.OK:
-            self.send_error(decision.status, decision.reason)
-            return
-        self._cookie = decision.cookie
-        if decision.redirect is not None:
-            self.send_response(HTTPStatus.SEE_OTHER)
-            self.send_header("Location", decision.redirect)
-            self.send_header("Set-Cookie", decision.cookie)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+        view: WebView = self.server.app
+        if not self.admit(view.access):
             return
         path = self.path.split("?", 1)[0]
         if path in ("/", "/index.html"):
@@ -349,8 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _common_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
-        if self._cookie:
-            self.send_header("Set-Cookie", self._cookie)
+        self.send_cookie()
         self.end_headers()
 
     def _stream(self, view: WebView) -> None:

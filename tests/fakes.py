@@ -75,12 +75,15 @@ class FakeRequest:
 
 
 class FakePicamera2:
-    """picamera2.Picamera2 look-alike: "RGB888" arrays are BGR in memory, as on the Pi."""
+    """picamera2.Picamera2 look-alike: "RGB888" arrays are BGR in memory, as on the Pi.
 
-    camera_properties = {"ScalerCropMaximum": (0, 0, 4056, 3040)}
+    rgb: a colour (3 values) filling every frame, or a function (height, width) -> RGB frame.
+    sensor: PixelArraySize (width, height); None for an old picamera2 that does not say.
+    """
 
-    def __init__(self, rgb, lores_rgb: bool = True):
-        self.rgb, self.lores_rgb = rgb, lores_rgb
+    def __init__(self, rgb, sensor=(4056, 3040)):
+        self.rgb = rgb
+        self.camera_properties = {} if sensor is None else {"PixelArraySize": sensor}
         self.config = self.controls = None
         self.started = self.closed = False
 
@@ -88,8 +91,6 @@ class FakePicamera2:
         return {"main": main, "lores": lores}
 
     def configure(self, config):
-        if config["lores"] is not None and not self.lores_rgb:
-            raise RuntimeError("lores stream must be YUV420")
         self.config = config
 
     def set_controls(self, controls):
@@ -104,11 +105,12 @@ class FakePicamera2:
     def close(self):
         self.closed = True
 
+    def scene(self) -> np.ndarray:
+        """The RGB frame the camera sees, at the configured main-stream size."""
+        width, height = self.config["main"]["size"]
+        if callable(self.rgb):
+            return self.rgb(height, width)
+        return np.full((height, width, 3), self.rgb, np.uint8)
+
     def capture_request(self):
-        arrays = {}
-        for name in ("main", "lores"):
-            stream = self.config.get(name)
-            if stream is not None:
-                width, height = stream["size"]
-                arrays[name] = np.full((height, width, 3), self.rgb[::-1], np.uint8)
-        return FakeRequest(arrays)
+        return FakeRequest({"main": bgr(self.scene())})

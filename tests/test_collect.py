@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from edge import collect, sources
+from edge.access import Access
 from edge.captures import LOG_NAME, CaptureStore, read_log
 from edge.collect_server import CollectServer, LiveFrames
 from edge.collect_session import Session
 from edge.errors import run_cli
-from edge.page_access import Access
 from tests.cdp import Browser
 from tests.fakes import FakeCapture
 from tests.test_webview import chromium, free_port
@@ -195,34 +195,51 @@ def test_collect_page_in_headless_chromium(page, tmp_path):
 
 def test_non_loopback_needs_the_token_then_a_cookie(tmp_path):
     token_file = tmp_path / "token"
-    access = Access("192.0.2.7", token_file)  # as for 0.0.0.0; the test binds loopback
+    access = Access.for_address("192.0.2.7", token_file)  # as for 0.0.0.0; the test binds loopback
     assert token_file.stat().st_mode & 0o777 == 0o600 and access.token
     session = Session(CaptureStore(tmp_path / "d", "x"), LiveFrames(), classes=["Hat"])
     with CollectServer("127.0.0.1", 0, session, access) as server:
-        with pytest.raises(urllib.error.HTTPError, match="403"):
-            urllib.request.urlopen(server.url + "state.json", timeout=5)
+        page = server.url.split("?")[0]  # http://127.0.0.1:PORT/, without the token
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(page + "state.json", timeout=5)
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-        with opener.open(access.first_url(server.url), timeout=5) as response:
-            assert response.url == server.url  # redirected to drop the token from the address
-        state = json.loads(opener.open(server.url + "state.json", timeout=5).read())
+        with opener.open(server.url, timeout=5) as response:  # the URL printed at start
+            assert response.url == page  # redirected to drop the token from the address
+        state = json.loads(opener.open(page + "state.json", timeout=5).read())
         assert state["classes"][0]["name"] == "Hat"
-        with pytest.raises(urllib.error.HTTPError, match="403"):
-            urllib.request.urlopen(server.url + "state.json?token=wrong", timeout=5)
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(page + "state.json?token=wrong", timeout=5)
     token_file.chmod(0o644)
     with pytest.raises(Exception, match="readable by others"):
-        Access("0.0.0.0", token_file)
-    assert Access("127.0.0.1", token_file).token is None  # loopback: no token needed
+        Access.for_address("0.0.0.0", token_file)
+    assert Access.for_address("127.0.0.1").token is None  # loopback: no token needed
 
 
-def test_connections_over_the_cap_are_closed_at_once(tmp_path):
+def test_loopback_refuses_a_foreign_host_header(tmp_path):
+    """DNS rebinding: a page from evil.example resolving to 127.0.0.1 gets nothing."""
+    session = Session(CaptureStore(tmp_path / "d", "x"), LiveFrames(), classes=["Hat"])
+    with CollectServer("127.0.0.1", 0, session, Access.for_address("127.0.0.1")) as server:
+        request = urllib.request.Request(
+            server.url + "state.json", headers={"Host": "evil.example:8000"}
+        )
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            urllib.request.urlopen(request, timeout=5)
+        assert json.loads(urllib.request.urlopen(server.url + "state.json", timeout=5).read())
+
+
+def test_connections_over_the_cap_are_answered_503_at_once(tmp_path):
     session = Session(CaptureStore(tmp_path / "d", "x"), LiveFrames())
-    with CollectServer("127.0.0.1", 0, session, Access("127.0.0.1", max_clients=2)) as server:
+    access = Access.for_address("127.0.0.1")
+    with CollectServer("127.0.0.1", 0, session, access, max_clients=2) as server:
         port = int(server.url.rsplit(":", 1)[1].strip("/"))
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
-        time.sleep(0.3)  # both are being served (waiting for a request line)
+        for s in idle:  # a request begun and never finished holds a worker
+            s.sendall(b"GET /state.json HTTP/1.1\r\n")
+        time.sleep(0.3)  # both are being served (waiting for the rest of the headers)
         with socket.create_connection(("127.0.0.1", port)) as third:
-            third.settimeout(5)
-            assert third.recv(1) == b""  # closed without an answer
+            third.settimeout(2)  # under the 10 s a served request may wait: nothing waits
+            third.sendall(b"GET /state.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert third.recv(100).startswith(b"HTTP/1.1 503 ")  # refused, without a worker
         for s in idle:
             s.close()
         time.sleep(0.3)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -62,9 +63,16 @@ def calls(tmp_path) -> list[str]:
     return [json.loads(line)[-1] for line in lines]  # the remote command of each ssh
 
 
+def _default_sigint():
+    # A job started in the background by a non-interactive shell inherits SIGINT ignored, and
+    # Python then installs no KeyboardInterrupt handler: give the child a terminal's default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def remote(args, env, **kwargs):
     command = [sys.executable, "-m", "tools.collect_remote", *args]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, **kwargs)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                          preexec_fn=_default_sigint, **kwargs)  # fmt: skip
 
 
 def test_collect_stops_the_boot_service_and_starts_it_again(fake):

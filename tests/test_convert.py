@@ -83,6 +83,15 @@ def test_int8_model_passes_the_gate_and_the_report_holds_every_field(folder):
     assert report["float_accuracy"] >= 90.0, "the fixture model should have learned the task"
     assert report["int8_bytes"] <= MAX_SIZE_RATIO * report["float_bytes"]
     assert report["full_integer"] and report["remedy"] == "plain"
+    assert report["float_layers"] == []
+    meta = json.loads((folder / "model.json").read_text())
+    assert meta["int8"] == {
+        "file": "int8.tflite",
+        "full_integer": True,
+        "float_layers": [],
+        "remedy": "plain",
+        "report": "report.json",
+    }
     assert report["float_ms"] > 0 and report["int8_ms"] > 0 and report["threads"] == 2
     assert set(report["per_class"]["int8"]) == {"checks", "horizontal", "vertical"}
     assert {"precision", "recall", "f1"} <= report["per_class"]["float32"]["checks"].keys()
@@ -109,7 +118,10 @@ def test_a_broken_int8_model_fails_the_gate_after_the_remedies(folder, monkeypat
 
     monkeypatch.setattr(convert.remedies, "calibrate", calibrate_on_black)
     (folder / "int8.tflite").write_bytes(b"a stale model from an earlier run")
-    assert run_convert(folder, "--calibration", "12", "--max-float-layers", "1") == 1
+    meta = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**meta, "int8": {"file": "int8.tflite"}}))
+    flags = ["--calibration", "12", "--max-float-layers", "1", "--allow-float-fallback"]
+    assert run_convert(folder, *flags) == 1
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("error: int8 model failed the gate") and "int8.rejected.tflite" in error
     report = json.loads((folder / "report.json").read_text())
@@ -124,6 +136,34 @@ def test_a_broken_int8_model_fails_the_gate_after_the_remedies(folder, monkeypat
     assert (folder / "int8.rejected.tflite").is_file()
     assert not (folder / "int8.tflite").exists(), "no int8 model may survive a failed gate"
     assert "FAILED" in (folder / "report.md").read_text()
+    assert "int8" not in json.loads((folder / "model.json").read_text())
+
+
+def test_float_fallback_is_named_for_what_it_is(folder, monkeypatch, capsys):
+    """Allowed and chosen, a model with float layers says so in report, model.json and stdout."""
+    import convert.remedies
+
+    real_plain = convert.remedies.Ladder.plain
+
+    def plain_fails(ladder):  # make the ladder climb to float-fallback on a good model
+        real_plain(ladder)
+        ladder.attempts[-1].passed, ladder.attempts[-1].verdict = False, "fail"
+        return False
+
+    monkeypatch.setattr(convert.remedies.Ladder, "plain", plain_fails)
+    flags = ["--remedies", "float-fallback", "--allow-float-fallback", "--max-float-layers", "1"]
+    assert run_convert(folder, *flags) == 0
+    report = json.loads((folder / "report.json").read_text())
+    assert report["remedy"] == "float-fallback-1" and not report["full_integer"]
+    assert len(report["float_layers"]) == 1
+    meta = json.loads((folder / "model.json").read_text())
+    assert meta["int8"]["full_integer"] is False
+    assert meta["int8"]["float_layers"] == report["float_layers"]
+    assert meta["classes"] == ["checks", "horizontal", "vertical"]  # training's keys stay
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].startswith("int8.tflite is NOT full-integer: 1 layer(s) kept float")
+    assert "not full-integer" in (folder / "report.md").read_text()
+    assert any("stay float" in warning for warning in report["warnings"])
 
 
 def test_equalization_is_exact_in_float(trained):
@@ -174,6 +214,7 @@ def test_command_line_rejects_bad_flags_before_loading_tensorflow(tmp_path):
         ["--model", "x", "--max-drop", "lots"],
         ["--model", "x", "--input-type", "int4"],
         ["--model", "x", "--remedies", "pray"],
+        ["--model", "x", "--remedies", "float-fallback"],
     ):
         done = subprocess.run(
             [sys.executable, "-m", "convert", *args],

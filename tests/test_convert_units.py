@@ -94,3 +94,49 @@ def test_create_new_never_replaces_and_leaves_no_temporary(tmp_path):
         create_new(target, b"second")
     assert target.read_bytes() == b"first"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]
+
+
+def _convert_args(*flags: str):
+    from convert.__main__ import _check, build_parser
+
+    args = build_parser().parse_args(["--model", "m", *flags])
+    _check(args)
+    return args
+
+
+def test_float_fallback_needs_permission_because_it_is_not_full_integer():
+    from edge.errors import UserError
+
+    everything = ["equalize", "calibration", "percentile", "float-fallback"]
+    args = _convert_args()  # "all": every full-integer remedy, float-fallback left out
+    assert args.remedies == everything[:3] and args.skipped_float_fallback
+    assert _convert_args("--allow-float-fallback").remedies == everything
+    assert _convert_args("--remedies", "all", "--allow-float-fallback").remedies == everything
+    with pytest.raises(UserError, match="not be full-integer: add --allow-float-fallback"):
+        _convert_args("--remedies", "percentile,float-fallback")
+    assert _convert_args("--remedies", "float-fallback", "--allow-float-fallback").remedies == [
+        "float-fallback"
+    ]
+
+
+def test_model_json_records_the_int8_kind_and_forgets_a_rejected_one(tmp_path):
+    import json
+
+    from convert.model_json import record_int8
+
+    meta = {"format_version": 1, "classes": ["a", "b"], "input_size": [8, 8]}
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    entry = {"file": "int8.tflite", "full_integer": False, "float_layers": ["dense/MatMul"]}
+    record_int8(tmp_path, entry)
+    assert json.loads((tmp_path / "model.json").read_text()) == {**meta, "int8": entry}
+    record_int8(tmp_path, None)  # a failed gate leaves no int8.tflite, so no entry either
+    assert json.loads((tmp_path / "model.json").read_text()) == meta
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json"]
+
+
+def test_report_md_says_a_model_is_not_full_integer():
+    from convert.report import _kind
+
+    assert _kind({"full_integer": True, "float_layers": []}) == "full-integer"
+    kind = _kind({"full_integer": False, "float_layers": ["conv/Relu", "dense/MatMul"]})
+    assert "not full-integer" in kind and "2 layer(s)" in kind and "`dense/MatMul`" in kind

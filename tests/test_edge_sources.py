@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from edge.capture import CaptureThread
+from edge.imaging import fit
 from edge.picamera import Picamera2Source
 from edge.prediction import Classifier
 from edge.sources import ImageFilesSource, OpenCVSource, SourceError, open_source, parse_source
@@ -70,28 +71,48 @@ def test_fake_opencv_camera_delivers_rgb(classify):
     assert labels_through(source, classify) == COLOURS
 
 
-@pytest.mark.parametrize("lores", [True, False], ids=["isp-lores", "main-only"])
-def test_fake_picamera2_delivers_rgb(classify, lores):
+def test_fake_picamera2_delivers_rgb(classify):
     for name in COLOURS:
         rgb = np.array(solid(name)[0, 0])
-        camera = FakePicamera2(rgb, lores_rgb=lores)
+        camera = FakePicamera2(rgb)
         source = Picamera2Source(classify.input_size, camera_factory=lambda cam=camera: cam)
         source.open()
-        height, width = classify.input_size
-        # The ISP resizes: the low-resolution stream is exactly the model's input.
-        assert (camera.config["lores"] is not None) == lores
-        if lores:
-            assert camera.config["lores"]["size"] == (width, height)
-        main_w, main_h = camera.config["main"]["size"]
-        assert main_w * height == main_h * width  # the display keeps the model's aspect ratio
-        x, y, crop_w, crop_h = camera.controls["ScalerCrop"]
-        assert crop_w * height == crop_h * width and x > 0 and y == 0
-        image, small = source.read_both()
-        assert (small is not None) == lores
-        pixels = small if lores else image
-        assert classify(pixels).label == name
-        source.close()
+        with CaptureThread(source) as capture:  # a live source: it ends when stopped
+            frame = capture.next_frame(timeout=5)
+        assert classify(frame.image).label == name  # pure red in, "red" out
         assert camera.closed
+
+
+class Spy:
+    """Wraps a TFLiteModel's predict_one and keeps every image the model was given."""
+
+    def __init__(self, predict_one):
+        self.predict_one, self.seen = predict_one, []
+
+    def __call__(self, pixels):
+        self.seen.append(pixels.copy())
+        return self.predict_one(pixels)
+
+
+@pytest.mark.parametrize(
+    "sensor, main", [((4056, 3040), (640, 480)), ((4608, 2592), (854, 480)), (None, (640, 480))]
+)
+def test_picamera2_model_input_is_fit_of_the_main_stream(classify, monkeypatch, sensor, main):
+    scene = np.random.default_rng(3).integers(0, 256, (main[1], main[0], 3), dtype=np.uint8)
+    camera = FakePicamera2(lambda height, width: scene[:height, :width], sensor=sensor)
+    source = Picamera2Source(classify.input_size, camera_factory=lambda: camera)
+    source.open()
+    # One stream at the sensor's aspect ratio: the ISP scales, never crops or squashes;
+    # no lores stream and no sensor crop, so fit() alone decides what the model sees.
+    assert camera.config == {"main": {"size": main, "format": "RGB888"}, "lores": None}
+    assert camera.controls is None
+    spy = Spy(classify.model.predict_one)
+    monkeypatch.setattr(classify.model, "predict_one", spy)
+    with CaptureThread(source) as capture:
+        frame = capture.next_frame(timeout=5)
+    np.testing.assert_array_equal(frame.image, scene)  # BGR in memory -> RGB, once
+    classify(frame.image)
+    np.testing.assert_array_equal(spy.seen[-1], fit(scene, classify.input_size))
 
 
 def test_parse_source_kinds(tmp_path):
@@ -124,3 +145,32 @@ def test_folder_skips_undecodable_files_and_counts_them(tmp_path, capsys):
     assert source.read() is not None and source.read() is None
     source.close()
     assert "skipped 1 of 2 files" in capsys.readouterr().err
+
+
+class RecordingCapture:
+    """cv2.VideoCapture stand-in that records how it was opened and which props were set."""
+
+    opened: list = []
+
+    def __init__(self, *args):
+        self.args, self.props = args, {}
+        RecordingCapture.opened.append(self)
+
+    def set(self, prop, value) -> bool:
+        self.props[prop] = value
+        return True
+
+
+@pytest.mark.parametrize("path", ["/dev/video0", "/dev/video2"])
+def test_a_camera_by_path_is_opened_like_a_camera_index(monkeypatch, path):
+    import edge.sources
+
+    monkeypatch.setattr(edge.sources.cv2, "VideoCapture", RecordingCapture)
+    monkeypatch.setattr(edge.sources.sys, "platform", "linux")
+    RecordingCapture.opened = []
+    by_index = edge.sources._open_capture(int(path[-1]))
+    by_path = edge.sources._open_capture(path)
+    assert by_index.args == (int(path[-1]), cv2.CAP_V4L2)
+    assert by_path.args == (path, cv2.CAP_V4L2)
+    # a one-frame driver queue: the capture thread, not OpenCV, decides which frame is newest
+    assert by_index.props == by_path.props == {cv2.CAP_PROP_BUFFERSIZE: 1}

@@ -111,9 +111,11 @@ def test_device_classifies_test_images_like_the_report(pipeline):
     assert 100 * accuracy == pytest.approx(report["int8_accuracy"], abs=1e-3)
 
 
-def test_camera_loop_runs_on_the_model_folder(pipeline):
+def test_camera_loop_on_a_folder_predicts_what_classify_predicts(pipeline):
+    """The live loop (capture thread, fit() one frame ahead) gives edge.classify's answers."""
     data, model, _ = pipeline
-    result = _cli(
+    images = sorted(str(p) for p in (data / "disc").iterdir() if p.suffix == ".png")[:5]
+    looped = _cli(
         "edge.camera",
         "--model",
         str(model),
@@ -122,7 +124,17 @@ def test_camera_loop_runs_on_the_model_folder(pipeline):
         "--headless",
         "--max-frames",
         "5",
+        "--threads",
+        "1",
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    frames = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert len(frames) == 5
+    assert looped.returncode == 0, looped.stderr[-2000:]
+    frames = [json.loads(line) for line in looped.stdout.splitlines() if line.startswith("{")]
+    classified = _cli("edge.classify", "--model", str(model), "--json", "--threads", "1", *images)
+    assert classified.returncode == 0, classified.stderr[-2000:]
+    rows = [json.loads(line) for line in classified.stdout.splitlines() if line.strip()]
+    assert len(frames) == len(rows) == 5
+    for frame, row in zip(frames, rows, strict=True):
+        assert frame["label"] == row["label"], (frame, row)
+        # Both print 4 decimals: the same runner on the same pixels differs by no more.
+        assert frame["probability"] == pytest.approx(row["probability"], abs=1e-4)
+        assert [t["label"] for t in frame["top_k"]] == [t["label"] for t in row["top_k"]]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edge.imaging import load_image
-from train.sample_data import CLASSES, draw_sample, main
+from train.sample_data import CLASSES, draw_sample, generate, main
 
 
 def test_generates_every_class(tmp_path):
@@ -35,3 +36,17 @@ def test_edge_imports_without_tensorflow():
         "sys.exit('tensorflow' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_folder_that_is_not_a_sample_set_is_never_replaced(tmp_path):
+    from edge.errors import UserError
+
+    mine = tmp_path / "mine"
+    (mine / "Hat").mkdir(parents=True)
+    (mine / "Hat" / "photo.jpg").write_bytes(b"the user's photo")
+    with pytest.raises(UserError, match="not a sample set"):
+        generate(mine, per_class=1, size=32)
+    assert (mine / "Hat" / "photo.jpg").read_bytes() == b"the user's photo"
+    again = generate(tmp_path / "sample", per_class=1, size=32)
+    assert generate(again, per_class=2, size=32) == again  # its own output it may replace
+    assert len(list((again / "Hat").iterdir())) == 2

@@ -6,8 +6,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from tests.conftest import ROOT
 from train.tf_import import chatter
 
@@ -62,16 +60,52 @@ def test_an_error_after_tensorflow_loads_is_one_line_on_a_fresh_process(tmp_path
     ]
 
 
-def test_a_plain_import_does_print_the_chatter_the_cli_drops():
-    """The premise of the test above: without import_tensorflow() these lines do appear."""
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    result = subprocess.run(
-        [sys.executable, "-c", "import tensorflow"],
-        env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"},
+WARNING_LINE = "W0000 00:00:1795824867.974132    2046 gpu_device.cc:2344] Cannot dlopen some GPU"
+
+
+def _fresh(code: str, pythonpath: str, **env) -> subprocess.CompletedProcess:
+    inherited = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**inherited, "PYTHONPATH": pythonpath, **env},
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_a_fresh_process_drops_the_chatter_and_keeps_the_warning(tmp_path):
+    """A stand-in tensorflow writes the start-up lines and a warning to descriptor 2 from
+    "native" code (os.write, past sys.stderr), as TensorFlow does: whatever the installed
+    TensorFlow prints today, import_tensorflow() must drop exactly the chatter."""
+    fake = tmp_path / "tensorflow"
+    fake.mkdir()
+    lines = [*STARTUP, WARNING_LINE, *STARTUP[1:]]
+    (fake / "__init__.py").write_text(
+        f"import os\nos.write(2, {(chr(10).join(lines) + chr(10)).encode()!r})\n"
+    )
+    code = "from train.tf_import import import_tensorflow; print(import_tensorflow().__file__)"
+    result = _fresh(code, f"{tmp_path}{os.pathsep}{ROOT}")
     assert result.returncode == 0, result.stderr[-2000:]
-    if not any(chatter(line) for line in result.stderr.splitlines()):
-        pytest.skip("this TensorFlow prints no start-up chatter: import_tensorflow() is moot")
+    assert result.stdout.strip() == str(fake / "__init__.py")  # the stand-in was imported
+    assert result.stderr.splitlines() == [WARNING_LINE]
+    plain = _fresh("import tensorflow", f"{tmp_path}{os.pathsep}{ROOT}")
+    assert plain.stderr.splitlines() == lines  # the premise: without the filter, all of it
+
+
+def test_the_installed_tensorflow_prints_only_what_is_not_chatter():
+    """The real TensorFlow, in fresh processes: every line a plain import prints is either
+    chatter (dropped) or still there through import_tensorflow(). The plain import gets the
+    log level import_tensorflow() sets, so the two differ only by the filter."""
+    plain = _fresh("import tensorflow", str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    quiet = _fresh("from train.tf_import import import_tensorflow; import_tensorflow()", str(ROOT))
+    assert plain.returncode == 0 and quiet.returncode == 0, (plain.stderr + quiet.stderr)[-2000:]
+    kept = [line for line in plain.stderr.splitlines() if not chatter(line)]
+    assert not any(chatter(line) for line in quiet.stderr.splitlines()), quiet.stderr
+    # Lines differ run to run only in their timestamps: compare what each line says.
+    assert [_text(line) for line in quiet.stderr.splitlines()] == [_text(line) for line in kept]
+
+
+def _text(line: str) -> str:
+    return line.split("] ", 1)[-1]

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,18 +84,33 @@ def test_training_beats_chance_and_writes_artifacts(trained):
     assert not out.with_name("shapes.checkpoint").exists()
 
 
+FLOAT_TFLITE_ATOL = 1e-4  # probability; float32 TFLite vs Keras on the same pixels
+
+
 @pytest.mark.slow
-def test_saved_model_loads_safely_and_predicts_the_same(trained):
+def test_saved_model_loads_safely_and_predicts_the_same(trained, tmp_path):
+    """model.keras, reloaded in safe mode, reproduces the test accuracy training recorded,
+    and its float TFLite copy (what convert measures int8 against) gives the same numbers."""
     import keras
 
     import train.model  # noqa: F401  registers CaffePreprocess
-    from edge.imaging import prepare
+    from convert.quantize import float_tflite
+    from edge.runner import TFLiteModel
+    from train.dataset import load_split, read_split
 
-    data, out = trained
+    _, out = trained
+    meta = json.loads((out / "model.json").read_text())
+    items = read_split(out / "splits/test.txt", Path(meta["dataset"]["root"]), meta["classes"])
+    pixels, labels, _, skipped = load_split(items, (32, 32), progress=False)
+    assert len(labels) >= 6 and not skipped
     model = keras.models.load_model(out / "model.keras", safe_mode=True)
-    image = prepare(next((data / "disc").glob("*.png")), (32, 32))
-    probs = model.predict(image[None].astype(np.float32), verbose=0)[0]
-    assert probs.shape == (3,) and abs(probs.sum() - 1) < 1e-4
+    probs = model.predict(pixels.astype(np.float32), verbose=0)
+    accuracy = float(np.mean(probs.argmax(1) == labels))
+    assert accuracy == pytest.approx(meta["results"]["test_accuracy"], abs=1e-9)
+    (tmp_path / "float32.tflite").write_bytes(float_tflite(model))
+    tflite = TFLiteModel(tmp_path / "float32.tflite", num_threads=1).predict(pixels)
+    np.testing.assert_allclose(tflite, probs, atol=FLOAT_TFLITE_ATOL)
+    assert (tflite.argmax(1) == probs.argmax(1)).all()
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.atomic import replacing, write_text
 from edge.errors import UserError
 from edge.model_folder import write_labels
 
@@ -28,12 +29,11 @@ HISTORY_STAMP = "%Y%m%d-%H%M%S"  # local time, sorts by age
 
 def plot_history(history: dict, path: Path) -> None:
     """Training curves: accuracy and loss per epoch, both phases on one axis, split marked."""
-    import matplotlib
+    # A Figure of its own, not pyplot: no backend switched, no figure registered globally.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     offset = 0
     for phase, values in history.items():
         epochs = len(values.get("loss", []))
@@ -63,8 +63,8 @@ def plot_history(history: dict, path: Path) -> None:
         if axis.get_legend_handles_labels()[0]:  # a --search model has no epochs of its own
             axis.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
 
 
 def staging_folder(out: Path) -> Path:
@@ -75,7 +75,7 @@ def staging_folder(out: Path) -> Path:
 
 
 def write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def write_common(staging: Path, labels: list[str], meta: dict, history: dict) -> None:

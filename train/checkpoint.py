@@ -28,10 +28,6 @@ LAST, BEST = "last.weights.npz", "best.weights.npz"
 _LEFTOVERS = ("partial.*.weights.h5", "*.partial", ".*.tmp", ".*.tmp.*")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    write_text(path, text)
-
-
 def atomic_save_weights(model: keras.Model, path: Path) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, *model.get_weights())
@@ -87,7 +83,7 @@ class Checkpointer(keras.callbacks.Callback):
 
 
 def save_state(folder: Path, state: dict) -> None:
-    atomic_write_text(folder / "state.json", json.dumps(state, indent=2))
+    write_text(folder / "state.json", json.dumps(state, indent=2))
 
 
 def load_state(folder: Path) -> dict | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from edge.atomic import write_bytes
 from edge.errors import UserError
 from edge.imaging import ImageError, is_image_file, prepare
 
@@ -181,7 +182,7 @@ def write_split(path: Path, items: list[tuple[Path, int]], root: Path, classes: 
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"{p.relative_to(root).as_posix()}\t{classes[y]}\n" for p, y in items]
     # surrogateescape: a file name that is not UTF-8 is written as its bytes, read back alike.
-    path.write_text("".join(lines), encoding="utf-8", errors="surrogateescape")
+    write_bytes(path, "".join(lines).encode("utf-8", errors="surrogateescape"))
 
 
 def read_split(path: Path, root: Path, classes: list[str]) -> list[tuple[Path, int]]:

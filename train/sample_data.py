@@ -248,6 +248,7 @@ def draw_sample(name: str, rng: np.random.Generator, size: int = 128) -> np.ndar
 def generate(out: Path, per_class: int = 200, size: int = 128, seed: int = 0) -> Path:
     """Write out/CLASS/CLASS_NNNN.jpg atomically (built beside, then renamed into place)."""
     out = Path(out)
+    _check_ours(out)  # before minutes of drawing, and never someone else's folder replaced
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -267,9 +268,20 @@ def generate(out: Path, per_class: int = 200, size: int = 128, seed: int = 0) ->
                 bar.update(1)
     (staging / ".complete").write_text(f"per_class={per_class} size={size} seed={seed}\n")
     if out.exists():
+        _check_ours(out)  # still ours: the folder may have changed meanwhile
         shutil.rmtree(out)
     staging.rename(out)
     return out
+
+
+def _check_ours(out: Path) -> None:
+    """UserError unless `out` is absent, empty, or a sample set this module wrote (.complete)."""
+    if out.is_dir() and ((out / ".complete").is_file() or not any(out.iterdir())):
+        return
+    if out.exists():
+        raise UserError(
+            f"--out {out} is not a sample set written by train.sample_data: name a new folder"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

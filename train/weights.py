@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.atomic import replacing
 from edge.errors import UserError
 
 IMAGENET_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -102,12 +103,18 @@ def _hed_weights() -> dict[str, list[np.ndarray]]:
             if layer.name.startswith("block"):
                 weights[layer.name] = layer.get_weights()
     cache.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_suffix(".partial.npz")
-    np.savez(
-        partial, **{f"{name}:{i}": w for name, ws in weights.items() for i, w in enumerate(ws)}
-    )
-    partial.replace(cache)
+    with replacing(cache, suffix=".npz") as tmp:  # np.savez adds .npz to any other name
+        np.savez(
+            tmp, **{f"{name}:{i}": w for name, ws in weights.items() for i, w in enumerate(ws)}
+        )
     return weights
+
+
+def _unusable_weights(exc: BaseException) -> bool:
+    """True for what Keras raises when the ImageNet file cannot be had: a download that breaks
+    off (keras.utils.get_file raises a bare Exception for HTTP and URL errors), a cache file that
+    is not HDF5 (OSError) or fails its hash or layer count (ValueError)."""
+    return type(exc) is Exception or isinstance(exc, (OSError, ValueError))
 
 
 def load_base_weights(base, source: str) -> None:
@@ -119,7 +126,9 @@ def load_base_weights(base, source: str) -> None:
 
         try:
             reference = keras.applications.VGG16(include_top=False, weights="imagenet")
-        except Exception as exc:  # a download that breaks off, a corrupt cache file
+        except Exception as exc:
+            if not _unusable_weights(exc):
+                raise  # a bug or out of memory is not the user's file: keep its traceback
             raise UserError(f"could not load the ImageNet VGG16 weights ({exc})") from None
         base.set_weights(reference.get_weights())
         return
@@ -133,5 +142,5 @@ def load_base_weights(base, source: str) -> None:
         return
     try:
         base.load_weights(source)
-    except Exception as exc:
+    except (OSError, ValueError) as exc:  # not HDF5 (OSError), another model's layers (ValueError)
         raise UserError(f"{source} is not a VGG16 (no top) weights file ({exc})") from None

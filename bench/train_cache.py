@@ -66,7 +66,7 @@ def main() -> int:
 
     def fresh_head():
         keras.utils.set_random_seed(0)
-        head = build_head(base.output_shape[1:], 5)
+        head = build_head(base.output_shape[-1], 5)
         return head
 
     # (a) cached: base once, then the head on the features.

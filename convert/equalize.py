@@ -31,52 +31,106 @@ _SCALE_LIMITS = (1e-3, 1e3)  # per-channel factors stay within these (no overflo
 _BATCH = 32  # images per feature batch
 
 
-def _layers_between(base, conv):
-    """Layers of the base after `conv` (they must all commute with per-channel scaling)."""
+def _base_outputs(base) -> list[str]:
+    """Names of the layers whose output the base hands to the head (one per block read)."""
+    outputs = base.outputs if isinstance(base.outputs, list) else [base.outputs]
+    by_tensor = {id(layer.output): layer.name for layer in base.layers}
+    return [by_tensor.get(id(t), "") for t in outputs]
+
+
+def _feeding_conv(base, output_name: str):
+    """(last conv before `output_name`, the next conv after it or None), or a reason string."""
+    import keras
+
     names = [layer.name for layer in base.layers]
-    return base.layers[names.index(conv.name) + 1 :]
+    if output_name not in names:
+        return "the base's outputs are not layers of it"
+    end = names.index(output_name)
+    convs = [i for i, layer in enumerate(base.layers) if isinstance(layer, keras.layers.Conv2D)]
+    before = [i for i in convs if i <= end]
+    if not before:
+        return "the base has no convolution"
+    conv = base.layers[before[-1]]
+    if not all(
+        isinstance(layer, keras.layers.MaxPooling2D)
+        for layer in base.layers[before[-1] + 1 : end + 1]
+    ):
+        return f"layers after {conv.name} other than max pooling"
+    if conv.activation not in (keras.activations.relu, keras.activations.linear):
+        return f"{conv.name} has an activation that does not commute with scaling"
+    after = [i for i in convs if i > end]
+    return conv, (base.layers[after[0]] if after else None)
 
 
 def _structure(model):
-    """(last conv of the base, head layer that takes the pooled features) or a reason string."""
+    """([(conv read by the head, conv it feeds or None)], head layer taking the pooled
+    features) or a reason string. A concat head reads two blocks: block4's last conv also
+    feeds block5, whose first conv then takes the inverse scale on its input channels."""
     import keras
 
     try:
         base, head = model.get_layer("vgg16"), model.get_layer("head")
     except ValueError:
         return "the model has no nested 'vgg16' base and 'head' (not a model train/ made)"
-    convs = [layer for layer in base.layers if isinstance(layer, keras.layers.Conv2D)]
-    if not convs:
-        return "the base has no convolution"
-    conv = convs[-1]
-    after = _layers_between(base, conv)
-    if not all(isinstance(layer, keras.layers.MaxPooling2D) for layer in after):
-        return f"layers after {conv.name} other than max pooling"
-    if conv.activation not in (keras.activations.relu, keras.activations.linear):
-        return f"{conv.name} has an activation that does not commute with scaling"
+    pairs = []
+    for name in _base_outputs(base):
+        found = _feeding_conv(base, name)
+        if isinstance(found, str):
+            return found
+        pairs.append(found)
     weighted = [layer for layer in head.layers if layer.weights]
     pools = [
         layer for layer in head.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D)
     ]
-    if not weighted or not pools or head.layers.index(pools[0]) > head.layers.index(weighted[0]):
+    if not weighted or not pools or head.layers.index(pools[-1]) > head.layers.index(weighted[0]):
         return "the head does not start with global average pooling"
     first = weighted[0]
     if not isinstance(first, keras.layers.BatchNormalization | keras.layers.Dense):
         return f"the head's first layer {first.name} is neither BatchNormalization nor Dense"
-    return conv, first
+    return pairs, first
 
 
 def channel_ranges(model, conv_base_output_pixels: np.ndarray) -> np.ndarray:
-    """Largest value of each pooled base feature channel over the images (uint8 NHWC)."""
+    """Largest value of each pooled base feature channel over the images (uint8 NHWC), in the
+    order the head reads them (block4's channels before block5's for a concat head)."""
     preprocess = model.get_layer("caffe_preprocess")
     base = model.get_layer("vgg16")
     ranges = None
     for start in range(0, len(conv_base_output_pixels), _BATCH):
         batch = conv_base_output_pixels[start : start + _BATCH].astype(np.float32)
-        features = np.asarray(base(preprocess(batch), training=False))
-        peak = features.max(axis=(0, 1, 2))
+        outputs = base(preprocess(batch), training=False)
+        outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+        peak = np.concatenate([np.asarray(o).max(axis=(0, 1, 2)) for o in outputs])
         ranges = peak if ranges is None else np.maximum(ranges, peak)
     return ranges
+
+
+def _factors(model, first, pixels):
+    """(per-channel factor, which channels are live, how it was found) for the head's input."""
+    import keras
+
+    if isinstance(first, keras.layers.BatchNormalization):
+        gamma, _, _, variance = first.get_weights()
+        factor = np.abs(gamma) / np.sqrt(variance + first.epsilon)
+        return factor, factor > 0, "BatchNormalization's per-channel factor"
+    ranges = channel_ranges(model, pixels)
+    return 1.0 / np.maximum(ranges, 1e-30), ranges > 0, "largest pooled value per channel"
+
+
+def _rescale_convs(base, pairs, scale) -> None:
+    """Multiply each read conv's output channels by its slice of `scale`; a conv it feeds
+    (block5_conv1 under a concat head) divides its input channels by the same factors."""
+    offset = 0
+    for conv, consumer in pairs:
+        conv = base.get_layer(conv.name)
+        kernel, bias = conv.get_weights()
+        part = scale[offset : offset + kernel.shape[-1]]
+        offset += kernel.shape[-1]
+        conv.set_weights([kernel * part, bias * part])
+        if consumer is not None:
+            consumer = base.get_layer(consumer.name)
+            kernel_next, bias_next = consumer.get_weights()
+            consumer.set_weights([kernel_next / part[None, None, :, None], bias_next])
 
 
 def equalize_head_input(model, pixels: np.ndarray):
@@ -86,17 +140,8 @@ def equalize_head_input(model, pixels: np.ndarray):
     found = _structure(model)
     if isinstance(found, str):
         return None, found
-    conv, first = found
-    if isinstance(first, keras.layers.BatchNormalization):
-        gamma, _, _, variance = first.get_weights()
-        factor = np.abs(gamma) / np.sqrt(variance + first.epsilon)
-        live = factor > 0
-        how = "BatchNormalization's per-channel factor"
-    else:
-        ranges = channel_ranges(model, pixels)
-        live = ranges > 0
-        factor = 1.0 / np.maximum(ranges, 1e-30)
-        how = "largest pooled value per channel"
+    pairs, first = found
+    factor, live, how = _factors(model, first, pixels)
     if not live.any():
         return None, "every pooled feature is zero"
     spread = float(factor[live].max() / factor[live].min())
@@ -105,11 +150,8 @@ def equalize_head_input(model, pixels: np.ndarray):
 
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
-    conv_name, first_name = conv.name, first.name
-    conv = copy.get_layer("vgg16").get_layer(conv_name)
-    first = copy.get_layer("head").get_layer(first_name)
-    kernel, bias = conv.get_weights()
-    conv.set_weights([kernel * scale, bias * scale])
+    _rescale_convs(copy.get_layer("vgg16"), pairs, scale)
+    first = copy.get_layer("head").get_layer(first.name)
     if isinstance(first, keras.layers.BatchNormalization):
         gamma, beta, mean, variance = first.get_weights()
         eps = first.epsilon
@@ -118,7 +160,8 @@ def equalize_head_input(model, pixels: np.ndarray):
     else:
         weights = first.get_weights()
         first.set_weights([weights[0] / scale[:, None], *weights[1:]])
+    convs = " and ".join(conv.name for conv, _ in pairs)
     return copy, (
-        f"{int(live.sum())} channels of {conv_name} rescaled into {first_name} by the "
+        f"{int(live.sum())} channels of {convs} rescaled into {first.name} by the "
         f"{how} (spanning {spread:.3g}x)"
     )

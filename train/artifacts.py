@@ -60,7 +60,8 @@ def plot_history(history: dict, path: Path) -> None:
         axis.set_xlabel("epoch")
         axis.set_title(metric)
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
+        if axis.get_legend_handles_labels()[0]:  # a --search model has no epochs of its own
+            axis.legend(fontsize=8)
     fig.tight_layout()
     with replacing(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)

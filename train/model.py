@@ -32,17 +32,64 @@ class CaffePreprocess(layers.Layer):
         return input_shape
 
 
-def build_base(size: tuple[int, int]) -> keras.Model:
-    """VGG16 convolutional base (include_top=False), unweighted; weights are set by the caller."""
-    return keras.applications.VGG16(include_top=False, weights=None, input_shape=(*size, 3))
+# What the head reads: pooled block4, pooled block5, or both side by side. The base ends at
+# the last block read, so a block4 model carries no block5 at all (smaller and faster).
+FEATURES = ("block4", "block5", "concat")
+FEATURE_LAYERS = {
+    "block4": ("block4_pool",),
+    "block5": ("block5_pool",),
+    "concat": ("block4_pool", "block5_pool"),
+}
+
+
+def build_base(
+    size: tuple[int, int], features: str = "block5", base_weights: str | None = None
+) -> keras.Model:
+    """VGG16's convolutional base up to the block(s) the head reads; one output per block.
+
+    The weights (resolved by train.weights; None = random init) are loaded into the whole
+    VGG16 first, so every source fits, and the truncated base shares its layers.
+    """
+    from train.weights import load_base_weights
+
+    vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(*size, 3))
+    if base_weights is not None:
+        load_base_weights(vgg, base_weights)
+    return truncate(vgg, features)
+
+
+def truncate(vgg: keras.Model, features: str) -> keras.Model:
+    """The part of a whole VGG16 base that a `features` head reads (layers shared, not copied)."""
+    if features == "block5":
+        return vgg
+    outputs = [vgg.get_layer(name).output for name in FEATURE_LAYERS[features]]
+    return keras.Model(vgg.input, outputs if len(outputs) > 1 else outputs[0], name="vgg16")
 
 
 def build_head(
-    feature_shape, num_classes: int, dropout: float = 0.3, name: str = "head"
+    channels: tuple[int, ...] | int,
+    num_classes: int,
+    dropout: float = 0.3,
+    name: str = "head",
+    feature_dropout: float = 0.0,
 ) -> keras.Model:
-    """The new classifier: global average pooling, normalisation, one hidden layer, softmax."""
-    features = keras.Input(shape=feature_shape, name="features")
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(features)
+    """The new classifier: global average pooling (per block read), normalisation, one hidden
+    layer, softmax. The spatial size is left open, so the same head trains on feature maps or
+    on already pooled features shaped (N, 1, 1, C): pooling a 1x1 map changes nothing."""
+    channels = (channels,) if isinstance(channels, int) else tuple(channels)
+    inputs = [
+        keras.Input(
+            shape=(None, None, c), name="features" if len(channels) == 1 else f"features_{i}"
+        )
+        for i, c in enumerate(channels)
+    ]
+    pooled = [
+        layers.GlobalAveragePooling2D(name="avg_pool" if len(inputs) == 1 else f"avg_pool_{i}")(x)
+        for i, x in enumerate(inputs)
+    ]
+    x = pooled[0] if len(pooled) == 1 else layers.Concatenate(name="concat")(pooled)
+    if feature_dropout > 0:  # inert at inference: the converted model does not see it
+        x = layers.Dropout(feature_dropout, name="feature_dropout")(x)
     # Frozen VGG16 features are unnormalised with a long tail (values in the hundreds):
     # normalising them lets the head train at an ordinary learning rate.
     x = layers.BatchNormalization(name="feature_norm")(x)
@@ -52,7 +99,7 @@ def build_head(
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(
         x
     )
-    return keras.Model(features, outputs, name=name)
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=name)
 
 
 def assemble(base: keras.Model, head: keras.Model, size: tuple[int, int]) -> keras.Model:
@@ -64,16 +111,23 @@ def assemble(base: keras.Model, head: keras.Model, size: tuple[int, int]) -> ker
     return keras.Model(pixels, outputs, name="vgg16_transfer")
 
 
+def feature_channels(base: keras.Model) -> tuple[int, ...]:
+    """Channels of each block the base hands to the head."""
+    outputs = base.outputs if isinstance(base.outputs, list) else [base.outputs]
+    return tuple(int(t.shape[-1]) for t in outputs)
+
+
 def build_model(
-    num_classes: int, size: tuple[int, int], base_weights: str | None = None, dropout: float = 0.3
+    num_classes: int,
+    size: tuple[int, int],
+    base_weights: str | None = None,
+    dropout: float = 0.3,
+    features: str = "block5",
+    feature_dropout: float = 0.0,
 ) -> keras.Model:
     """A complete model; base_weights is resolved by train.weights (None = random init)."""
-    from train.weights import load_base_weights
-
-    base = build_base(size)
-    if base_weights is not None:
-        load_base_weights(base, base_weights)
-    head = build_head(base.output_shape[1:], num_classes, dropout)
+    base = build_base(size, features, base_weights)
+    head = build_head(feature_channels(base), num_classes, dropout, feature_dropout=feature_dropout)
     return assemble(base, head, size)
 
 

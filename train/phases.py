@@ -1,12 +1,11 @@
-"""The two training phases, each on cached activations of the frozen part of VGG16.
+"""Fine-tuning on cached activations of the frozen part of VGG16 (the head phase is train.head).
 
-Phase 1 (head): the whole base is frozen, so its output never changes between epochs: it
-is computed once for the training images (and a fixed number of augmented views of them)
-and the new head trains on that cache. Phase 2 (fine-tune): layers from `--finetune-from`
-on are trainable; the frozen layers before them are run once and their output is cached
-too, so each epoch runs only the top block and the head.
+Layers from `--finetune-from` on are trainable; the frozen layers before them ran once, in the
+feature pass of train.features, and their output is cached, so each epoch runs only the top of
+the base and the head. Early stopping watches validation accuracy (best weights kept), and a
+time budget ends the phase after the epoch that would overrun it.
 
-When a cache would not fit in memory (`--cache-limit-gb`), the phase trains the full model
+When the cache would not fit in memory (`--cache-limit-gb`), the phase trains the full model
 on pixels instead, augmenting on the fly: slower, same result.
 """
 
@@ -22,7 +21,7 @@ import numpy as np
 
 from train.augment import augment
 from train.checkpoint import BEST, LAST, Checkpointer, atomic_save_weights, load_weights
-from train.model import CaffePreprocess
+from train.model import FEATURE_LAYERS, CaffePreprocess
 
 
 @dataclass
@@ -32,6 +31,29 @@ class PhaseData:
     val_pixels: np.ndarray
     val_labels: np.ndarray
     class_weight: dict[int, float]
+
+
+@dataclass
+class FinetuneSpec:
+    first_trainable: int  # index in the base's layers
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    patience: int
+    seed: int = 0
+    flip: bool = True
+    label_smoothing: float = 0.0
+    deadline: float | None = None  # time.perf_counter() value after which no epoch starts
+
+
+@dataclass
+class Target:
+    """The model being trained and where its progress is kept."""
+
+    model: keras.Model
+    features: str
+    state: dict
+    checkpoint_dir: object  # Path
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
@@ -61,22 +83,23 @@ def frozen_part(base: keras.Model, stop: int, size) -> keras.Model:
     return keras.Model(pixels, x, name="frozen")
 
 
-def trainable_part(base: keras.Model, head: keras.Model, start: int, feature_shape) -> keras.Model:
-    """cached activations -> base layers [start, end) -> head (the layers are shared)."""
-    inputs = keras.Input(shape=feature_shape)
+def trainable_part(base: keras.Model, head: keras.Model, start: int, features: str, cut_shape):
+    """cached activations -> base layers [start, end) -> head (the layers are shared).
+
+    The blocks the head reads are tapped on the way (for concat: block4's output, which is
+    the cached input itself when fine-tuning starts at block5)."""
+    inputs = keras.Input(shape=cut_shape)
+    tensors = {base.layers[start - 1].name: inputs}
     x = inputs
     for layer in base.layers[start:]:
         x = layer(x)
-    return keras.Model(inputs, head(x), name="trainable")
+        tensors[layer.name] = x
+    read = [tensors[name] for name in FEATURE_LAYERS[features]]
+    return keras.Model(inputs, head(read if len(read) > 1 else read[0]), name="trainable")
 
 
 def _verbose() -> int:
     return 1 if sys.stdout.isatty() else 2
-
-
-def _predict(model: keras.Model, pixels: np.ndarray, batch_size: int, desc: str) -> np.ndarray:
-    print(f"  {desc}: {len(pixels)} images")
-    return model.predict(pixels, batch_size=batch_size, verbose=_verbose())
 
 
 class _AugmentedPixels(keras.utils.PyDataset):
@@ -104,107 +127,112 @@ class _AugmentedPixels(keras.utils.PyDataset):
         self.order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.pixels))
 
 
-def _schedule(learning_rate: float, first_trainable, epochs: int, steps_per_epoch: int):
-    """Constant for the head; cosine decay to 5 % over the fine-tuning epochs, which keeps the
-    last epochs from undoing the best ones (validation accuracy swings at a constant rate)."""
-    if first_trainable is None:
-        return learning_rate
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training when the next epoch (as long as the slowest so far) would end too late."""
+
+    def __init__(self, deadline: float | None):
+        super().__init__()
+        self.deadline, self.slowest, self.started = deadline, 0.0, 0.0
+        self.stopped = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self.slowest = max(self.slowest, now - self.started)
+        if self.deadline is not None and now + self.slowest > self.deadline:
+            self.stopped = True
+            self.model.stop_training = True
+
+
+def _schedule(learning_rate: float, epochs: int, steps_per_epoch: int):
+    """Cosine decay to 5 % over the fine-tuning epochs, which keeps the last epochs from
+    undoing the best ones (validation accuracy swings at a constant rate)."""
     return keras.optimizers.schedules.CosineDecay(
         learning_rate, decay_steps=max(1, epochs * steps_per_epoch), alpha=0.05
     )
 
 
-def run_phase(
-    *,
-    name: str,
-    model: keras.Model,
-    base: keras.Model,
-    head: keras.Model,
-    data: PhaseData,
-    first_trainable: int | None,
-    size,
-    epochs: int,
-    learning_rate: float,
-    batch_size: int,
-    patience: int,
-    state: dict,
-    checkpoint_dir,
-    cache_limit_bytes: float,
-    seed: int,
-    flip: bool,
-) -> dict:
-    """Train one phase; leave the best weights (by validation accuracy) in `model`."""
-    start_time = time.perf_counter()
-    # Trainability: nothing of the base in phase 1, layers [first_trainable:] in phase 2.
-    for i, layer in enumerate(base.layers):
-        layer.trainable = first_trainable is not None and i >= first_trainable
-    stop = len(base.layers) if first_trainable is None else first_trainable
-    frozen = frozen_part(base, stop, size)
-    cached_shape = frozen.output_shape[1:]
+def _onehot(labels, num_classes):
+    return np.eye(num_classes, dtype=np.float32)[labels]
+
+
+def _fit_inputs(target: Target, data: PhaseData, cache, spec: FinetuneSpec):
+    """(trainable model, fit arguments, validation inputs, steps per epoch), cached or not."""
+    base, head = target.model.get_layer("vgg16"), target.model.get_layer("head")
+    num_classes = int(head.output_shape[-1])
+    cut = base.layers[spec.first_trainable - 1].name
+    maps = cache.maps.get("train", {}).get(cut) if cache is not None else None
+    if maps is not None:
+        print(f"  training on the cached output of {cut} {tuple(maps.shape[1:])}")
+        labels = np.tile(data.train_labels, len(maps) // len(data.train_labels))
+        trainable = trainable_part(
+            base, head, spec.first_trainable, target.features, maps.shape[1:]
+        )
+        fit_args = dict(
+            x=maps, y=_onehot(labels, num_classes), batch_size=spec.batch_size, shuffle=True
+        )
+        return (
+            trainable,
+            fit_args,
+            cache.maps["validation"][cut],
+            math.ceil(len(maps) / spec.batch_size),
+        )
+    print("  the cache would not fit in memory (--cache-limit-gb): training on pixels")
     views = len(data.train_views)
-    cache_bytes = (
-        (views * len(data.train_labels) + len(data.val_labels)) * np.prod(cached_shape) * 4
+    pixels = _AugmentedPixels(
+        data.train_views[0],
+        _onehot(data.train_labels, num_classes),
+        spec.batch_size,
+        spec.seed,
+        views > 1,
+        spec.flip,
     )
-    phase_state = state.setdefault("phases", {}).setdefault(name, {})
+    return target.model, dict(x=pixels), data.val_pixels.astype(np.float32), len(pixels)
+
+
+def run_finetune(target: Target, data: PhaseData, cache, spec: FinetuneSpec) -> dict:
+    """Fine-tune layers [first_trainable:] of the base; leave the best weights in the model
+    (fine-tuning is kept only where it beats the head's best validation accuracy)."""
+    start_time = time.perf_counter()
+    base = target.model.get_layer("vgg16")
+    for i, layer in enumerate(base.layers):
+        layer.trainable = i >= spec.first_trainable
+    phase_state = target.state.setdefault("phases", {}).setdefault("finetune", {})
     done = int(phase_state.get("epochs_done", 0))
-    checkpointer = Checkpointer(checkpoint_dir, name, model, state)
-    callbacks = [
-        checkpointer,
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, mode="max"),
-    ]
-    loss = keras.losses.SparseCategoricalCrossentropy()
-    if cache_bytes <= cache_limit_bytes:
-        print(
-            f"  caching the frozen layers' output {tuple(cached_shape)} "
-            f"for {views} view(s): {cache_bytes / 2**20:.0f} MiB"
-        )
-        x_train = np.concatenate(
-            [
-                _predict(frozen, v, batch_size, f"view {i + 1}/{views}")
-                for i, v in enumerate(data.train_views)
-            ]
-        )
-        y_train = np.tile(data.train_labels, views)
-        x_val = _predict(frozen, data.val_pixels, batch_size, "validation")
-        trainable = (
-            head if first_trainable is None else trainable_part(base, head, stop, cached_shape)
-        )
-        fit_args = dict(x=x_train, y=y_train, batch_size=batch_size, shuffle=True)
-        steps = math.ceil(len(y_train) / batch_size)
-    else:
-        print(f"  cache would take {cache_bytes / 2**30:.1f} GiB (> limit): training on pixels")
-        trainable = model
-        pixels = _AugmentedPixels(
-            data.train_views[0], data.train_labels, batch_size, seed, views > 1, flip
-        )
-        fit_args = dict(x=pixels)
-        steps = len(pixels)
-        x_val = data.val_pixels.astype(np.float32)
+    trainable, fit_args, x_val, steps = _fit_inputs(target, data, cache, spec)
     trainable.compile(
-        optimizer=keras.optimizers.Adam(
-            _schedule(learning_rate, first_trainable, epochs - done, steps)
-        ),
-        loss=loss,
-        metrics=["accuracy"],
+        optimizer=keras.optimizers.Adam(_schedule(spec.learning_rate, spec.epochs - done, steps)),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=spec.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
-    cache_seconds = time.perf_counter() - start_time
-    if done < epochs:
+    budget = TimeBudget(spec.deadline)
+    callbacks = [
+        Checkpointer(target.checkpoint_dir, "finetune", target.model, target.state),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=spec.patience, mode="max"),
+        budget,
+    ]
+    num_classes = int(target.model.output_shape[-1])
+    if done < spec.epochs:
         trainable.fit(
             **fit_args,
-            validation_data=(x_val, data.val_labels),
-            epochs=epochs,
+            validation_data=(x_val, _onehot(data.val_labels, num_classes)),
+            epochs=spec.epochs,
             initial_epoch=done,
             class_weight=data.class_weight,
             callbacks=callbacks,
             verbose=_verbose(),
         )
-    best = checkpoint_dir / BEST
+    if budget.stopped:
+        print("  stopped by the time budget (--time-budget)")
+        phase_state["stopped_by_budget"] = True
+    best = target.checkpoint_dir / BEST
     if best.is_file():
-        load_weights(model, best)
-    atomic_save_weights(model, checkpoint_dir / LAST)
+        load_weights(target.model, best)
+    atomic_save_weights(target.model, target.checkpoint_dir / LAST)
     phase_state["complete"] = True
     phase_state["seconds"] = phase_state.get("seconds", 0.0) + time.perf_counter() - start_time
-    phase_state["cache_seconds"] = cache_seconds
     for layer in base.layers:
         layer.trainable = False
     return phase_state

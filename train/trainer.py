@@ -1,14 +1,19 @@
-"""Transfer learning end to end: data -> VGG16 + new head -> two phases -> model folder.
+"""Transfer learning end to end: data -> feature pass -> head (chosen) -> fine-tuning -> folder.
 
 from train.trainer import TrainConfig, train
 train(TrainConfig(data="data/sample", out="models/sample", size=96))
+
+The steps: load and split the images; run the frozen VGG16 layers once over every training
+view and the validation split (train.features); train a head for each feature candidate on
+the pooled features and keep the best on validation (train.head); fine-tune from the chosen
+layer on the cached activations (train.phases); write the model folder (train.artifacts).
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,9 +23,11 @@ from edge.errors import UserError
 from edge.model_folder import FORMAT_VERSION, RESIZE_METHOD
 from train import artifacts
 from train.augment import augmented_views
-from train.checkpoint import LAST, load_state, load_weights, remove_leftovers, save_state
+from train.checkpoint import load_state, remove_leftovers
 from train.dataset import SPLITS, fingerprint, load_split, scan, skipped_message, write_split
-from train.phases import PhaseData, class_weights, run_phase, split_base
+from train.phases import PhaseData, Target, class_weights
+
+FEATURE_CHOICES = ("auto", "block4", "block5", "concat")  # train.model.FEATURES + auto
 
 
 @dataclass
@@ -34,6 +41,7 @@ class _Run:
     device: str
     checkpoint_dir: Path
     started: float  # perf_counter at the start
+    selection: dict = field(default_factory=dict)  # features/fine-tuning choice and its table
 
 
 @dataclass
@@ -42,9 +50,10 @@ class TrainConfig:
     out: str
     size: int = 224
     weights: str = "auto"
-    epochs_head: int = 10
-    epochs_finetune: int = 5
-    finetune_from: str = "block5_conv1"
+    features: str = "auto"
+    epochs_head: int = 60
+    epochs_finetune: int = 20
+    finetune_from: str = "auto"
     lr_head: float = 1e-3
     lr_finetune: float = 1e-4
     batch_size: int = 32
@@ -55,7 +64,12 @@ class TrainConfig:
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     patience: int = 3
+    patience_head: int = 10
     dropout: float = 0.3
+    feature_dropout: float = 0.0
+    label_smoothing: float = 0.1
+    mixup: float = 0.0
+    time_budget: float = 0.0  # minutes; 0 = no limit
     mixed_precision: bool = False
     resume: bool = False
     cache_limit_gb: float = 6.0
@@ -86,42 +100,20 @@ def _load(dataset, size):
     for index, name in enumerate(dataset.classes):
         if not np.any(loaded["train"][1] == index):
             raise UserError(f"class {name} has no readable training images")
+    if len(loaded["validation"][1]) == 0:
+        raise UserError("the validation split is empty: raise --val-fraction or add images")
     return loaded, skipped, total
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Run both phases and write models/NAME; returns the folder."""
-    started = time.perf_counter()
+def _check(cfg: TrainConfig) -> None:
     if cfg.size < 32:
         raise UserError("--size must be at least 32 pixels (VGG16 halves it five times)")
-    out = artifacts.check_out(cfg.out, cfg.data)
-    size = (cfg.size, cfg.size)
-    dataset = scan(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
-    print(
-        f"data: {dataset.root} ({dataset.layout}), {len(dataset.classes)} classes: "
-        f"{', '.join(dataset.classes)}"
-    )
-    print("split sizes: " + ", ".join(f"{k} {len(v)}" for k, v in dataset.splits.items()))
-    loaded, skipped, total = _load(dataset, size)
-    if len(loaded["validation"][1]) == 0:
-        raise UserError("the validation split is empty: raise --val-fraction or add images")
-    data_fingerprint = fingerprint(dataset)
+    if cfg.features not in FEATURE_CHOICES:
+        raise UserError(f"--features {cfg.features}: choose one of {', '.join(FEATURE_CHOICES)}")
 
-    from train.weights import resolve_weights
 
-    source = resolve_weights(cfg.weights)
-    print(f"weights: {source}" + (" (resolved from auto)" if cfg.weights == "auto" else ""))
-    checkpoint_dir = out.with_name(out.name + ".checkpoint")
-    identity = {
-        "fingerprint": data_fingerprint,
-        "size": cfg.size,
-        "weights": source,
-        "classes": dataset.classes,
-        "finetune_from": cfg.finetune_from,
-    }
-    if checkpoint_dir.is_dir():
-        for path in remove_leftovers(checkpoint_dir):
-            print(f"removed {path}, left by a save that never finished")
+def _open_checkpoint(cfg: TrainConfig, checkpoint_dir: Path, identity: dict) -> dict:
+    """The state to continue from (--resume) or a fresh one; UserError if it does not match."""
     state = load_state(checkpoint_dir) if cfg.resume else None
     if cfg.resume and state is None:
         print(f"--resume: no checkpoint in {checkpoint_dir}, starting from the beginning")
@@ -132,26 +124,53 @@ def train(cfg: TrainConfig) -> Path:
     if state is None:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
         state = {"identity": identity, "phases": {}}
+    return state
 
+
+def _prepare(cfg: TrainConfig):
+    """Data, weights, checkpoint state: everything decided before TensorFlow builds a model."""
+    out = artifacts.check_out(cfg.out, cfg.data)
+    dataset = scan(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    print(
+        f"data: {dataset.root} ({dataset.layout}), {len(dataset.classes)} classes: "
+        f"{', '.join(dataset.classes)}"
+    )
+    print("split sizes: " + ", ".join(f"{k} {len(v)}" for k, v in dataset.splits.items()))
+    loaded, skipped, total = _load(dataset, (cfg.size, cfg.size))
+    from train.weights import resolve_weights
+
+    source = resolve_weights(cfg.weights)
+    print(f"weights: {source}" + (" (resolved from auto)" if cfg.weights == "auto" else ""))
+    checkpoint_dir = out.with_name(out.name + ".checkpoint")
+    data_fingerprint = fingerprint(dataset)
+    identity = {
+        "fingerprint": data_fingerprint,
+        "size": cfg.size,
+        "weights": source,
+        "classes": dataset.classes,
+        "features": cfg.features,
+        "finetune_from": cfg.finetune_from,
+    }
+    if checkpoint_dir.is_dir():
+        for path in remove_leftovers(checkpoint_dir):
+            print(f"removed {path}, left by a save that never finished")
+    state = _open_checkpoint(cfg, checkpoint_dir, identity)
+    run = _Run(source, data_fingerprint, skipped, total, "", checkpoint_dir, 0.0)
+    return dataset, loaded, state, run
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Choose the features, train the head, fine-tune, and write models/NAME; returns it."""
+    started = time.perf_counter()
+    _check(cfg)
+    dataset, loaded, state, run = _prepare(cfg)
+    run.started = started
     import keras
 
     keras.utils.set_random_seed(cfg.seed)
     keras.mixed_precision.set_global_policy("mixed_float16" if cfg.mixed_precision else "float32")
-    strategy, device = _devices()
-    print(f"device: {device}" + (", mixed precision" if cfg.mixed_precision else ""))
-    from train.model import base_of, build_model, head_of
-
-    with strategy.scope():
-        model = build_model(len(dataset.classes), size, source, cfg.dropout)
-    base, head = base_of(model), head_of(model)
-    try:
-        first_trainable = split_base(base, cfg.finetune_from)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    if cfg.resume and (checkpoint_dir / LAST).is_file():
-        load_weights(model, checkpoint_dir / LAST)
-        print(f"resumed from {checkpoint_dir}")
-
+    strategy, run.device = _devices()
+    print(f"device: {run.device}" + (", mixed precision" if cfg.mixed_precision else ""))
     train_px, train_y, _ = loaded["train"]
     views = cfg.augment_views if cfg.augment else 1
     data = PhaseData(
@@ -161,63 +180,66 @@ def train(cfg: TrainConfig) -> Path:
         val_labels=loaded["validation"][1],
         class_weight=class_weights(train_y, len(dataset.classes)),
     )
-    common = dict(
-        model=model,
-        base=base,
-        head=head,
-        data=data,
-        size=size,
-        batch_size=cfg.batch_size,
-        patience=cfg.patience,
-        state=state,
-        checkpoint_dir=checkpoint_dir,
-        cache_limit_bytes=cfg.cache_limit_gb * 2**30,
-        seed=cfg.seed,
-        flip=cfg.flip,
-    )
-    phases = [("head", None, cfg.epochs_head, cfg.lr_head)]
-    if cfg.epochs_finetune > 0:
-        phases.append(("finetune", first_trainable, cfg.epochs_finetune, cfg.lr_finetune))
+    from train.steps import fine_tune, head_phase
+
     with strategy.scope():
-        for number, (name, first, epochs, lr) in enumerate(phases, 1):
-            phase_state = state.setdefault("phases", {}).setdefault(name, {})
-            if phase_state.get("complete"):
-                print(f"phase {number} ({name}): already complete in the checkpoint")
-                continue
-            if name == "finetune":  # fine-tuning must beat the head's best to be kept
-                head_state = state["phases"]["head"]
-                phase_state.setdefault(
-                    "best_val_accuracy", head_state.get("best_val_accuracy", -1.0)
-                )
-                phase_state.setdefault(
-                    "best_val_loss", head_state.get("best_val_loss", float("inf"))
-                )
-            what = (
-                "head on a frozen base" if first is None else f"layers from {cfg.finetune_from} on"
-            )
-            print(f"phase {number} ({name}): training the {what}, lr {lr:g}, up to {epochs} epochs")
-            run_phase(name=name, first_trainable=first, epochs=epochs, learning_rate=lr, **common)
-            save_state(checkpoint_dir, state)
-
-    run = _Run(source, data_fingerprint, skipped, total, device, checkpoint_dir, started)
-    return _finish(cfg, out, dataset, loaded, model, state, run)
+        target, cache = head_phase(cfg, data, state, run, len(dataset.classes))
+        if cfg.epochs_finetune > 0:
+            fine_tune(cfg, data, target, cache, run, started)
+    del cache  # the feature cache can be large: free it before the model is saved
+    return _finish(cfg, Path(cfg.out), dataset, loaded, target, state, run)
 
 
-def _float32_copy(model, size, num_classes, dropout):
+def _float32_copy(model, size, num_classes, cfg, features):
     """The saved model is always float32, whatever policy trained it."""
     import keras
 
     from train.model import build_model
 
     keras.mixed_precision.set_global_policy("float32")
-    copy = build_model(num_classes, size, base_weights=None, dropout=dropout)
+    copy = build_model(
+        num_classes, size, None, cfg.dropout, features, feature_dropout=cfg.feature_dropout
+    )
     copy.set_weights(model.get_weights())
     return copy
 
 
-def _finish(cfg, out, dataset, loaded, model, state, run: _Run) -> Path:
+def _metadata(cfg, out, dataset, target: Target, run: _Run, results: dict) -> dict:
+    """model.json: what the device needs, and how this model was made and measured."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "name": out.name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "classes": dataset.classes,
+        "input_size": [cfg.size, cfg.size],
+        "input_color": "RGB",
+        "input_range": [0, 255],
+        "input_dtype": "uint8 pixels (float32 in the Keras model)",
+        "resize": RESIZE_METHOD,
+        "preprocessing": "inside the model: RGB->BGR, minus ImageNet mean (caffe)",
+        "weights": {"requested": cfg.weights, "source": run.source},
+        "device": run.device,
+        "training": asdict(cfg),
+        "features": target.features,
+        "finetune_from": run.selection.get("finetune_from"),
+        "selection": run.selection,
+        "dataset": {
+            "root": str(dataset.root),
+            "layout": dataset.layout,
+            "fingerprint": run.fingerprint,
+            "counts": dataset.counts(),
+            "skipped": [str(p) for p, _ in run.skipped],
+            "files_total": run.total,
+        },
+        "splits": {name: f"splits/{name}.txt" for name in SPLITS},
+        "results": results,
+    }
+
+
+def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run, extra=()) -> Path:
+    """Measure once on validation and test, write the folder beside, swap it into place."""
     size = (cfg.size, cfg.size)
-    model = _float32_copy(model, size, len(dataset.classes), cfg.dropout)
+    model = _float32_copy(target.model, size, len(dataset.classes), cfg, target.features)
     results = {}
     for name in ("validation", "test"):
         pixels, labels, _ = loaded[name]
@@ -233,31 +255,7 @@ def _finish(cfg, out, dataset, loaded, model, state, run: _Run) -> Path:
         write_split(
             staging / "splits" / f"{name}.txt", loaded[name][2], dataset.root, dataset.classes
         )
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "name": out.name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "classes": dataset.classes,
-        "input_size": [cfg.size, cfg.size],
-        "input_color": "RGB",
-        "input_range": [0, 255],
-        "input_dtype": "uint8 pixels (float32 in the Keras model)",
-        "resize": RESIZE_METHOD,
-        "preprocessing": "inside the model: RGB->BGR, minus ImageNet mean (caffe)",
-        "weights": {"requested": cfg.weights, "source": run.source},
-        "device": run.device,
-        "training": asdict(cfg),
-        "dataset": {
-            "root": str(dataset.root),
-            "layout": dataset.layout,
-            "fingerprint": run.fingerprint,
-            "counts": dataset.counts(),
-            "skipped": [str(p) for p, _ in run.skipped],
-            "files_total": run.total,
-        },
-        "splits": {name: f"splits/{name}.txt" for name in SPLITS},
-        "results": results,
-    }
+    meta = _metadata(cfg, out, dataset, target, run, results)
     history = {name: phase.get("history", {}) for name, phase in phases.items()}
     artifacts.write_common(staging, dataset.classes, meta, history)
     test_pixels = loaded["test"][0]
@@ -266,6 +264,8 @@ def _finish(cfg, out, dataset, loaded, model, state, run: _Run) -> Path:
 
         cv2.imwrite(str(staging / "sample.jpg"), test_pixels[0][:, :, ::-1])  # imwrite takes BGR
     model.save(staging / "model.keras")
+    for path in extra:  # search.json, search.png
+        shutil.copy2(path, staging / path.name)
     artifacts.publish(staging, out, keep=cfg.keep)
     shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
     _summary(out, results, time.perf_counter() - run.started)
@@ -276,7 +276,7 @@ def _summary(out, results, seconds):
     print("\nsummary")
     for phase in ("head", "finetune"):
         if f"{phase}_seconds" in results:
-            best = results[f"{phase}_best_val_accuracy"]
+            best = results[f"{phase}_best_val_accuracy"] or 0.0
             print(
                 f"  {phase:9s} best validation accuracy {best:.4f}  ({results[f'{phase}_seconds']:.0f} s)"
             )

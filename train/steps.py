@@ -1,0 +1,213 @@
+"""The two training steps of train.trainer: the head (features chosen) and fine-tuning.
+
+    from train.steps import head_phase, fine_tune
+    target, cache = head_phase(cfg, data, state, run, num_classes)
+    fine_tune(cfg, data, target, cache, run, started)
+
+head_phase runs the frozen VGG16 layers once (train.features), trains one head per feature
+candidate on the pooled features and assembles the model around the winner; fine_tune
+unfreezes the layers from --finetune-from on and trains them on the cached activations.
+Both leave their progress in the checkpoint state, so --resume skips what is done.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from edge.errors import UserError
+from train.checkpoint import BEST, LAST, atomic_save_weights, load_weights, save_state
+from train.features import compute_cache, map_bytes
+from train.head import HeadSpec, choose_features, format_table
+from train.model import FEATURE_LAYERS, FEATURES, assemble, build_base, build_head, truncate
+from train.phases import FinetuneSpec, Target, run_finetune, split_base
+
+# --finetune-from auto: the first conv of the deepest block the head reads, so the layers
+# that make the features it uses adapt to the data, and nothing the head ignores trains.
+FINETUNE_AUTO = {"block4": "block4_conv1", "block5": "block5_conv1", "concat": "block5_conv1"}
+
+
+def finetune_layer(cfg, features: str) -> str:
+    return FINETUNE_AUTO[features] if cfg.finetune_from == "auto" else cfg.finetune_from
+
+
+def _cut_layers(cfg, vgg, candidates) -> tuple[str, ...]:
+    """Layers whose output fine-tuning starts from, for every candidate (cached on the way)."""
+    if cfg.epochs_finetune == 0:
+        return ()
+    names = [layer.name for layer in vgg.layers]
+    cuts = []
+    for features in candidates:
+        try:
+            first = split_base(vgg, finetune_layer(cfg, features))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        deepest = names.index(FEATURE_LAYERS[features][-1])
+        if first > deepest:
+            raise UserError(
+                f"--finetune-from {names[first]} is above what a {features} head reads "
+                f"(up to {names[deepest]}): choose a layer at or below it"
+            )
+        cuts.append(names[first - 1])
+    return tuple(sorted(set(cuts), key=names.index))
+
+
+def _cache(cfg, vgg, data, candidates, head_done: bool):
+    blocks = (
+        ()
+        if head_done
+        else sorted({n.split("_")[0] for c in candidates for n in FEATURE_LAYERS[c]})
+    )
+    cuts = _cut_layers(cfg, vgg, candidates)
+    images = len(data.train_views) * len(data.train_labels) + len(data.val_labels)
+    need = map_bytes(vgg, cuts, images)
+    if need > cfg.cache_limit_gb * 2**30:
+        print(f"  cached activations would take {need / 2**30:.1f} GiB (> --cache-limit-gb)")
+        cuts = ()
+    if not blocks and not cuts:
+        return None
+    what = ", ".join(
+        [f"pooled {b}" for b in blocks] + [f"{c} ({need / 2**20:.0f} MiB)" for c in cuts]
+    )
+    print(f"feature pass: the frozen VGG16 layers run once over every view: {what}")
+    return compute_cache(
+        vgg, (cfg.size, cfg.size), data.train_views, data.val_pixels, blocks, cuts, cfg.batch_size
+    )
+
+
+def _head_spec(cfg, data) -> HeadSpec:
+    return HeadSpec(
+        epochs=cfg.epochs_head,
+        learning_rate=cfg.lr_head,
+        batch_size=cfg.batch_size,
+        patience=cfg.patience_head,
+        label_smoothing=cfg.label_smoothing,
+        mixup=cfg.mixup,
+        seed=cfg.seed,
+        class_weight=data.class_weight,
+    )
+
+
+def _builder(cfg, vgg, num_classes):
+    def build(features):
+        channels = [int(vgg.get_layer(n).output.shape[-1]) for n in FEATURE_LAYERS[features]]
+        return build_head(channels, num_classes, cfg.dropout, feature_dropout=cfg.feature_dropout)
+
+    return build
+
+
+def _train_heads(cfg, data, state, cache, vgg, build, candidates):
+    """Phase 1: a head per candidate on the pooled features; the winner's model, saved."""
+    started = time.perf_counter()
+    word = "one head per candidate" if len(candidates) > 1 else "the head"
+    print(
+        f"phase 1 (head): training {word} on pooled features, lr {cfg.lr_head:g}, "
+        f"up to {cfg.epochs_head} epochs"
+    )
+    views = len(data.train_views)
+    features, heads, rows = choose_features(
+        cache,
+        np.tile(data.train_labels, views),
+        data.val_labels,
+        candidates,
+        build,
+        _head_spec(cfg, data),
+    )
+    print(format_table(rows))
+    head, history = heads[features]
+    model = assemble(truncate(vgg, features), head, (cfg.size, cfg.size))
+    state["selection"] = {"features": features, "requested": cfg.features, "table": rows}
+    state["phases"]["head"] = {
+        "complete": True,
+        "history": history,
+        "epochs_done": len(history.get("loss", [])),
+        "best_val_accuracy": rows[0]["val_accuracy"],
+        "best_val_loss": rows[0]["val_loss"],
+        "seconds": time.perf_counter() - started + (cache.seconds if cache else 0.0),
+    }
+    return features, model
+
+
+def head_phase(cfg, data, state, run, num_classes):
+    """(Target with the chosen features and a trained head, feature cache for fine-tuning)."""
+    vgg = build_base((cfg.size, cfg.size), "block5", run.source)  # whole VGG16, weights set
+    build = _builder(cfg, vgg, num_classes)
+    done = bool(state["phases"].get("head", {}).get("complete"))
+    candidates = FEATURES if cfg.features == "auto" else (cfg.features,)
+    if done:
+        candidates = (state["selection"]["features"],)
+    cache = _cache(cfg, vgg, data, candidates, done)
+    checkpoint_dir = run.checkpoint_dir
+    if done:
+        features = candidates[0]
+        model = assemble(truncate(vgg, features), build(features), (cfg.size, cfg.size))
+        load_weights(model, checkpoint_dir / LAST)
+        print(f"phase 1 (head): already complete in the checkpoint ({features} features)")
+    else:
+        features, model = _train_heads(cfg, data, state, cache, vgg, build, candidates)
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        atomic_save_weights(model, checkpoint_dir / BEST)
+        atomic_save_weights(model, checkpoint_dir / LAST)
+        save_state(checkpoint_dir, state)
+    run.selection = state["selection"]
+    return Target(model, features, state, checkpoint_dir), cache
+
+
+def _conv_macs(layers) -> int:
+    return sum(
+        int(np.prod(layer.output.shape[1:3])) * int(np.prod(layer.kernel.shape))
+        for layer in layers
+        if "conv" in layer.name
+    )
+
+
+def epoch_estimate(target: Target, first: int, cache) -> float:
+    """Seconds one fine-tuning epoch should take, scaled from the timed feature pass: the
+    layers above the cut, forward and two backward products, over the same images."""
+    if cache is None or not cache.seconds:
+        return 0.0
+    base = target.model.get_layer("vgg16")
+    trainable = _conv_macs(base.layers[first:])
+    passed = cache.pass_macs or _conv_macs(base.layers)
+    return cache.seconds * 3 * trainable / max(passed, 1)
+
+
+def fine_tune(cfg, data, target: Target, cache, run, started: float) -> None:
+    """Phase 2: layers from --finetune-from (auto: by the features) on, at a smaller rate."""
+    layer = finetune_layer(cfg, target.features)
+    run.selection["finetune_from"] = layer
+    if target.state["phases"].get("finetune", {}).get("complete"):
+        print("phase 2 (finetune): already complete in the checkpoint")
+        return
+    first = split_base(target.model.get_layer("vgg16"), layer)
+    deadline = started + cfg.time_budget * 60 if cfg.time_budget > 0 else None
+    estimate = epoch_estimate(target, first, cache)
+    if deadline is not None and time.perf_counter() + estimate > deadline:
+        print(
+            f"phase 2 (finetune): skipped: one epoch (about {estimate / 60:.0f} min, scaled from "
+            f"the feature pass) would overrun --time-budget {cfg.time_budget:g} min"
+        )
+        run.selection["finetune_skipped"] = f"time budget: about {estimate:.0f} s an epoch"
+        return
+    phase_state = target.state["phases"].setdefault("finetune", {})
+    head_state = target.state["phases"]["head"]  # fine-tuning must beat the head's best
+    phase_state.setdefault("best_val_accuracy", head_state.get("best_val_accuracy", -1.0))
+    phase_state.setdefault("best_val_loss", head_state.get("best_val_loss", float("inf")))
+    spec = FinetuneSpec(
+        first_trainable=first,
+        epochs=cfg.epochs_finetune,
+        learning_rate=cfg.lr_finetune,
+        batch_size=cfg.batch_size,
+        patience=cfg.patience,
+        seed=cfg.seed,
+        flip=cfg.flip,
+        label_smoothing=cfg.label_smoothing,
+        deadline=deadline,
+    )
+    print(
+        f"phase 2 (finetune): training the layers from {layer} on, lr {cfg.lr_finetune:g}, "
+        f"up to {cfg.epochs_finetune} epochs (patience {cfg.patience})"
+    )
+    run_finetune(target, data, cache, spec)
+    save_state(run.checkpoint_dir, target.state)

@@ -214,9 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_options(args)
     signal.signal(signal.SIGTERM, _sigterm)
-    from train.tf_import import import_tensorflow
+    from train.tf_import import import_tensorflow, keras_backend
 
-    import_tensorflow()  # after parsing, so a bad flag answers at once; without its chatter
+    if keras_backend() == "tensorflow":
+        import_tensorflow()  # after parsing, so a bad flag answers at once; without its chatter
     from train.trainer import TrainConfig, train
 
     options = vars(args)

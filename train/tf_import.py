@@ -65,6 +65,12 @@ def chatter(line: str) -> bool:
     return re.match(CHATTER, line) is not None
 
 
+def keras_backend() -> str:
+    """Keras' backend for train/: TensorFlow, or KERAS_BACKEND=jax on a GPU host that has JAX and
+    no TensorFlow (training runs there; convert/ always needs TensorFlow's converter)."""
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
 def import_tensorflow():
     """`import tensorflow`, with the absl header and INFO lines of its start-up dropped."""
     if "tensorflow" in sys.modules:

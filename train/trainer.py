@@ -11,6 +11,7 @@ layer on the cached activations (train.phases); write the model folder (train.ar
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,7 @@ from train.augment import augmented_views
 from train.checkpoint import load_state, remove_leftovers
 from train.dataset import SPLITS, fingerprint, load_split, scan, skipped_message, write_split
 from train.phases import PhaseData, Target, class_weights
+from train.tf_import import keras_backend
 
 FEATURE_CHOICES = ("auto", "block4", "block5", "concat")  # train.model.FEATURES + auto
 
@@ -76,7 +78,19 @@ class TrainConfig:
     keep: int = 3  # previous models kept as NAME.previous-<time>/
 
 
+class _OneDevice:
+    """What train/ asks of a distribution strategy, for a backend without one (JAX)."""
+
+    scope = staticmethod(contextlib.nullcontext)
+
+
 def _devices():
+    if keras_backend() == "jax":  # a GPU host with JAX and no TensorFlow: one device
+        import jax
+
+        gpus = [device for device in jax.devices() if device.platform == "gpu"]
+        where = f"1 GPU ({gpus[0].device_kind}, Keras on JAX)" if gpus else "CPU (Keras on JAX)"
+        return _OneDevice(), where
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")

@@ -22,7 +22,8 @@ _FOLDER_MOVES = {
     "train/sample_data.py",  # data/sample.partial/ -> data/sample/
     "edge/unlabeled.py",  # os.link: files a reviewed frame into its class, never replacing
 }
-_RENAME = re.compile(r"os\.replace\(|os\.rename\(|\.rename\(|\.replace\((?!\")|os\.link\(")
+# .replace( with a quoted first argument is str.replace, not a file move.
+_RENAME = re.compile(r"os\.replace\(|os\.rename\(|\.rename\(|\.replace\((?![\"'])|os\.link\(")
 
 
 def test_no_module_renames_files_by_itself():

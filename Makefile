@@ -92,11 +92,15 @@ camera: $(VENV)/.stamp ## Classify live frames from SOURCE with MODEL (python -m
 # Photos from the device camera (python -m edge.collect): on this machine without PI, on the
 # Pi over ssh with PI=user@host (its boot service is stopped meanwhile and started again).
 collect: $(VENV)/.stamp ## Collect photos into DATA from SOURCE (a page at 127.0.0.1:8000): make collect [PI=user@host SOURCE=picamera2] DATA=data/NAME
-	$(if $(PI),$(PY) -m tools.collect_remote collect --host '$(PI)' --name '$(notdir $(DATA))' --source '$(if $(filter 0,$(SOURCE)),picamera2,$(SOURCE))' --dest '$(DEST)',$(PY) -m edge.collect --source '$(SOURCE)' --out '$(DATA)')
+	@if [ -n "$$PI" ]; then \
+		src="$$SOURCE"; [ "$$src" = 0 ] && src=picamera2; \
+		$(PY) -m tools.collect_remote collect --host "$$PI" --name "$$(basename -- "$$DATA")" \
+			--source "$$src" --dest "$$DEST"; \
+	else $(PY) -m edge.collect --source "$$SOURCE" --out "$$DATA"; fi
 
 pull: $(VENV)/.stamp ## Copy new photos from the Pi into DATA (nothing here is overwritten): make pull PI=user@host DATA=data/NAME
-	@test -n "$(PI)" || { echo "error: say which device: make pull PI=user@host DATA=data/NAME"; exit 2; }
-	$(PY) -m tools.collect_remote pull --host '$(PI)' --name '$(notdir $(DATA))' --out '$(DATA)'
+	@test -n "$$PI" || { echo "error: say which device: make pull PI=user@host DATA=data/NAME"; exit 2; }
+	$(PY) -m tools.collect_remote pull --host "$$PI" --name "$$(basename -- "$$DATA")" --out "$$DATA"
 
 test: $(VENV)/.stamp ## Run the test suite (no camera, GPU or network needed; the virtual-Pi tests are make test-pi)
 	set -f; $(PY) -m pytest -m "not pi_vm" $$PYTEST_ARGS

@@ -105,3 +105,38 @@ def test_make_passes_a_model_path_with_a_quote_intact(tmp_path):
     )
     assert done.returncode == 2 or "Error 2" in done.stderr
     assert f"{tmp_path}/bob's model does not exist" in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is absent")
+@pytest.mark.parametrize(
+    ("target", "variable"),
+    [
+        ("collect", "PI"),
+        ("collect", "DATA"),
+        ("collect", "DEST"),
+        ("collect", "SOURCE"),
+        ("pull", "PI"),
+        ("pull", "DATA"),
+    ],  # fmt: skip
+)
+def test_make_collect_and_pull_hand_values_over_without_a_shell(target, variable, tmp_path):
+    owned = tmp_path / "owned"
+    stubs = tmp_path / "bin"  # ssh and rsync that reach nothing: only the hand-over is tested
+    stubs.mkdir()
+    for name in ("ssh", "rsync"):
+        (stubs / name).write_text("#!/bin/sh\nexit 255\n")
+        (stubs / name).chmod(0o755)
+    values = {"PI": "pi@x", "DATA": str(tmp_path / "data" / "mine")}
+    values[variable] = f"x'; touch {owned}; echo '$(touch {owned})`touch {owned}`"
+    done = subprocess.run(
+        ["make", "-s", "-o", ".venv/.stamp", target, *(f"{k}={v}" for k, v in values.items())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MAKEFLAGS": "", "PATH": f"{stubs}:{os.environ['PATH']}"},
+        check=False,
+        timeout=120,
+    )
+    assert not owned.exists()
+    assert done.returncode != 0
+    assert "syntax error" not in done.stderr

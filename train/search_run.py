@@ -19,7 +19,7 @@ import numpy as np
 from train.checkpoint import BEST, atomic_save_weights, load_weights
 from train.head import choose_features, format_table
 from train.model import assemble, build_base, build_model, truncate
-from train.phases import FinetuneSpec, Target, run_finetune, split_base
+from train.phases import Target, run_finetune, split_base
 from train.search import (
     SearchSpec,
     count_macs,
@@ -29,7 +29,7 @@ from train.search import (
     plot,
     search_config,
 )
-from train.steps import _builder, _cache, _head_spec, finetune_layer
+from train.steps import _builder, _cache, _head_spec, finetune_layer, finetune_spec
 
 
 def _weights_file(checkpoint_dir: Path, row: dict) -> Path:
@@ -50,16 +50,7 @@ def _fine_tune_candidate(cfg, data, model, features, cache, checkpoint_dir, head
     }
     folder.mkdir(parents=True, exist_ok=True)
     atomic_save_weights(model, folder / BEST)  # the head's, until beaten
-    spec = FinetuneSpec(
-        first_trainable=split_base(model.get_layer("vgg16"), layer),
-        epochs=cfg.epochs_finetune,
-        learning_rate=cfg.lr_finetune,
-        batch_size=cfg.batch_size,
-        patience=cfg.patience,
-        seed=cfg.seed,
-        flip=cfg.flip,
-        label_smoothing=cfg.label_smoothing,
-    )
+    spec = finetune_spec(cfg, split_base(model.get_layer("vgg16"), layer))
     print(f"  fine-tuning {features} from {layer}")
     phase = run_finetune(Target(model, features, state, folder), data, cache, spec)
     return layer, phase

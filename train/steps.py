@@ -89,6 +89,21 @@ def _head_spec(cfg, data) -> HeadSpec:
     )
 
 
+def finetune_spec(cfg, first_trainable: int, deadline: float | None = None) -> FinetuneSpec:
+    """The fine-tuning settings of a run (training and each --search candidate alike)."""
+    return FinetuneSpec(
+        first_trainable=first_trainable,
+        epochs=cfg.epochs_finetune,
+        learning_rate=cfg.lr_finetune,
+        batch_size=cfg.batch_size,
+        patience=cfg.patience,
+        seed=cfg.seed,
+        flip=cfg.flip,
+        label_smoothing=cfg.label_smoothing,
+        deadline=deadline,
+    )
+
+
 def _builder(cfg, vgg, num_classes):
     def build(features):
         channels = [int(vgg.get_layer(n).output.shape[-1]) for n in FEATURE_LAYERS[features]]
@@ -194,17 +209,7 @@ def fine_tune(cfg, data, target: Target, cache, run, started: float) -> None:
     head_state = target.state["phases"]["head"]  # fine-tuning must beat the head's best
     phase_state.setdefault("best_val_accuracy", head_state.get("best_val_accuracy", -1.0))
     phase_state.setdefault("best_val_loss", head_state.get("best_val_loss", float("inf")))
-    spec = FinetuneSpec(
-        first_trainable=first,
-        epochs=cfg.epochs_finetune,
-        learning_rate=cfg.lr_finetune,
-        batch_size=cfg.batch_size,
-        patience=cfg.patience,
-        seed=cfg.seed,
-        flip=cfg.flip,
-        label_smoothing=cfg.label_smoothing,
-        deadline=deadline,
-    )
+    spec = finetune_spec(cfg, first, deadline)
     print(
         f"phase 2 (finetune): training the layers from {layer} on, lr {cfg.lr_finetune:g}, "
         f"up to {cfg.epochs_finetune} epochs (patience {cfg.patience})"

@@ -12,9 +12,11 @@ Anything else (a bug, out of memory) is not caught here and keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 EXIT_REFUSED = 1  # ran to the end, and the answer is no
 EXIT_USAGE = 2  # bad input, bad flag, missing file: the user can fix it
@@ -62,6 +64,24 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
             file=sys.stderr,
         )
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a hint comes from interruptible()
+        print(f"\ninterrupted: {exc}" if str(exc) else "interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def interruptible(hint: str) -> Iterator[None]:
+    """SIGTERM inside the block is Ctrl-C (KeyboardInterrupt, so the same cleanup runs), and
+    either one ends in run_cli as `interrupted: HINT` and exit 130. The SIGTERM handler that was
+    there before is back afterwards."""
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(hint) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

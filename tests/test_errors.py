@@ -106,3 +106,27 @@ def test_a_model_file_keras_cannot_load_is_the_users_and_out_of_memory_is_not(
     else:
         with pytest.raises(type(error)):
             load_keras_model(source)
+
+
+def test_interruptible_turns_sigterm_into_the_hint_and_puts_the_handler_back(capsys):
+    import os
+    import signal
+
+    from edge.errors import interruptible, run_cli
+
+    def previous(signum, frame):
+        raise AssertionError("not while the block runs")
+
+    signal.signal(signal.SIGTERM, previous)
+    try:
+
+        def main(argv):
+            with interruptible("run it again with --resume"):
+                os.kill(os.getpid(), signal.SIGTERM)
+                signal.pause()  # the handler raises before this returns
+
+        assert run_cli(main, []) == 130
+        assert capsys.readouterr().err.strip() == "interrupted: run it again with --resume"
+        assert signal.getsignal(signal.SIGTERM) is previous
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

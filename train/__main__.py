@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import sys
 from pathlib import Path
 
 # Before TensorFlow is imported: no C++ log noise (CUDA probes, oneDNN notices).
@@ -30,7 +28,8 @@ from edge.cli import (
     positive_float,
     positive_int,
 )
-from edge.errors import EXIT_INTERRUPTED, UserError, run_cli
+from edge.errors import UserError, interruptible, run_cli
+from train import RESUME_HINT
 from train.artifacts import check_out
 from train.dataset import scan
 from train.weights import CHOICES
@@ -192,10 +191,6 @@ def build_parser() -> Parser:
     return p
 
 
-def _sigterm(signum, frame):
-    raise KeyboardInterrupt  # same path as Ctrl-C: the last finished epoch stays on disk
-
-
 def check_options(args: argparse.Namespace) -> None:
     """Every flag and the data folder, checked before TensorFlow loads (seconds)."""
     if args.val_fraction + args.test_fraction >= 1.0:
@@ -213,7 +208,12 @@ def check_options(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_options(args)
-    signal.signal(signal.SIGTERM, _sigterm)
+    with interruptible(RESUME_HINT.format(out=args.out)):  # Ctrl-C and SIGTERM alike
+        _run(args)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> None:
     from train.tf_import import import_tensorflow, keras_backend
 
     if keras_backend() == "tensorflow":
@@ -224,23 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     search = options.pop("search")
     sizes, max_ms, top = options.pop("sizes"), options.pop("max_ms"), options.pop("search_top")
     cfg = TrainConfig(**options)
+    if search:
+        from train.search import SearchSpec, parse_sizes
+        from train.search_run import run_search
 
-    try:
-        if search:
-            from train.search import SearchSpec, parse_sizes
-            from train.search_run import run_search
-
-            run_search(cfg, SearchSpec(parse_sizes(sizes), max_ms, top))
-        else:
-            train(cfg)
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted: finished epochs are kept in {cfg.out}.checkpoint/; "
-            "run the same command with --resume to continue",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
-    return 0
+        run_search(cfg, SearchSpec(parse_sizes(sizes), max_ms, top))
+    else:
+        train(cfg)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,9 @@ Exit codes: 0 done, 1 no step stayed within --max-drop, 2 bad input, 130 interru
 
 from __future__ import annotations
 
-import signal
-import sys
-
 from edge.cli import Parser, fraction, non_negative_int, positive_float, positive_int, probability
-from edge.errors import EXIT_INTERRUPTED, UserError, run_cli
+from edge.errors import UserError, interruptible, run_cli
+from train import RESUME_HINT
 
 CRITERIA = ("auto", "taylor", "activation", "l1")
 
@@ -81,30 +79,17 @@ def build_parser() -> Parser:
     return p
 
 
-def _sigterm(signum, frame):
-    raise KeyboardInterrupt  # same path as Ctrl-C: the last finished epoch stays on disk
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.target_macs <= 0.0 or args.target_macs >= 1.0:
         raise UserError("--target-macs must be between 0 and 1 (a share of the MACs)")
-    signal.signal(signal.SIGTERM, _sigterm)
-    from train.tf_import import import_tensorflow
+    with interruptible(RESUME_HINT.format(out=args.out)):  # Ctrl-C and SIGTERM alike
+        from train.tf_import import import_tensorflow
 
-    import_tensorflow()
-    from train.prune.run import PruneConfig, prune
+        import_tensorflow()
+        from train.prune.run import PruneConfig, prune
 
-    cfg = PruneConfig(**vars(args))
-    try:
-        out = prune(cfg)
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted: finished epochs are kept in {cfg.out}.checkpoint/; "
-            "run the same command with --resume to continue",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+        out = prune(PruneConfig(**vars(args)))
     return 0 if out is not None else 1
 
 

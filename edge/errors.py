@@ -16,6 +16,7 @@ import contextlib
 import errno
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 
 EXIT_REFUSED = 1  # ran to the end, and the answer is no
@@ -69,15 +70,29 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
         return EXIT_INTERRUPTED
 
 
-@contextlib.contextmanager
-def interruptible(hint: str) -> Iterator[None]:
-    """SIGTERM inside the block is Ctrl-C (KeyboardInterrupt, so the same cleanup runs), and
-    either one ends in run_cli as `interrupted: HINT` and exit 130. The SIGTERM handler that was
-    there before is back afterwards."""
+TERMINATED = threading.Event()  # SIGTERM came inside interruptible(safe_points=True)
 
-    def terminate(signum, frame):
+
+def check_terminated() -> None:
+    """At a safe point (a Keras batch end): KeyboardInterrupt if SIGTERM came since the block began."""
+    if TERMINATED.is_set():
         raise KeyboardInterrupt
 
+
+@contextlib.contextmanager
+def interruptible(hint: str, safe_points: bool = False) -> Iterator[None]:
+    """SIGTERM inside the block is Ctrl-C (KeyboardInterrupt, so the same cleanup runs), and
+    either one ends in run_cli as `interrupted: HINT` and exit 130. The SIGTERM handler that was
+    there before is back afterwards. With safe_points, SIGTERM only sets TERMINATED and the code
+    raises at its next check_terminated(): an exception raised by a signal handler in the middle
+    of TensorFlow's native code was seen to corrupt the interpreter (SystemError, a segfault)."""
+
+    def terminate(signum, frame):
+        TERMINATED.set()
+        if not safe_points:
+            raise KeyboardInterrupt
+
+    TERMINATED.clear()
     previous = signal.signal(signal.SIGTERM, terminate)
     try:
         yield

@@ -130,3 +130,18 @@ def test_interruptible_turns_sigterm_into_the_hint_and_puts_the_handler_back(cap
         assert signal.getsignal(signal.SIGTERM) is previous
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_with_safe_points_sigterm_waits_for_the_next_check():
+    import os
+    import signal
+
+    from edge.errors import check_terminated, interruptible
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt, match="hint"), interruptible("hint", safe_points=True):
+        os.kill(os.getpid(), signal.SIGTERM)
+        reached.append("after the signal")  # no exception inside native code: only flagged
+        check_terminated()
+        reached.append("never")
+    assert reached == ["after the signal"]

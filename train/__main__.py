@@ -208,7 +208,8 @@ def check_options(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_options(args)
-    with interruptible(RESUME_HINT.format(out=args.out)):  # Ctrl-C and SIGTERM alike
+    # Ctrl-C and SIGTERM alike; SIGTERM acts at the next batch end (train.checkpoint.StopOnSigterm)
+    with interruptible(RESUME_HINT.format(out=args.out), safe_points=True):
         _run(args)
     return 0
 

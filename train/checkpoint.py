@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from edge.atomic import write_bytes, write_text
+from edge.errors import check_terminated
 
 LAST, BEST = "last.weights.npz", "best.weights.npz"
 # Files an interrupted save of an older version (or a killed process) may have left behind.
@@ -45,6 +46,15 @@ def remove_leftovers(folder: Path) -> list[Path]:
     for path in found:
         path.unlink()
     return found
+
+
+class StopOnSigterm(keras.callbacks.Callback):
+    """Ends fit()/predict() at the next batch once SIGTERM came (edge.errors.interruptible)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        check_terminated()
+
+    on_test_batch_end = on_predict_batch_end = on_train_batch_end
 
 
 class Checkpointer(keras.callbacks.Callback):

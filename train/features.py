@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from train.checkpoint import StopOnSigterm
 from train.model import FEATURE_LAYERS, CaffePreprocess
 
 _BYTES = 4  # float32
@@ -67,7 +68,10 @@ def map_bytes(vgg: keras.Model, map_layers, images: int) -> int:
 def _run(model, pixels, batch_size, desc):
     print(f"  {desc}: {len(pixels)} images")
     outputs = model.predict(
-        pixels.astype(np.float32), batch_size=batch_size, verbose=1 if sys.stdout.isatty() else 2
+        pixels.astype(np.float32),
+        batch_size=batch_size,
+        verbose=1 if sys.stdout.isatty() else 2,
+        callbacks=[StopOnSigterm()],
     )
     return outputs if isinstance(outputs, list) else [outputs]
 

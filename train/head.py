@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from train.checkpoint import StopOnSigterm
+
 
 @dataclass
 class HeadSpec:
@@ -94,7 +96,7 @@ def fit_head(head, x, y, val_x, val_y, spec: HeadSpec, callbacks=()) -> dict:
         _Batches(x, y, num_classes, spec),
         validation_data=(tuple(val_x) if isinstance(val_x, list) else val_x, val_onehot),
         epochs=spec.epochs,
-        callbacks=[stop, *callbacks],
+        callbacks=[stop, StopOnSigterm(), *callbacks],
         verbose=0,
     )
     return {key: [float(v) for v in values] for key, values in history.history.items()}

@@ -20,7 +20,14 @@ import keras
 import numpy as np
 
 from train.augment import augment
-from train.checkpoint import BEST, LAST, Checkpointer, atomic_save_weights, load_weights
+from train.checkpoint import (
+    BEST,
+    LAST,
+    Checkpointer,
+    StopOnSigterm,
+    atomic_save_weights,
+    load_weights,
+)
 from train.model import FEATURE_LAYERS, CaffePreprocess
 
 
@@ -212,6 +219,7 @@ def run_finetune(target: Target, data: PhaseData, cache, spec: FinetuneSpec) -> 
         Checkpointer(target.checkpoint_dir, "finetune", target.model, target.state),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=spec.patience, mode="max"),
         budget,
+        StopOnSigterm(),
     ]
     num_classes = int(target.model.output_shape[-1])
     if done < spec.epochs:

@@ -266,40 +266,14 @@ def test_class_without_readable_images(tmp_path, capfd):
 
 def test_bad_flags_and_layer(tmp_path, capfd):
     make_shapes_dataset(tmp_path / "d", per_class=6)
-    err = _error(
-        tmp_path,
-        capfd,
-        [
-            "--data",
-            str(tmp_path / "d"),
-            "--out",
-            str(tmp_path / "m"),
-            "--size",
-            "32",
-            "--weights",
-            "none",
-            "--finetune-from",
-            "block9",
-        ],
-    )
+    # fmt: off
+    base = ["--data", str(tmp_path / "d"), "--out", str(tmp_path / "m"), "--size", "32",
+            "--weights", "none"]
+    # fmt: on
+    err = _error(tmp_path, capfd, [*base, "--finetune-from", "block9"])
     assert "no such layer" in err
     err = _error(
-        tmp_path,
-        capfd,
-        [
-            "--data",
-            str(tmp_path / "d"),
-            "--out",
-            str(tmp_path / "m"),
-            "--size",
-            "32",
-            "--weights",
-            "none",
-            "--features",
-            "block4",
-            "--finetune-from",
-            "block5_conv1",
-        ],
+        tmp_path, capfd, [*base, "--features", "block4", "--finetune-from", "block5_conv1"]
     )
     assert "above what a block4 head reads" in err
     err = _error(

@@ -126,7 +126,8 @@ def build_parser() -> Parser:
         "--time-budget",
         type=non_negative_float,
         default=0.0,
-        help="minutes for the whole training; fine-tuning stops at the last epoch that fits "
+        help="minutes for the whole training (with --search: the whole search, shared by "
+        "size and fine-tuning candidate); fine-tuning stops at the last epoch that fits "
         "(0: no limit)",
     )
     p.add_argument("--dropout", type=fraction, default=0.3, help="dropout before the output layer")

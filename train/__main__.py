@@ -63,8 +63,9 @@ def build_parser() -> Parser:
     p.add_argument(
         "--epochs-finetune",
         type=non_negative_int,
-        default=20,
-        help="phase 2 epochs at most (0 skips it); early stopping usually ends it sooner",
+        default=60,
+        help="phase 2 epochs at most, one view of every training image each (0 skips it); "
+        "early stopping or --time-budget usually ends it sooner",
     )
     p.add_argument(
         "--finetune-from",
@@ -112,7 +113,7 @@ def build_parser() -> Parser:
     p.add_argument(
         "--patience",
         type=positive_int,
-        default=3,
+        default=6,
         help="fine-tuning stops after this many epochs without a better validation accuracy",
     )
     p.add_argument(
@@ -125,7 +126,8 @@ def build_parser() -> Parser:
         "--time-budget",
         type=non_negative_float,
         default=0.0,
-        help="minutes for the whole training; fine-tuning stops at the last epoch that fits "
+        help="minutes for the whole training (with --search: the whole search, shared by "
+        "size and fine-tuning candidate); fine-tuning stops at the last epoch that fits "
         "(0: no limit)",
     )
     p.add_argument("--dropout", type=fraction, default=0.3, help="dropout before the output layer")

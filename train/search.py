@@ -9,7 +9,10 @@ shapes, int8 latency from a quick conversion (calibrated on 16 training images) 
 invoke() with 2 interpreter threads, median of 20 runs after one warm-up. The most
 accurate candidate within --max-ms is kept and written as the model folder (the test split
 is touched once, by that model only), with search.json and search.png (validation accuracy
-against latency, the Pareto front marked) beside it. Progress is saved after every candidate
+against latency, the Pareto front marked) beside it. --time-budget MINUTES bounds the whole
+search: each size gets a share in proportion to its pixels, and its fine-tuning candidates
+split what its feature pass and heads leave (a candidate whose first epoch would not fit is
+skipped and says so). Progress is saved after every candidate
 in models/NAME.checkpoint/search.json: --resume skips what is done.
 """
 

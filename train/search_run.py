@@ -29,15 +29,41 @@ from train.search import (
     plot,
     search_config,
 )
-from train.steps import _builder, _cache, _head_spec, finetune_layer, finetune_spec
+from train.steps import (
+    _builder,
+    _cache,
+    _head_spec,
+    epoch_estimate,
+    finetune_layer,
+    finetune_spec,
+)
 
 
 def _weights_file(checkpoint_dir: Path, row: dict) -> Path:
     return checkpoint_dir / f"s{row['size']}-{row['features']}-{row['finetune_from']}.weights.npz"
 
 
-def _fine_tune_candidate(cfg, data, model, features, cache, checkpoint_dir, head_row):
-    """Fine-tune one candidate from --finetune-from; (best validation accuracy, history)."""
+def size_deadlines(sizes, started: float, minutes: float) -> list[float | None]:
+    """When each size's candidates must be done: --time-budget shared in proportion to the
+    pixels (a size's feature pass and fine-tuning cost grow with them); time a size leaves
+    unused goes to the next. No budget: no deadlines."""
+    if minutes <= 0:
+        return [None] * len(sizes)
+    weights = np.cumsum([s * s for s in sizes], dtype=np.float64)
+    return [started + minutes * 60 * w / weights[-1] for w in weights]
+
+
+def _share(deadline: float | None, candidates_left: int) -> float | None:
+    """This fine-tuning candidate's deadline: an equal share of the time its size has left."""
+    if deadline is None:
+        return None
+    now = time.perf_counter()
+    return now + max(0.0, deadline - now) / max(1, candidates_left)
+
+
+def _fine_tune_candidate(cfg, data, model, features, cache, checkpoint_dir, head_row, deadline):
+    """Fine-tune one candidate from --finetune-from until its deadline; (layer, phase state),
+    or (layer, None) when not one epoch fits the time left."""
     layer = finetune_layer(cfg, features)
     folder = checkpoint_dir / f"s{cfg.size}-{features}"
     state = {
@@ -50,14 +76,28 @@ def _fine_tune_candidate(cfg, data, model, features, cache, checkpoint_dir, head
     }
     folder.mkdir(parents=True, exist_ok=True)
     atomic_save_weights(model, folder / BEST)  # the head's, until beaten
-    spec = finetune_spec(cfg, split_base(model.get_layer("vgg16"), layer))
+    target = Target(model, features, state, folder)
+    first = split_base(model.get_layer("vgg16"), layer)
+    estimate = epoch_estimate(target, first, cache, data)
+    spec = finetune_spec(cfg, first, deadline)
+    if deadline is not None:
+        left = deadline - time.perf_counter()
+        if estimate > left:
+            print(
+                f"  fine-tuning {features}: skipped, one epoch (about {estimate:.0f} s) "
+                f"would overrun its share of --time-budget ({max(left, 0):.0f} s)"
+            )
+            return layer, None
+        spec.schedule_epochs = max(1, min(cfg.epochs_finetune, int(left / max(estimate, 1e-9))))
     print(f"  fine-tuning {features} from {layer}")
-    phase = run_finetune(Target(model, features, state, folder), data, cache, spec)
-    return layer, phase
+    return layer, run_finetune(target, data, cache, spec)
 
 
-def search_size(cfg, data, run, num_classes, checkpoint_dir, spec: SearchSpec) -> list[dict]:
-    """All candidates of one input size, measured; their weights saved beside the progress."""
+def search_size(
+    cfg, data, run, num_classes, checkpoint_dir, spec: SearchSpec, deadline=None
+) -> list[dict]:
+    """All candidates of one input size, measured; their weights saved beside the progress.
+    Fine-tuning candidates share the time left before `deadline` (perf_counter; None: no limit)."""
     size = (cfg.size, cfg.size)
     vgg = build_base(size, "block5", run.source)
     initial = vgg.get_weights()
@@ -91,9 +131,12 @@ def search_size(cfg, data, run, num_classes, checkpoint_dir, spec: SearchSpec) -
         rows.append(row)
         if rank < spec.top and cfg.epochs_finetune > 0:
             started = time.perf_counter()
+            left = min(spec.top, len(table)) - rank
             layer, phase = _fine_tune_candidate(
-                cfg, data, model, features, cache, checkpoint_dir, head_row
+                cfg, data, model, features, cache, checkpoint_dir, head_row, _share(deadline, left)
             )
+            if phase is None:
+                continue
             tuned = {
                 **base,
                 "finetune_from": layer,
@@ -161,7 +204,8 @@ def _measure_sizes(cfg, spec, dataset, run, progress, progress_file) -> None:
     keras.mixed_precision.set_global_policy("mixed_float16" if cfg.mixed_precision else "float32")
     strategy, run.device = _devices()
     print(f"device: {run.device}")
-    for size in spec.sizes:
+    deadlines = size_deadlines(spec.sizes, run.started, cfg.time_budget)
+    for size, deadline in zip(spec.sizes, deadlines, strict=True):
         if size in progress["sizes_done"]:
             print(f"size {size}: already measured (--resume)")
             continue
@@ -170,7 +214,9 @@ def _measure_sizes(cfg, spec, dataset, run, progress, progress_file) -> None:
         keras.utils.set_random_seed(cfg.seed)
         _, data, _, _ = _data_at(size_cfg, dataset)
         with strategy.scope():
-            rows = search_size(size_cfg, data, run, len(dataset.classes), run.checkpoint_dir, spec)
+            rows = search_size(
+                size_cfg, data, run, len(dataset.classes), run.checkpoint_dir, spec, deadline
+            )
         progress["rows"] += rows
         progress["sizes_done"].append(size)
         _save_progress(progress_file, progress)

@@ -177,15 +177,25 @@ def _conv_macs(layers) -> int:
     )
 
 
-def epoch_estimate(target: Target, first: int, cache) -> float:
+def epoch_estimate(target: Target, first: int, cache, data) -> float:
     """Seconds one fine-tuning epoch should take, scaled from the timed feature pass: the
-    layers above the cut, forward and two backward products, over the same images."""
+    layers above the cut, forward and two backward products, over one view of the training
+    images (the pass ran every view and the validation split)."""
     if cache is None or not cache.seconds:
         return 0.0
     base = target.model.get_layer("vgg16")
     trainable = _conv_macs(base.layers[first:])
     passed = cache.pass_macs or _conv_macs(base.layers)
-    return cache.seconds * 3 * trainable / max(passed, 1)
+    images = len(data.train_labels)
+    share = images / max(1, len(data.train_views) * images + len(data.val_labels))
+    return cache.seconds * share * 3 * trainable / max(passed, 1)
+
+
+def _schedule_epochs(cfg, deadline, estimate) -> int | None:
+    """Fine-tuning epochs the time budget should allow, for the length of the cosine decay."""
+    if deadline is None or not estimate:
+        return None
+    return max(1, min(cfg.epochs_finetune, int((deadline - time.perf_counter()) / estimate)))
 
 
 def fine_tune(cfg, data, target: Target, cache, run, started: float) -> None:
@@ -197,7 +207,7 @@ def fine_tune(cfg, data, target: Target, cache, run, started: float) -> None:
         return
     first = split_base(target.model.get_layer("vgg16"), layer)
     deadline = started + cfg.time_budget * 60 if cfg.time_budget > 0 else None
-    estimate = epoch_estimate(target, first, cache)
+    estimate = epoch_estimate(target, first, cache, data)
     if deadline is not None and time.perf_counter() + estimate > deadline:
         print(
             f"phase 2 (finetune): skipped: one epoch (about {estimate / 60:.0f} min, scaled from "
@@ -210,9 +220,15 @@ def fine_tune(cfg, data, target: Target, cache, run, started: float) -> None:
     phase_state.setdefault("best_val_accuracy", head_state.get("best_val_accuracy", -1.0))
     phase_state.setdefault("best_val_loss", head_state.get("best_val_loss", float("inf")))
     spec = finetune_spec(cfg, first, deadline)
+    spec.schedule_epochs = _schedule_epochs(cfg, deadline, estimate)
     print(
         f"phase 2 (finetune): training the layers from {layer} on, lr {cfg.lr_finetune:g}, "
         f"up to {cfg.epochs_finetune} epochs (patience {cfg.patience})"
+        + (
+            f"; the budget allows about {spec.schedule_epochs} (about {estimate:.0f} s each)"
+            if spec.schedule_epochs
+            else ""
+        )
     )
     run_finetune(target, data, cache, spec)
     save_state(run.checkpoint_dir, target.state)

@@ -54,7 +54,7 @@ class TrainConfig:
     weights: str = "auto"
     features: str = "auto"
     epochs_head: int = 60
-    epochs_finetune: int = 20
+    epochs_finetune: int = 60
     finetune_from: str = "auto"
     lr_head: float = 1e-3
     lr_finetune: float = 1e-4
@@ -65,7 +65,7 @@ class TrainConfig:
     seed: int = 0
     val_fraction: float = 0.15
     test_fraction: float = 0.15
-    patience: int = 3
+    patience: int = 6
     patience_head: int = 10
     dropout: float = 0.3
     feature_dropout: float = 0.0

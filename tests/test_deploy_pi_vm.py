@@ -178,7 +178,7 @@ def test_no_internet_on_the_pi_is_said(pis, model):
         no_dns = deploy("--host", "pi-trixie", "--model", str(model), *flags)
         resolv.write_bytes(saved)
         # The venv made above is kept: this run goes straight to pip, aimed at a closed port.
-        flags[1] = f"--pip-args={quick} --index-url http://127.0.0.1:9/simple"
+        flags[2] = f"--pip-args={quick} --index-url http://127.0.0.1:9/simple"
         closed = deploy("--host", "pi-trixie", "--model", str(model), *flags)
     finally:
         resolv.write_bytes(saved)

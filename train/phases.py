@@ -234,6 +234,7 @@ def run_finetune(target: Target, data: PhaseData, cache, spec: FinetuneSpec) -> 
     base = target.model.get_layer("vgg16")
     for i, layer in enumerate(base.layers):
         layer.trainable = i >= spec.first_trainable
+    norms = _freeze_norms(target.model.get_layer("head"))
     phase_state = target.state.setdefault("phases", {}).setdefault("finetune", {})
     done = int(phase_state.get("epochs_done", 0))
     trainable, fit_args, x_val, steps = _fit_inputs(target, data, cache, spec, done)
@@ -272,4 +273,25 @@ def run_finetune(target: Target, data: PhaseData, cache, spec: FinetuneSpec) -> 
     phase_state["seconds"] = phase_state.get("seconds", 0.0) + time.perf_counter() - start_time
     for layer in base.layers:
         layer.trainable = False
+    for layer in norms:
+        layer.trainable = True
     return phase_state
+
+
+def _freeze_norms(head: keras.Model) -> list:
+    """Keep the head's BatchNormalization in inference mode while the base fine-tunes.
+
+    Trained, it normalises each batch by that batch's statistics and moves its averages
+    slowly (momentum 0.99) while the unfrozen layers shift the features under it, so
+    validation, which uses the averages, sees other features than training: measured at 96 px
+    on the signs, validation fell from the head's 98.4 % to 77.7, 73.6, 69.4 % in three
+    one-view epochs while training accuracy rose to 97 %. Frozen (Keras runs a non-trainable
+    BatchNormalization in inference mode), both see the same normalisation."""
+    norms = [
+        layer
+        for layer in head.layers
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+    ]
+    for layer in norms:
+        layer.trainable = False
+    return norms

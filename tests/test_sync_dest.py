@@ -4,6 +4,7 @@ for DEST on the Pi: run as Ansible runs it there (`python3 -c SOURCE DEST`), on 
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -24,7 +25,7 @@ def bundle(dest: Path, files: dict[str, bytes]) -> None:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
-            archive.addfile(info, __import__("io").BytesIO(data))
+            archive.addfile(info, io.BytesIO(data))
 
 
 def sync(dest: Path) -> dict:

@@ -61,12 +61,26 @@ def test_bundle_holds_only_what_the_device_needs(tmp_path):
     bundle = build_bundle(model, tmp_path, "models/hats", ROOT / "edge", REQUIREMENTS)
     files = members(bundle.path)
     model_files = sorted(n.split("/", 1)[1] for n in files if n.startswith("model/"))
-    assert model_files == ["int8.tflite", "labels.txt", "model.json", "sample.jpg"]
+    assert model_files == [
+        "float32.tflite",
+        "int8.tflite",
+        "labels.txt",
+        "model.json",
+        "sample.jpg",
+    ]
     assert "edge/classify.py" in files and "edge/runner.py" in files
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in files)
     assert files["requirements-device.txt"] == REQUIREMENTS.read_bytes()
     assert json.loads(files[MARKER])["model"] == "models/hats"
     assert bundle.sample.name == "sample.jpg" and "shipped with the model" in bundle.sample.origin
+
+
+def test_bundle_without_a_float_model_sends_int8_alone(tmp_path):
+    folder = make_model_folder(tmp_path / "models" / "hats")
+    (folder / "float32.tflite").unlink()
+    bundle = build_bundle(read_model_folder(folder), tmp_path, "hats", ROOT / "edge", REQUIREMENTS)
+    model_files = sorted(n.split("/", 1)[1] for n in members(bundle.path) if n.startswith("model/"))
+    assert model_files == ["int8.tflite", "labels.txt", "model.json", "sample.png"]
 
 
 def test_bundle_is_the_same_bytes_when_nothing_changed(tmp_path):
@@ -253,10 +267,39 @@ def test_pip_failures_tell_no_internet_from_a_broken_venv(steps):
     offline = "WARNING: Retrying ... NewConnectionError(... Temporary failure in name resolution)\nERROR: No matching distribution found for numpy"
     said = steps.failure_sentence("install", "cam", {"msg": "pip failed", "stderr": offline})
     assert "no internet on the Pi?" in said and "ping -c1 pypi.org" in said
+    dropped = (
+        "WARNING: Retrying ... ConnectTimeoutError(<...>, 'Connection to pypi.org timed out.')"
+    )
+    said = steps.failure_sentence("install", "cam", {"msg": "pip failed", "stderr": dropped})
+    assert "no internet on the Pi?" in said
     broken = "/home/pi/edge-classifier/.venv/bin/python: No module named pip"
     said = steps.failure_sentence("install", "cam", {"msg": "pip failed", "stderr": broken})
     assert "(/home/pi/edge-classifier/.venv/bin/python: No module named pip)" in said
     assert "delete DEST/.venv" in said
+
+
+def test_unpack_says_what_it_restored_and_what_it_left(steps):
+    found = {"files": 40, "first": False, "updated": [], "restored": [], "removed": []}
+    found |= {"kept": [], "left": []}
+    assert steps.unpack_detail(found) == "all 40 files as deployed"
+    first = found | {"first": True, "updated": [f"edge/{i}.py" for i in range(40)]}
+    assert steps.unpack_detail(first) == "edge/, model/ unpacked (40 files)"
+    older = found | {"first": True, "updated": ["model/int8.tflite"]}  # DEST of an older deploy
+    assert steps.unpack_detail(older) == "1 file updated"
+    edited = found | {"restored": ["edge/camera.py"], "left": ["model/notes.txt"]}
+    assert steps.unpack_detail(edited) == (
+        "restored 1 file changed on the Pi; left 1 file deploy did not put there (model/notes.txt)"
+    )
+    newer = found | {"updated": ["model/int8.tflite"], "removed": ["edge/old.py", "edge/x.py"]}
+    assert steps.unpack_detail(newer) == "1 file updated; removed 2 files no longer deployed"
+
+
+def test_purge_says_what_it_left(steps):
+    assert steps.purge_detail({"removed": 44, "left": [], "deleted": True}) == "deleted"
+    left = {"removed": 44, "left": ["data/1.jpg"], "deleted": False}
+    assert steps.purge_detail(left) == (
+        "deleted 44 files of deploy's and the venv; left 1 file deploy did not put there (data/1.jpg)"
+    )
 
 
 def test_bench_cell_shows_one_and_most_threads(steps):

@@ -8,8 +8,10 @@ then undeploy with and without purge. pip inside the trees downloads from PyPI t
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -55,6 +57,7 @@ def test_two_pis_in_one_parallel_run(pis, model, first):
         tree = pis.tree(host.split("-")[1])
         dest = tree / DEST
         assert sorted(p.name for p in (dest / "model").iterdir()) == [
+            "float32.tflite",  # sent because the model folder has one: --kind float32 works
             "int8.tflite",
             "labels.txt",
             "model.json",
@@ -64,6 +67,41 @@ def test_two_pis_in_one_parallel_run(pis, model, first):
         numpy = list((dest / ".venv/lib").glob("python3.*/site-packages/numpy-*.dist-info"))
         assert [p.name.split("-")[1].split(".")[0] for p in numpy] == [numpy_major]
     assert first.stdout.index("pi-bookworm") < first.stdout.index("smoke test")  # steps per host
+    assert re.search(r"pi-trixie +unpack +edge/, model/ unpacked \(\d+ files\)", first.stdout)
+    floats = on_pi("pi-trixie", "--kind", "float32", "--json", "model/sample.png")
+    assert floats.returncode == 0, floats.stderr
+    assert json.loads(floats.stdout.splitlines()[-1])["label"].startswith("class"), floats.stdout
+
+
+def on_pi(host: str, *classify: str) -> subprocess.CompletedProcess:
+    """edge.classify in DEST on host, over ssh (fixed words: nothing for a shell to expand)."""
+    remote = "cd edge-classifier && .venv/bin/python -m edge.classify --model model "
+    remote += shlex.join(classify)
+    config = str(Layout.default().ssh_config)
+    return subprocess.run(
+        ["ssh", "-F", config, host, remote], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_files_edited_on_the_pi_are_put_back(pis, model, first):
+    """The bundle is unchanged, so only unpack's file-by-file comparison can see the edits."""
+    assert first.returncode == 0, first.stdout + first.stderr
+    dest = pis.tree("bookworm") / DEST
+    ours = {name: (dest / name).read_bytes() for name in ("edge/camera.py", "model/labels.txt")}
+    (dest / "edge/camera.py").write_text("# edited on the Pi\n")
+    (dest / "model/labels.txt").unlink()
+    notes = dest / "model/notes.txt"
+    notes.write_text("mine")
+    try:
+        result = deploy("--host", "pi-bookworm", "--model", str(model), *BENCH)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert re.search(r"pi-bookworm +copy +unchanged, not sent", result.stdout), result.stdout
+        said = "restored 2 files changed on the Pi; left 1 file deploy did not put there"
+        assert re.search(rf"pi-bookworm +unpack +{said} \(model/notes.txt\)", result.stdout)
+        assert {name: (dest / name).read_bytes() for name in ours} == ours
+        assert notes.read_text() == "mine"
+    finally:
+        notes.unlink()
 
 
 def test_second_deploy_changes_nothing(pis, model, first):
@@ -75,6 +113,7 @@ def test_second_deploy_changes_nothing(pis, model, first):
         "unchanged, not sent" in again.stdout
         and "all requirements already satisfied" in again.stdout
     )
+    assert re.search(r"pi-bookworm +unpack +all \d+ files as deployed\n", again.stdout)
     assert table_row(again.stdout, "pi-trixie")[-1] == "0"
 
 
@@ -126,17 +165,27 @@ def test_broken_venv_is_a_pip_failure_with_the_fix(pis, model, first):
 
 
 def test_no_internet_on_the_pi_is_said(pis, model):
+    """No DNS server on the Pi, then a package index that refuses connections: both real."""
     resolv = pis.tree("trixie") / "etc/resolv.conf"
     saved = resolv.read_bytes()
+    # One retry, as a Pi's pip makes five: the retry's warning is where pip names the network
+    # error (with --retries 0 it says only "no matching distribution"). No cache: it would hide
+    # the network.
+    quick = "--no-cache-dir --retries 1 --timeout 5"
     resolv.write_text("")  # no DNS server: nothing on the internet resolves
     try:
-        flags = ["--dest", "~/edge-offline", "--pip-args=--no-cache-dir --retries 0 --timeout 5"]
-        result = deploy("--host", "pi-trixie", "--model", str(model), *flags)
+        flags = ["--dest", "~/edge-offline", f"--pip-args={quick}"]
+        no_dns = deploy("--host", "pi-trixie", "--model", str(model), *flags)
+        resolv.write_bytes(saved)
+        # The venv made above is kept: this run goes straight to pip, aimed at a closed port.
+        flags[2] = f"--pip-args={quick} --index-url http://127.0.0.1:9/simple"
+        closed = deploy("--host", "pi-trixie", "--model", str(model), *flags)
     finally:
         resolv.write_bytes(saved)
         shutil.rmtree(pis.tree("trixie") / "home/pi/edge-offline", ignore_errors=True)
-    said = one_error(result, "pi-trixie", "install")
-    assert "no internet on the Pi?" in said and "ping -c1 pypi.org" in said
+    for result in (no_dns, closed):
+        said = one_error(result, "pi-trixie", "install")
+        assert "no internet on the Pi?" in said and "ping -c1 pypi.org" in said
 
 
 @pytest.fixture

@@ -7,11 +7,13 @@
 The tar holds (DEST on the device holds exactly this, plus the .venv made there):
     .edge-classifier-deploy     marker: what was deployed from where (and proof DEST is ours)
     edge/                       the package, without caches
-    model/                      labels.txt, model.json, int8.tflite and the smoke-test image
+    model/                      labels.txt, model.json, int8.tflite, float32.tflite when the
+                                folder has one, and the smoke-test image
     requirements-device.txt     what the venv gets
 
-Training-only files (model.keras, splits/, reports) and float32.tflite (the device runs int8)
-stay here. The smoke-test image is the model folder's own sample.* if it has one, else the
+float32.tflite goes too (when convert wrote it) so that `edge.camera --kind float32` and
+`edge.bench` compare float and int8 on the device itself. Training-only files (model.keras,
+splits/, reports) stay here. The smoke-test image is the model folder's own sample.* if it has one, else the
 first readable image its test split names (splits/test.txt, paths relative to the dataset
 root that model.json records), fitted to the input size; else a grey placeholder, said so.
 """
@@ -35,7 +37,8 @@ from edge.model_folder import ModelFolder
 MARKER = ".edge-classifier-deploy"
 MODEL_DIR = "model"  # the model folder's name on the device, whatever it is called here
 REQUIREMENTS = "requirements-device.txt"
-DEVICE_MODEL_FILES = ("labels.txt", "model.json", "int8.tflite")
+# float32.tflite is optional: sent when the model folder has it (--kind float32 on the Pi).
+DEVICE_MODEL_FILES = ("labels.txt", "model.json", "int8.tflite", "float32.tflite")
 _PLACEHOLDER_GREY = 128  # pixel value of the placeholder sample
 
 

@@ -112,6 +112,9 @@ def run_playbook(args: argparse.Namespace, extra: dict, stage: Path) -> int:
         source = atomic.write_text(stage / "inventory.json", json.dumps(inventory(args)))
     command = [str(ansible_playbook()), "-i", str(source), "-e", f"@{variables}", str(playbook)]
     env = {"ANSIBLE_CONFIG": str(PLAYBOOKS / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    # ssh masters of this run only: a connection left open by an earlier deploy (ControlPersist)
+    # must not let this one in with another key or ssh config than the one it was given.
+    env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(stage / "cp")
     done = subprocess.run(command, cwd=PLAYBOOKS, env={**os.environ, **env}, check=False)
     return 0 if done.returncode == 0 else 2
 

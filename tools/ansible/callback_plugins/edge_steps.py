@@ -49,6 +49,7 @@ UNREACHABLE_FIXES = (
 )
 NO_INTERNET = (
     "newconnectionerror",
+    "connecttimeouterror",  # packets dropped on the way: pip's connect timeout
     "temporary failure in name resolution",
     "name or service not known",
     "network is unreachable",
@@ -56,7 +57,6 @@ NO_INTERNET = (
     "connection refused",
 )
 SKIPPED = {
-    ("deploy", "unpack"): "already there (same bundle)",
     ("deploy", "venv"): "kept",
     ("deploy", "service"): "not requested (SERVICE=1 installs the boot service)",
     ("undeploy", "service"): "none installed",
@@ -141,6 +141,10 @@ def detail(step: str, result: dict) -> str:
         if step == "connect":
             facts = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
             return f"{facts.get('arch')}, Python {facts.get('python') or '-'}, {facts.get('os')}"
+        if step == "unpack":
+            return unpack_detail(json.loads(last_line(stdout)))
+        if step == "purge":
+            return purge_detail(json.loads(last_line(stdout)))
         if step == "runtime":
             found = json.loads(last_line(stdout))
             return f"{found['runtime']}; numpy {found['numpy']}, opencv {found['opencv']}; picamera2 {found['picamera2']}"
@@ -156,6 +160,44 @@ def detail(step: str, result: dict) -> str:
     except (ValueError, KeyError, TypeError):
         return ""
     return ""
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'s' * (count != 1)}"
+
+
+def unpack_detail(found: dict) -> str:
+    """What files/sync_dest.py did to DEST, e.g. 'restored 1 file changed on the Pi'."""
+    updated = _files(len(found["updated"]))
+    if not found["updated"]:
+        said = []
+    else:
+        whole = found["first"] and len(found["updated"]) == found["files"]  # into an empty DEST
+        said = [f"edge/, model/ unpacked ({updated})" if whole else f"{updated} updated"]
+    if found["restored"]:
+        said.append(f"restored {_files(len(found['restored']))} changed on the Pi")
+    if found["removed"]:
+        said.append(f"removed {_files(len(found['removed']))} no longer deployed")
+    if not said:
+        said.append(f"all {_files(found['files'])} as deployed")
+    return "; ".join(said + _left(found["left"]))
+
+
+def purge_detail(found: dict) -> str:
+    """What `sync_dest.py --purge` did: all deleted, or what it left in DEST."""
+    if found["deleted"]:
+        return "deleted"
+    return "; ".join(
+        [f"deleted {_files(found['removed'])} of deploy's and the venv"] + _left(found["left"])
+    )
+
+
+def _left(left: list) -> list[str]:
+    """Files deploy never deletes because it did not put them there, named (three at most)."""
+    if not left:
+        return []
+    names = ", ".join(left[:3]) + (", ..." if len(left) > 3 else "")
+    return [f"left {_files(len(left))} deploy did not put there ({names})"]
 
 
 def ms(value: float) -> str:

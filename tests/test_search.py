@@ -121,3 +121,13 @@ def test_a_search_within_a_tiny_budget_skips_fine_tuning_and_says_so(tmp_path, c
     assert "skipped, one epoch" in capsys.readouterr().out
     rows = json.loads((out / "search.json").read_text())["rows"]
     assert [r["finetune_from"] for r in rows] == ["none"] * 3  # heads only
+
+
+def test_a_fine_tuning_that_did_not_beat_its_head_says_so_in_the_table():
+    from train.search import format_rows
+
+    row = {**ROWS[1], "macs": 2.5e9, "finetune_best": 0.7774, "finetune_epochs": 1}
+    assert "best 77.74% in 1 epoch, not better: head kept" in format_rows([row])
+    better = {**row, "finetune_best": 0.98, "finetune_epochs": 4}
+    assert "not better" not in format_rows([better])
+    assert "not better" not in format_rows([{**ROWS[0], "macs": 2.5e9}])  # a head-only row

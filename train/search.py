@@ -124,8 +124,21 @@ def format_rows(rows, chosen: dict | None = None) -> str:
         lines.append(
             f"  {r['size']:4d}  {r['features']:8s}  {r['finetune_from']:15s}  "
             f"{100 * r['val_accuracy']:11.2f}%  {r['macs'] / 1e6:7.0f}  {r['int8_ms']:8.2f}{mark}"
+            + _not_better(r)
         )
     return "\n".join(lines)
+
+
+def _not_better(row) -> str:
+    """A note for a fine-tuned row whose fine-tuning never beat its head (the head was kept)."""
+    best = row.get("finetune_best")
+    if best is None or best > row["val_accuracy"] - 1e-9:
+        return ""
+    epochs = row["finetune_epochs"]
+    return (
+        f"  (fine-tuning: best {100 * best:.2f}% in {epochs} epoch{'s' * (epochs != 1)}, "
+        "not better: head kept)"
+    )
 
 
 def plot(rows, chosen: dict, path: Path) -> None:

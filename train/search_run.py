@@ -142,6 +142,11 @@ def search_size(
                 "finetune_from": layer,
                 "val_accuracy": round(phase["best_val_accuracy"], 4),
             }
+            # What fine-tuning itself reached: when it did not beat the head, the head's
+            # weights stay and the row's accuracy is the head's; the table says so.
+            tried = phase.get("history", {}).get("val_accuracy", [])
+            tuned["finetune_epochs"] = len(tried)
+            tuned["finetune_best"] = round(max(tried), 4) if tried else None
             tuned["seconds"] = round(time.perf_counter() - started, 1)
             atomic_save_weights(model, _weights_file(checkpoint_dir, tuned))
             rows.append(tuned)

@@ -5,7 +5,7 @@ feature pass of train.features, and their output is cached, so each epoch runs o
 the base and the head. An epoch is one pass over the training images, one view of each: epoch
 e trains on cached view e mod V (the original, then each augmented view), as the uncached path
 draws a fresh augmented view per epoch. So validation, early stopping and the time budget act
-after every pass (at 96 px on 2 CPU cores about 95 s, not the 285 s that all three views took).
+after every pass (at 96 px on 2 CPU cores about 80 s, not the 285 s that all three views took).
 Early stopping watches validation accuracy (best weights kept), and a time budget ends the
 phase after the epoch that would overrun it.
 

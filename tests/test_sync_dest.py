@@ -28,9 +28,10 @@ def bundle(dest: Path, files: dict[str, bytes]) -> None:
             archive.addfile(info, io.BytesIO(data))
 
 
-def sync(dest: Path) -> dict:
+def _script(dest: Path, *flags: str) -> dict:
+    """Run sync_dest.py as the Pi does; its one JSON line, parsed."""
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT.read_text(), str(dest)],
+        [sys.executable, "-c", SCRIPT.read_text(), *flags, str(dest)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -38,6 +39,10 @@ def sync(dest: Path) -> dict:
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
+
+
+def sync(dest: Path) -> dict:
+    return _script(dest)
 
 
 FILES = {
@@ -129,15 +134,7 @@ def test_a_folder_where_a_file_goes_is_one_sentence(deployed):
 
 
 def purge(dest: Path) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT.read_text(), "--purge", str(dest)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
+    return _script(dest, "--purge")
 
 
 def test_purge_deletes_what_deploy_made_venv_and_caches_included(deployed):

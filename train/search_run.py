@@ -33,6 +33,7 @@ from train.steps import (
     _builder,
     _cache,
     _head_spec,
+    budget_epochs,
     epoch_estimate,
     finetune_layer,
     finetune_spec,
@@ -80,15 +81,14 @@ def _fine_tune_candidate(cfg, data, model, features, cache, checkpoint_dir, head
     first = split_base(model.get_layer("vgg16"), layer)
     estimate = epoch_estimate(target, first, cache, data)
     spec = finetune_spec(cfg, first, deadline)
-    if deadline is not None:
-        left = deadline - time.perf_counter()
-        if estimate > left:
-            print(
-                f"  fine-tuning {features}: skipped, one epoch (about {estimate:.0f} s) "
-                f"would overrun its share of --time-budget ({max(left, 0):.0f} s)"
-            )
-            return layer, None
-        spec.schedule_epochs = max(1, min(cfg.epochs_finetune, int(left / max(estimate, 1e-9))))
+    spec.schedule_epochs = budget_epochs(cfg, deadline, estimate)
+    if spec.schedule_epochs == 0:
+        left = max(deadline - time.perf_counter(), 0.0)
+        print(
+            f"  fine-tuning {features}: skipped, one epoch (about {estimate:.0f} s) "
+            f"would overrun its share of --time-budget ({left:.0f} s)"
+        )
+        return layer, None
     print(f"  fine-tuning {features} from {layer}")
     return layer, run_finetune(target, data, cache, spec)
 

@@ -191,11 +191,18 @@ def epoch_estimate(target: Target, first: int, cache, data) -> float:
     return cache.seconds * share * 3 * trainable / max(passed, 1)
 
 
-def _schedule_epochs(cfg, deadline, estimate) -> int | None:
-    """Fine-tuning epochs the time budget should allow, for the length of the cosine decay."""
-    if deadline is None or not estimate:
+def budget_epochs(cfg, deadline: float | None, estimate: float) -> int | None:
+    """Fine-tuning epochs of `estimate` seconds that fit before `deadline` (at most
+    --epochs-finetune; the length of the cosine decay): 0 when not one fits, None when there is
+    no deadline or no estimate (no limit known)."""
+    if deadline is None:
         return None
-    return max(1, min(cfg.epochs_finetune, int((deadline - time.perf_counter()) / estimate)))
+    left = deadline - time.perf_counter()
+    if estimate > left:
+        return 0
+    if not estimate:
+        return None
+    return max(1, min(cfg.epochs_finetune, int(left / estimate)))
 
 
 def fine_tune(cfg, data, target: Target, cache, run, started: float) -> None:
@@ -208,7 +215,8 @@ def fine_tune(cfg, data, target: Target, cache, run, started: float) -> None:
     first = split_base(target.model.get_layer("vgg16"), layer)
     deadline = started + cfg.time_budget * 60 if cfg.time_budget > 0 else None
     estimate = epoch_estimate(target, first, cache, data)
-    if deadline is not None and time.perf_counter() + estimate > deadline:
+    allowed = budget_epochs(cfg, deadline, estimate)
+    if allowed == 0:
         print(
             f"phase 2 (finetune): skipped: one epoch (about {estimate / 60:.0f} min, scaled from "
             f"the feature pass) would overrun --time-budget {cfg.time_budget:g} min"
@@ -220,7 +228,7 @@ def fine_tune(cfg, data, target: Target, cache, run, started: float) -> None:
     phase_state.setdefault("best_val_accuracy", head_state.get("best_val_accuracy", -1.0))
     phase_state.setdefault("best_val_loss", head_state.get("best_val_loss", float("inf")))
     spec = finetune_spec(cfg, first, deadline)
-    spec.schedule_epochs = _schedule_epochs(cfg, deadline, estimate)
+    spec.schedule_epochs = allowed
     print(
         f"phase 2 (finetune): training the layers from {layer} on, lr {cfg.lr_finetune:g}, "
         f"up to {cfg.epochs_finetune} epochs (patience {cfg.patience})"

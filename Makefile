@@ -39,6 +39,7 @@ PRUNE_ARGS   ?=
 # globbing) and nothing else.
 export DATA NAME MODEL SIZE WEIGHTS EPOCHS FINETUNE BUDGET BATCH MAX_DROP THREADS SOURCE PI DEST
 export SERVE SERVICE_ARGS DEPLOY_ARGS TRAIN_ARGS CONVERT_ARGS CAMERA_ARGS PYTEST_ARGS SAMPLE
+export SLIM TARGET_MACS PRUNE_ARGS
 
 .DEFAULT_GOAL := help
 # SLIM, TARGET_MACS, PRUNE_ARGS: make prune (python -m train.prune --help)
@@ -79,12 +80,12 @@ convert: $(VENV)/.stamp ## Quantize MODEL to int8 TFLite and check it against fl
 
 # Convert the unpruned model only when it has no int8 model yet; the pruned one always.
 prune: $(VENV)/.stamp ## Prune MODEL's conv filters into SLIM (TARGET_MACS of the MACs), convert both, compare
-	$(PY) -m train.prune --model $(MODEL) --out $(SLIM) --target-macs $(TARGET_MACS) \
-		--max-drop $(MAX_DROP) $(PRUNE_ARGS)
-	test -f $(MODEL)/int8.tflite || $(PY) -m convert --model $(MODEL) --max-drop $(MAX_DROP) \
-		--threads $(THREADS) $(CONVERT_ARGS)
-	$(PY) -m convert --model $(SLIM) --max-drop $(MAX_DROP) --threads $(THREADS) $(CONVERT_ARGS)
-	$(PY) -m train.prune.compare --model $(MODEL) --slim $(SLIM)
+	set -f; $(PY) -m train.prune --model "$$MODEL" --out "$$SLIM" --target-macs "$$TARGET_MACS" \
+		--max-drop "$$MAX_DROP" $$PRUNE_ARGS
+	set -f; test -f "$$MODEL/int8.tflite" || $(PY) -m convert --model "$$MODEL" --max-drop "$$MAX_DROP" \
+		--threads "$$THREADS" $$CONVERT_ARGS
+	set -f; $(PY) -m convert --model "$$SLIM" --max-drop "$$MAX_DROP" --threads "$$THREADS" $$CONVERT_ARGS
+	$(PY) -m train.prune.compare --model "$$MODEL" --slim "$$SLIM"
 
 camera: $(VENV)/.stamp ## Classify live frames from SOURCE with MODEL (python -m edge.camera)
 	set -f; $(PY) -m edge.camera --model "$$MODEL" --source "$$SOURCE" --threads "$$THREADS" $$CAMERA_ARGS

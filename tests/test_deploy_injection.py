@@ -140,3 +140,37 @@ def test_make_collect_and_pull_hand_values_over_without_a_shell(target, variable
     assert not owned.exists()
     assert done.returncode != 0
     assert "syntax error" not in done.stderr
+
+
+RECIPE_VARIABLES = {
+    "train": ("DATA", "MODEL", "SIZE", "WEIGHTS", "EPOCHS", "FINETUNE", "BUDGET", "BATCH"),
+    "convert": ("MODEL", "MAX_DROP", "THREADS"),
+    "prune": ("MODEL", "SLIM", "TARGET_MACS", "MAX_DROP", "THREADS"),
+    "camera": ("MODEL", "SOURCE", "THREADS"),
+}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is absent")
+@pytest.mark.parametrize(
+    ("target", "variable"),
+    [(target, name) for target, names in RECIPE_VARIABLES.items() for name in names],
+)
+def test_make_train_convert_prune_camera_hand_values_over_without_a_shell(
+    target, variable, tmp_path
+):
+    """The prune recipe pasted $(MODEL), $(SLIM) ... into its shell text until this test."""
+    owned = tmp_path / "owned"
+    values = {"DATA": str(tmp_path / "no-data"), "MODEL": str(tmp_path / "no-model")}
+    values[variable] = f"x'; touch {owned}; echo '$(touch {owned})`touch {owned}`"
+    done = subprocess.run(
+        ["make", "-s", "-o", ".venv/.stamp", target, *(f"{k}={v}" for k, v in values.items())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MAKEFLAGS": ""},
+        check=False,
+        timeout=120,
+    )
+    assert not owned.exists()
+    assert done.returncode != 0 and "error:" in done.stderr + done.stdout
+    assert "syntax error" not in done.stderr

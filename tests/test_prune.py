@@ -207,6 +207,29 @@ def test_out_must_not_be_the_model_or_a_folder_prune_did_not_make(tmp_path, caps
     assert (theirs / "keep.txt").read_text() == "mine"
 
 
+def test_a_missing_model_is_one_sentence_before_tensorflow_is_imported(tmp_path):
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from edge.errors import run_cli\n"
+        "from train.prune.__main__ import main\n"
+        "code = run_cli(main, sys.argv[1:])\n"
+        "print('tensorflow imported' if 'tensorflow' in sys.modules else 'no tensorflow')\n"
+        "raise SystemExit(code)\n"
+    )
+    for model, says in ((tmp_path / "absent", "does not exist"), (tmp_path, "is missing")):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, "--model", str(model), "--out", str(tmp_path / "o")],
+            cwd=ROOT, capture_output=True, text=True, check=False, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert says in done.stderr and "Traceback" not in done.stderr
+        assert done.stdout.strip() == "no tensorflow"
+    assert not (tmp_path / "o").exists()
+
+
 # ---- slow: a real (32 px) VGG16 model folder pruned, converted, timed ----
 
 _FAST = ["--steps", "2", "--epochs", "1", "--final-epochs", "1", "--rank-images", "24"]

@@ -83,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.target_macs <= 0.0 or args.target_macs >= 1.0:
         raise UserError("--target-macs must be between 0 and 1 (a share of the MACs)")
+    from edge.model_folder import read_model_folder
+    from train.keras_file import check_keras_file
+    from train.prune.output import check_out
+
+    check_out(args.model, args.out)  # the output, then the input: before TensorFlow
+    check_keras_file(read_model_folder(args.model).path / "model.keras")
     with interruptible(RESUME_HINT.format(out=args.out)):  # Ctrl-C and SIGTERM alike
         from train.tf_import import import_tensorflow
 

@@ -24,12 +24,13 @@ from edge.atomic import replacing, write_text
 from edge.errors import UserError
 from edge.model_folder import write_labels
 from train import artifacts
-from train.prune import graph
-from train.prune.distill import accuracy
 
 
 def check_out(model: str, out: str) -> Path:
-    """The output folder, refused when it is the input or a folder train.prune did not make."""
+    """The output folder, refused when it is the input or a folder train.prune did not make.
+
+    Milliseconds and no TensorFlow: the command calls it before the slow imports.
+    """
     source, target = Path(model).resolve(), Path(out).resolve()
     if source == target:
         raise UserError("--out must differ from --model: the unpruned model is kept as it is")
@@ -40,7 +41,6 @@ def check_out(model: str, out: str) -> Path:
             raise UserError(
                 f"{target} exists and was not made by train.prune: choose another --out"
             )
-        print(f"{out} exists (an earlier pruning): it will be kept as {out}.previous")
     return Path(out)
 
 
@@ -56,6 +56,8 @@ def _copy_splits(source, staging: Path) -> dict:
 
 
 def _summary(ctx, student, test: dict) -> dict:
+    from train.prune import graph
+
     state, layout = ctx.state, graph.trace(student)
     accepted = [s for s in state["steps"] if s["status"] == "accepted"]
     return {
@@ -171,6 +173,8 @@ def plot(report: dict, path: Path) -> None:
 
 
 def finish(ctx, student, seconds: float) -> Path:
+    from train.prune.distill import accuracy
+
     cfg, source = ctx.cfg, ctx.source
     out = Path(cfg.out)
     test = {

@@ -276,6 +276,8 @@ def prune(cfg: PruneConfig) -> Path | None:
     """Prune cfg.model into the model folder cfg.out; returns it (None: no step was kept)."""
     started = time.perf_counter()
     out = output.check_out(cfg.model, cfg.out)
+    if out.exists():
+        print(f"{out} exists (an earlier pruning): it will be kept as {out}.previous")
     print(f"device: {_device()}")  # before anything touches the GPU
     source = open_source(cfg.model)
     layout = graph.trace(source.model)

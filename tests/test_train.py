@@ -80,6 +80,11 @@ def test_training_beats_chance_and_writes_artifacts(trained):
     assert meta["results"]["test_accuracy"] >= 0.8, meta["results"]
     history = json.loads((out / "history.json").read_text())
     assert set(history) == {"head", "finetune"} and len(history["head"]["val_accuracy"]) >= 1
+    tried = history["finetune"]["val_accuracy"]
+    results = meta["results"]
+    assert results["finetune_epochs"] == len(tried)
+    assert results["finetune_own_best_val_accuracy"] == round(max(tried), 4)
+    assert results["finetune_kept"] == (max(tried) > results["head_best_val_accuracy"] + 1e-9)
     assert not out.with_name("shapes.partial").exists()
     assert not out.with_name("shapes.checkpoint").exists()
 
@@ -443,3 +448,34 @@ def test_finetuning_leaves_the_heads_normalisation_as_the_head_phase_left_it(tmp
     for saved, now in zip(before, norm.get_weights(), strict=True):
         np.testing.assert_array_equal(saved, now)  # the statistics did not move
     assert norm.trainable  # and the head is trainable again for whatever comes next
+
+
+def test_the_summary_says_when_fine_tuning_did_not_beat_the_head(capsys):
+    """The phase's best starts at the head's: 0.9871 after fine-tuning that peaked at 0.9839
+    read as if fine-tuning had reached it (models/signs128, 2026-11-29)."""
+    from train.trainer import _finetune_outcome, _summary
+
+    phases = {
+        "head": {"best_val_accuracy": 0.9871, "seconds": 422.0},
+        "finetune": {
+            "best_val_accuracy": 0.9871,
+            "seconds": 275.0,
+            "history": {"val_accuracy": [0.9839, 0.9710, 0.9742]},
+        },
+    }
+    outcome = _finetune_outcome(phases)
+    assert outcome == {
+        "finetune_epochs": 3,
+        "finetune_own_best_val_accuracy": 0.9839,
+        "finetune_kept": False,
+    }
+    results = {"head_best_val_accuracy": 0.9871, "head_seconds": 422.0}
+    results |= {"finetune_best_val_accuracy": 0.9871, "finetune_seconds": 275.0, **outcome}
+    _summary("models/x", results, 700.0)
+    said = capsys.readouterr().out
+    assert "finetune  best validation accuracy 0.9839  in 3 epochs (275 s): not better" in said
+    assert "head's weights were kept" in said
+
+    phases["finetune"]["history"]["val_accuracy"].append(0.9903)
+    assert _finetune_outcome(phases)["finetune_kept"] is True
+    assert _finetune_outcome({"head": phases["head"]}) == {}

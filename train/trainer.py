@@ -264,6 +264,7 @@ def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run, extra=(
     for name, phase in phases.items():
         results[f"{name}_best_val_accuracy"] = phase.get("best_val_accuracy")
         results[f"{name}_seconds"] = round(phase.get("seconds", 0.0), 1)
+    results.update(_finetune_outcome(phases))
     staging = artifacts.staging_folder(out)
     for name in SPLITS:
         write_split(
@@ -286,14 +287,35 @@ def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run, extra=(
     return out
 
 
+def _finetune_outcome(phases: dict) -> dict:
+    """What fine-tuning itself reached, and whether its weights were kept.
+
+    The phase's best_val_accuracy starts at the head's, so on its own it cannot tell a
+    fine-tuning that never beat the head (the head's weights stay) from one that did.
+    """
+    tried = phases.get("finetune", {}).get("history", {}).get("val_accuracy", [])
+    if not tried:
+        return {}
+    head = phases.get("head", {}).get("best_val_accuracy", -1.0)
+    return {
+        "finetune_epochs": len(tried),
+        "finetune_own_best_val_accuracy": round(max(tried), 4),
+        "finetune_kept": max(tried) > head + 1e-9,
+    }
+
+
 def _summary(out, results, seconds):
     print("\nsummary")
     for phase in ("head", "finetune"):
         if f"{phase}_seconds" in results:
             best = results[f"{phase}_best_val_accuracy"] or 0.0
-            print(
-                f"  {phase:9s} best validation accuracy {best:.4f}  ({results[f'{phase}_seconds']:.0f} s)"
-            )
+            took = f"({results[f'{phase}_seconds']:.0f} s)"
+            if phase == "finetune" and "finetune_kept" in results:
+                own, epochs = results["finetune_own_best_val_accuracy"], results["finetune_epochs"]
+                best, took = own, f"in {epochs} epoch{'s' * (epochs != 1)} {took}"
+                if not results["finetune_kept"]:
+                    took += ": not better than the head, the head's weights were kept"
+            print(f"  {phase:9s} best validation accuracy {best:.4f}  {took}")
     for name in ("validation", "test"):
         if f"{name}_accuracy" in results:
             print(f"  final model {name} accuracy {results[f'{name}_accuracy']:.4f}")

@@ -70,6 +70,24 @@ def test_unit_words_with_control_characters_are_refused(word):
     assert systemd_word("my cam") == "'my cam'"
 
 
+def _make_with_injected(target, values, variable, owned, path=None):
+    """Run `make TARGET` with `variable` set to a value that would touch `owned` if any shell
+    parsed it (quote breaking, $(...) and backticks); the other `values` as given."""
+    values = {**values, variable: f"x'; touch {owned}; echo '$(touch {owned})`touch {owned}`"}
+    env = {**os.environ, "MAKEFLAGS": ""}
+    if path is not None:
+        env["PATH"] = f"{path}:{os.environ['PATH']}"
+    return subprocess.run(
+        ["make", "-s", "-o", ".venv/.stamp", target, *(f"{k}={v}" for k, v in values.items())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is absent")
 @pytest.mark.parametrize(
     "variable",
@@ -78,16 +96,7 @@ def test_unit_words_with_control_characters_are_refused(word):
 def test_make_deploy_hands_values_over_without_a_shell(variable, tmp_path):
     owned = tmp_path / "owned"
     values = {"PI": "pi@x", "MODEL": str(tmp_path / "no-model")}
-    values[variable] = f"x'; touch {owned}; echo '$(touch {owned})`touch {owned}`"
-    done = subprocess.run(
-        ["make", "-s", "-o", ".venv/.stamp", "deploy", *(f"{k}={v}" for k, v in values.items())],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MAKEFLAGS": ""},
-        check=False,
-        timeout=120,
-    )
+    done = _make_with_injected("deploy", values, variable, owned)
     assert not owned.exists()
     assert done.returncode != 0 and "error:" in done.stderr + done.stdout
     assert "syntax error" not in done.stderr
@@ -127,16 +136,7 @@ def test_make_collect_and_pull_hand_values_over_without_a_shell(target, variable
         (stubs / name).write_text("#!/bin/sh\nexit 255\n")
         (stubs / name).chmod(0o755)
     values = {"PI": "pi@x", "DATA": str(tmp_path / "data" / "mine")}
-    values[variable] = f"x'; touch {owned}; echo '$(touch {owned})`touch {owned}`"
-    done = subprocess.run(
-        ["make", "-s", "-o", ".venv/.stamp", target, *(f"{k}={v}" for k, v in values.items())],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MAKEFLAGS": "", "PATH": f"{stubs}:{os.environ['PATH']}"},
-        check=False,
-        timeout=120,
-    )
+    done = _make_with_injected(target, values, variable, owned, path=stubs)
     assert not owned.exists()
     assert done.returncode != 0
     assert "syntax error" not in done.stderr
@@ -161,16 +161,7 @@ def test_make_train_convert_prune_camera_hand_values_over_without_a_shell(
     """The prune recipe pasted $(MODEL), $(SLIM) ... into its shell text until this test."""
     owned = tmp_path / "owned"
     values = {"DATA": str(tmp_path / "no-data"), "MODEL": str(tmp_path / "no-model")}
-    values[variable] = f"x'; touch {owned}; echo '$(touch {owned})`touch {owned}`"
-    done = subprocess.run(
-        ["make", "-s", "-o", ".venv/.stamp", target, *(f"{k}={v}" for k, v in values.items())],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MAKEFLAGS": ""},
-        check=False,
-        timeout=120,
-    )
+    done = _make_with_injected(target, values, variable, owned)
     assert not owned.exists()
     assert done.returncode != 0 and "error:" in done.stderr + done.stdout
     assert "syntax error" not in done.stderr

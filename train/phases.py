@@ -278,6 +278,14 @@ def run_finetune(target: Target, data: PhaseData, cache, spec: FinetuneSpec) -> 
     return phase_state
 
 
+def own_best(phase_state: dict) -> tuple[int, float | None]:
+    """Epochs fine-tuning ran and the best validation accuracy it reached itself (None: no
+    epoch ran). The phase's best_val_accuracy starts at the head's, so it cannot tell a
+    fine-tuning that never beat the head (whose weights then stay) from one that did."""
+    tried = phase_state.get("history", {}).get("val_accuracy", [])
+    return len(tried), (max(tried) if tried else None)
+
+
 def _freeze_norms(head: keras.Model) -> list:
     """Keep the head's BatchNormalization in inference mode while the base fine-tunes.
 

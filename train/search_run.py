@@ -19,7 +19,7 @@ import numpy as np
 from train.checkpoint import BEST, atomic_save_weights, load_weights
 from train.head import choose_features, format_table
 from train.model import assemble, build_base, build_model, truncate
-from train.phases import Target, run_finetune, split_base
+from train.phases import Target, own_best, run_finetune, split_base
 from train.search import (
     SearchSpec,
     count_macs,
@@ -144,9 +144,9 @@ def search_size(
             }
             # What fine-tuning itself reached: when it did not beat the head, the head's
             # weights stay and the row's accuracy is the head's; the table says so.
-            tried = phase.get("history", {}).get("val_accuracy", [])
-            tuned["finetune_epochs"] = len(tried)
-            tuned["finetune_best"] = round(max(tried), 4) if tried else None
+            epochs, best = own_best(phase)
+            tuned["finetune_epochs"] = epochs
+            tuned["finetune_best"] = None if best is None else round(best, 4)
             tuned["seconds"] = round(time.perf_counter() - started, 1)
             atomic_save_weights(model, _weights_file(checkpoint_dir, tuned))
             rows.append(tuned)

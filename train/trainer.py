@@ -26,7 +26,7 @@ from train import artifacts
 from train.augment import augmented_views
 from train.checkpoint import load_state, remove_leftovers
 from train.dataset import SPLITS, fingerprint, load_split, scan, skipped_message, write_split
-from train.phases import PhaseData, Target, class_weights
+from train.phases import PhaseData, Target, class_weights, own_best
 from train.tf_import import keras_backend
 
 FEATURE_CHOICES = ("auto", "block4", "block5", "concat")  # train.model.FEATURES + auto
@@ -288,19 +288,15 @@ def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run, extra=(
 
 
 def _finetune_outcome(phases: dict) -> dict:
-    """What fine-tuning itself reached, and whether its weights were kept.
-
-    The phase's best_val_accuracy starts at the head's, so on its own it cannot tell a
-    fine-tuning that never beat the head (the head's weights stay) from one that did.
-    """
-    tried = phases.get("finetune", {}).get("history", {}).get("val_accuracy", [])
-    if not tried:
+    """What fine-tuning itself reached (train.phases.own_best), and whether it was kept."""
+    epochs, best = own_best(phases.get("finetune", {}))
+    if best is None:
         return {}
     head = phases.get("head", {}).get("best_val_accuracy", -1.0)
     return {
-        "finetune_epochs": len(tried),
-        "finetune_own_best_val_accuracy": round(max(tried), 4),
-        "finetune_kept": max(tried) > head + 1e-9,
+        "finetune_epochs": epochs,
+        "finetune_own_best_val_accuracy": round(best, 4),
+        "finetune_kept": best > head + 1e-9,
     }
 
 

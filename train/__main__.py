@@ -150,6 +150,13 @@ def build_parser() -> Parser:
         help="mixup of cached head features, Beta(a, a) with this a (0: off)",
     )
     p.add_argument(
+        "--weight-average",
+        type=fraction,
+        default=0.0,
+        help="fine-tuning: momentum of a moving average of the weights, measured on validation "
+        "beside them after every epoch, the better one kept (0: off)",
+    )
+    p.add_argument(
         "--mixed-precision",
         action="store_true",
         help="float16 compute on a GPU (the saved model is float32)",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import keras
@@ -60,9 +61,12 @@ class StopOnSigterm(keras.callbacks.Callback):
 class Checkpointer(keras.callbacks.Callback):
     """Saves last/best weights of `full_model` and the run state after every epoch."""
 
-    def __init__(self, folder: Path, phase: str, full_model: keras.Model, state: dict):
+    def __init__(
+        self, folder: Path, phase: str, full_model: keras.Model, state: dict, average=None
+    ):
         super().__init__()
         self.folder, self.phase, self.full_model, self.state = folder, phase, full_model, state
+        self.average = average  # train.average.WeightAverage: last.weights are the trained ones
         folder.mkdir(parents=True, exist_ok=True)
         phase_state = state.setdefault("phases", {}).setdefault(phase, {})
         phase_state.setdefault("epochs_done", 0)
@@ -87,8 +91,10 @@ class Checkpointer(keras.callbacks.Callback):
             phase["best_val_accuracy"] = val_accuracy
             phase["best_val_loss"] = val_loss
             phase["best_epoch"] = epoch + 1
+            phase["best_is_average"] = bool(logs.get("average_chosen", 0.0))
             atomic_save_weights(self.full_model, self.folder / BEST)
-        atomic_save_weights(self.full_model, self.folder / LAST)
+        with self.average.as_trained() if self.average is not None else nullcontext():
+            atomic_save_weights(self.full_model, self.folder / LAST)
         save_state(self.folder, self.state)
 
 

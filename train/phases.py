@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from train.augment import augment
+from train.average import WeightAverage
 from train.checkpoint import (
     BEST,
     LAST,
@@ -56,6 +57,7 @@ class FinetuneSpec:
     label_smoothing: float = 0.0
     deadline: float | None = None  # time.perf_counter() value after which no epoch starts
     schedule_epochs: int | None = None  # cosine length: the epochs the budget allows (None: all)
+    average: float = 0.0  # momentum of the weights' moving average (train.average; 0: none)
 
 
 @dataclass
@@ -244,18 +246,14 @@ def run_finetune(target: Target, data: PhaseData, cache, spec: FinetuneSpec) -> 
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=spec.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
-    budget = TimeBudget(spec.deadline)
-    callbacks = [
-        Checkpointer(target.checkpoint_dir, "finetune", target.model, target.state),
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=spec.patience, mode="max"),
-        budget,
-        StopOnSigterm(),
-    ]
     num_classes = int(target.model.output_shape[-1])
+    validation = (x_val, _onehot(data.val_labels, num_classes))
+    budget = TimeBudget(spec.deadline)
+    callbacks = _callbacks(target, spec, validation) + [budget, StopOnSigterm()]
     if done < spec.epochs:
         trainable.fit(
             **fit_args,
-            validation_data=(x_val, _onehot(data.val_labels, num_classes)),
+            validation_data=validation,
             epochs=spec.epochs,
             initial_epoch=done,
             class_weight=data.class_weight,
@@ -276,6 +274,19 @@ def run_finetune(target: Target, data: PhaseData, cache, spec: FinetuneSpec) -> 
     for layer in norms:
         layer.trainable = True
     return phase_state
+
+
+def _callbacks(target: Target, spec: FinetuneSpec, validation) -> list:
+    """The weights' average first (it may offer the average as the epoch's weights), then the
+    checkpoint and early stopping, which see the better of the two candidates."""
+    folder = target.checkpoint_dir
+    average = (
+        WeightAverage(spec.average, validation, spec.batch_size, folder) if spec.average else None
+    )
+    return [average] * (average is not None) + [
+        Checkpointer(folder, "finetune", target.model, target.state, average),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=spec.patience, mode="max"),
+    ]
 
 
 def own_best(phase_state: dict) -> tuple[int, float | None]:

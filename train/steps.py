@@ -101,6 +101,7 @@ def finetune_spec(cfg, first_trainable: int, deadline: float | None = None) -> F
         flip=cfg.flip,
         label_smoothing=cfg.label_smoothing,
         deadline=deadline,
+        average=cfg.weight_average,
     )
 
 

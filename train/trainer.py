@@ -71,6 +71,7 @@ class TrainConfig:
     feature_dropout: float = 0.0
     label_smoothing: float = 0.1
     mixup: float = 0.0
+    weight_average: float = 0.0  # momentum a batch (train.average); 0 = off
     time_budget: float = 0.0  # minutes; 0 = no limit
     mixed_precision: bool = False
     resume: bool = False

@@ -173,8 +173,10 @@ def test_resume_after_interrupt(tmp_path, monkeypatch):
 
     monkeypatch.setattr(checkpoint.Checkpointer, "on_epoch_end", interrupt_after_two)
     args = ["--data", str(data), "--out", str(out), *FAST, "--epochs-finetune", "4"]
+    args += ["--weight-average", "0.9"]
     assert _run(args) == 130
     state = json.loads((out.with_name("r.checkpoint") / "state.json").read_text())
+    assert (out.with_name("r.checkpoint") / "average.weights.npz").is_file()  # resumed below
     assert state["phases"]["head"]["complete"] and state["selection"]["features"]
     assert state["phases"]["finetune"]["epochs_done"] == 2
     assert not out.exists()  # nothing half-written under the final name
@@ -182,6 +184,7 @@ def test_resume_after_interrupt(tmp_path, monkeypatch):
     assert _run([*args, "--resume"]) == 0
     history = json.loads((out / "history.json").read_text())
     assert len(history["finetune"]["loss"]) == 4  # epochs 1-2 from before, 3-4 after resuming
+    assert len(history["finetune"]["val_average_accuracy"]) == 4
     meta = json.loads((out / "model.json").read_text())
     assert meta["features"] == state["selection"]["features"]  # not chosen again
 
@@ -478,4 +481,11 @@ def test_the_summary_says_when_fine_tuning_did_not_beat_the_head(capsys):
 
     phases["finetune"]["history"]["val_accuracy"].append(0.9903)
     assert _finetune_outcome(phases)["finetune_kept"] is True
+    assert "finetune_kept_average" not in _finetune_outcome(phases)  # no --weight-average
+    phases["finetune"]["history"]["val_average_accuracy"] = [0.98, 0.97, 0.97, 0.9903]
+    phases["finetune"]["best_is_average"] = True
+    outcome = _finetune_outcome(phases)
+    assert outcome["finetune_kept_average"] is True
+    _summary("models/x", results | outcome, 700.0)
+    assert "0.9903  in 4 epochs (275 s): the weights' moving average" in capsys.readouterr().out
     assert _finetune_outcome({"head": phases["head"]}) == {}

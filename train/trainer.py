@@ -293,12 +293,18 @@ def _finetune_outcome(phases: dict) -> dict:
     epochs, best = own_best(phases.get("finetune", {}))
     if best is None:
         return {}
+    finetune = phases["finetune"]
     head = phases.get("head", {}).get("best_val_accuracy", -1.0)
-    return {
+    outcome = {
         "finetune_epochs": epochs,
         "finetune_own_best_val_accuracy": round(best, 4),
         "finetune_kept": best > head + 1e-9,
     }
+    if "val_average_accuracy" in finetune.get("history", {}):  # --weight-average
+        outcome["finetune_kept_average"] = outcome["finetune_kept"] and bool(
+            finetune.get("best_is_average")
+        )
+    return outcome
 
 
 def _summary(out, results, seconds):
@@ -312,6 +318,8 @@ def _summary(out, results, seconds):
                 best, took = own, f"in {epochs} epoch{'s' * (epochs != 1)} {took}"
                 if not results["finetune_kept"]:
                     took += ": not better than the head, the head's weights were kept"
+                elif results.get("finetune_kept_average"):
+                    took += ": the weights' moving average (--weight-average) was kept"
             print(f"  {phase:9s} best validation accuracy {best:.4f}  {took}")
     for name in ("validation", "test"):
         if f"{name}_accuracy" in results:

@@ -76,6 +76,7 @@ def test_training_beats_chance_and_writes_artifacts(trained):
     assert table[0]["val_accuracy"] >= best - 1 / validation_images - 1e-9
     assert meta["training"]["finetune_from"] == "auto"
     assert meta["finetune_from"] == FINETUNE_AUTO[meta["features"]]
+    assert meta["selection"]["finetune_decay_epochs"] == 1  # no budget: --epochs-finetune
     # 3 classes: chance is 33 %; a working transfer-learning run is far above it.
     assert meta["results"]["test_accuracy"] >= 0.8, meta["results"]
     history = json.loads((out / "history.json").read_text())

@@ -230,6 +230,9 @@ def fine_tune(cfg, data, target: Target, cache, run, started: float) -> None:
     phase_state.setdefault("best_val_loss", head_state.get("best_val_loss", float("inf")))
     spec = finetune_spec(cfg, first, deadline)
     spec.schedule_epochs = allowed
+    # The cosine's length depends on this machine's speed (the budget): recorded, as it
+    # explains why the same command differs between machines.
+    run.selection["finetune_decay_epochs"] = allowed or cfg.epochs_finetune
     print(
         f"phase 2 (finetune): training the layers from {layer} on, lr {cfg.lr_finetune:g}, "
         f"up to {cfg.epochs_finetune} epochs (patience {cfg.patience})"

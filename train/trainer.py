@@ -65,7 +65,7 @@ class TrainConfig:
     seed: int = 0
     val_fraction: float = 0.15
     test_fraction: float = 0.15
-    patience: int = 6
+    patience: int = 10
     patience_head: int = 10
     dropout: float = 0.3
     feature_dropout: float = 0.0

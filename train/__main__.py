@@ -115,7 +115,7 @@ def build_parser() -> Parser:
         type=positive_int,
         default=10,
         help="fine-tuning stops after this many epochs without a better validation accuracy "
-        "(10: the sign photos' validation rose again after 7 flat epochs)",
+        "(10: on the sign photos validation rose again after 6 flat epochs)",
     )
     p.add_argument(
         "--patience-head",

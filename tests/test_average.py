@@ -144,18 +144,10 @@ def test_a_momentum_outside_0_1_is_refused(momentum):
 def test_fine_tuning_records_both_candidates_and_which_was_kept(tmp_path):
     """run_finetune with --weight-average on the tiny VGG16 (pixels path): every epoch's
     history has both measurements, and the phase says whether its best is the average."""
-    from train.model import build_model
-    from train.phases import FinetuneSpec, PhaseData, Target, run_finetune, split_base
+    from tests.tiny_models import tiny_finetune
+    from train.phases import Target, run_finetune
 
-    model = build_model(3, (32, 32), None, features="block4")
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
-    labels = np.arange(12) % 3
-    data = PhaseData([pixels], labels, pixels[:6], labels[:6], {0: 1.0, 1: 1.0, 2: 1.0})
-    first = split_base(model.get_layer("vgg16"), "block4_conv1")
-    spec = FinetuneSpec(
-        first_trainable=first, epochs=2, learning_rate=1e-3, batch_size=4, patience=5
-    )
+    model, data, spec = tiny_finetune(epochs=2, learning_rate=1e-3, patience=5)
     spec.average = 0.5
     folder = tmp_path / "ck"
     phase = run_finetune(Target(model, "block4", {"phases": {}}, folder), data, None, spec)

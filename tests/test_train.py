@@ -431,22 +431,14 @@ def test_a_finetuning_epoch_is_one_view_of_every_image_with_its_own_label():
 
 
 def test_finetuning_leaves_the_heads_normalisation_as_the_head_phase_left_it(tmp_path):
-    from train.model import build_model
-    from train.phases import FinetuneSpec, PhaseData, Target, run_finetune, split_base
+    from tests.tiny_models import tiny_finetune
+    from train.phases import Target, run_finetune
 
-    model = build_model(3, (32, 32), None, features="block4")
+    model, data, spec = tiny_finetune(epochs=1, learning_rate=1e-2, patience=1)
     norm = model.get_layer("head").get_layer("feature_norm")
     before = [w.copy() for w in norm.get_weights()]  # gamma, beta, moving mean, moving variance
     conv = model.get_layer("vgg16").get_layer("block4_conv3")
     kernel = conv.get_weights()[0].copy()
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
-    labels = np.arange(12) % 3
-    data = PhaseData([pixels], labels, pixels[:6], labels[:6], {0: 1.0, 1: 1.0, 2: 1.0})
-    first = split_base(model.get_layer("vgg16"), "block4_conv1")
-    spec = FinetuneSpec(
-        first_trainable=first, epochs=1, learning_rate=1e-2, batch_size=4, patience=1
-    )
     run_finetune(Target(model, "block4", {"phases": {}}, tmp_path / "ck"), data, None, spec)
     assert not np.allclose(conv.get_weights()[0], kernel)  # the base did train
     for saved, now in zip(before, norm.get_weights(), strict=True):

@@ -48,3 +48,25 @@ def convert(model, path: Path, input_type: str | None, samples=None) -> Path:
         converter.inference_output_type = io_type
     path.write_bytes(converter.convert())
     return path
+
+
+def tiny_finetune(epochs: int, learning_rate: float, patience: int):
+    """The 32 px VGG16 with a block4 head, 12 random images of 3 classes (6 for validation) and
+    a FinetuneSpec from block4_conv1: what a run_finetune test needs (pixels path)."""
+    from train.model import build_model
+    from train.phases import FinetuneSpec, PhaseData, split_base
+
+    model = build_model(3, (32, 32), None, features="block4")
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(12) % 3
+    data = PhaseData([pixels], labels, pixels[:6], labels[:6], {0: 1.0, 1: 1.0, 2: 1.0})
+    first = split_base(model.get_layer("vgg16"), "block4_conv1")
+    spec = FinetuneSpec(
+        first_trainable=first,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=4,
+        patience=patience,
+    )
+    return model, data, spec

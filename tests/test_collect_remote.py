@@ -131,6 +131,22 @@ def test_pull_copies_new_photos_and_never_overwrites_or_deletes(fake):
     assert (here / "c.jpg").read_bytes() == b"only here"
 
 
+def test_a_failed_pull_leaves_no_folders_it_made_and_keeps_the_ones_that_were_there(fake):
+    if shutil.which("rsync") is None:
+        pytest.skip("rsync is not installed")
+    env, tmp_path = fake  # nothing under ~/edge-data/mine on the fake Pi: rsync fails
+    fresh = tmp_path / "new" / "data" / "mine"
+    result = remote(["pull", "--host", "pi@pi.local", "--name", "mine", "--out", str(fresh)],
+                    env, timeout=60)  # fmt: skip
+    assert result.returncode == 2 and "failed (exit" in result.stderr
+    assert not (tmp_path / "new").exists()
+    kept = tmp_path / "data" / "mine"
+    kept.mkdir(parents=True)
+    result = remote(["pull", "--host", "pi@pi.local", "--name", "mine", "--out", str(kept)],
+                    env, timeout=60)  # fmt: skip
+    assert result.returncode == 2 and kept.is_dir()  # empty, but the user's: left alone
+
+
 def test_a_host_that_looks_like_an_option_is_refused(fake):
     env, _ = fake
     result = remote(["pull", "--host=-oProxyCommand=x", "--name", "mine"], env, timeout=60)

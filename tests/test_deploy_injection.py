@@ -136,8 +136,10 @@ def test_make_collect_and_pull_hand_values_over_without_a_shell(target, variable
         (stubs / name).write_text("#!/bin/sh\nexit 255\n")
         (stubs / name).chmod(0o755)
     values = {"PI": "pi@x", "DATA": str(tmp_path / "data" / "mine")}
+    before = set(ROOT.iterdir())
     done = _make_with_injected(target, values, variable, owned, path=stubs)
     assert not owned.exists()
+    assert set(ROOT.iterdir()) == before  # a failed pull leaves no folder named by the value
     assert done.returncode != 0
     assert "syntax error" not in done.stderr
 

@@ -75,8 +75,23 @@ def collect(options) -> int:
             _run(ssh(options.host, f"sudo -n systemctl start {SERVICE}"))
 
 
+def _created_folders(out: Path) -> list[Path]:
+    """Make `out` and its missing parents; return the ones made here, deepest first."""
+    missing = [p for p in (out, *out.parents) if not p.exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first; a folder with anything in it stays
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
 def pull(options) -> int:
-    options.out.mkdir(parents=True, exist_ok=True)
+    created = _created_folders(options.out)
     argv = [
         "rsync",
         "-a",
@@ -86,8 +101,13 @@ def pull(options) -> int:
         " ".join(["ssh", *SSH_OPTIONS]),
     ]
     argv += [f"{options.host}:{REMOTE_DATA}/{options.name}/", f"{options.out}/"]
-    code = _run(argv)
+    try:
+        code = _run(argv)
+    except UserError:
+        _remove_if_empty(created)
+        raise
     if code != 0:
+        _remove_if_empty(created)  # a failed pull leaves no empty folders behind
         raise UserError(f"rsync from {options.host} failed (exit {code})")
     print(f"pulled into {options.out}; files already here were kept as they were", file=sys.stderr)
     return 0

@@ -209,17 +209,21 @@ def _convert(args) -> int:
     record_int8(folder, int8_entry(report) if final.passed else None)
     _print_summary(report, args.threads, final, search.chosen)
     if not final.passed:
-        raise GateFailed(_gate_failed(report, final, args.skipped_float_fallback))
+        # float-fallback would only have been tried had nothing passed on the selection split
+        fallback_hint = args.skipped_float_fallback and not search.chosen.passed
+        raise GateFailed(_gate_failed(report, final, fallback_hint))
     return 0
 
 
-def _gate_failed(report: dict, final: TestResults, skipped_float_fallback: bool) -> str:
+def _gate_failed(report: dict, final: TestResults, fallback_hint: bool) -> str:
     return (
         f"int8 model failed the gate: {report['gate']['reason']}; kept as {final.int8_path}, "
         f"see {final.float_path.parent / 'report.md'}"
         + (
-            " (float-fallback, not full-integer, needs --allow-float-fallback)"
-            if skipped_float_fallback
+            "; no int8 attempt passed on the validation split, and float-fallback was not "
+            "tried: it keeps layers float (not full-integer), allow it with "
+            "--allow-float-fallback"
+            if fallback_hint
             else ""
         )
     )

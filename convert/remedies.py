@@ -5,10 +5,16 @@
     chosen = ladder.run(["equalize", "calibration", "percentile", "float-fallback"])
     ladder.attempts    # every attempt, with what it measured
 
-Each attempt is an int8 model scored by `screen` (drop and agreement against the float
-model on the selection split). The ladder stops at the first attempt that `passes` and
-reaches the target agreement; otherwise it returns the best attempt that passes, or the
-best of all. Each remedy builds on the best attempt so far:
+Each attempt is an int8 model scored by `screen` (drop, agreement and the mean absolute
+difference of the class probabilities, against the float model on the selection split).
+Plain and equalize are always both tried (equalize is exact in float and costs one more
+calibration); the other remedies only while no attempt passes and reaches the target
+agreement. The attempt kept is the best: one that passes first, then one that reaches the
+target agreement, then the one whose probabilities are closest to the float model's. Top-1
+flips are too few on a few hundred images to rank attempts (plain and equalize both agreed on
+all 150 validation images of the built-in sample), the probabilities are not: there equalize
+moved them 4.7x less than plain (mean 0.0033 against 0.0153), on the sign-language digits
+3.0x less. Each remedy builds on the best attempt so far:
 
 1. plain           min/max ranges from the calibration set (stratified, training split)
 2. equalize        VGG16's last conv channels rescaled into the head so all pooled features
@@ -87,8 +93,9 @@ class Attempt:
         }
 
 
-def _key(attempt: Attempt) -> tuple:
-    return (attempt.screen["agreement"], -attempt.screen["drop_points"])
+def closeness(attempt: Attempt) -> float:
+    """Mean absolute difference between the int8 and float probabilities (lower: closer)."""
+    return attempt.screen["mean_abs_prob_diff"]
 
 
 class Ladder:
@@ -112,10 +119,16 @@ class Ladder:
         self.attempts: list[Attempt] = []
         self._layers: dict[str, list[LayerError]] = {}  # per attempt name
 
+    def _reaches_target(self, attempt: Attempt) -> bool:
+        return attempt.screen["agreement"] >= self.target
+
+    def _done(self, attempt: Attempt) -> bool:
+        return attempt.passed and self._reaches_target(attempt)
+
     @property
     def best(self) -> Attempt:
-        """The best attempt so far: passing ones first, then by agreement, then by drop."""
-        return max(self.attempts, key=lambda a: (a.passed, *_key(a)))
+        """Passing ones first, then those reaching the target agreement, then the closest."""
+        return max(self.attempts, key=lambda a: (a.passed, self._reaches_target(a), -closeness(a)))
 
     def _try(self, attempt: Attempt, started: float) -> bool:
         """Screen an attempt; True when it is good enough to stop the ladder."""
@@ -130,13 +143,13 @@ class Ladder:
         attempt.seconds = time.perf_counter() - started
         self.attempts.append(attempt)
         s = attempt.screen
-        done = attempt.passed and s["agreement"] >= self.target
+        done = self._done(attempt)
         attempt.verdict = (
             "pass" if done else "gate ok, agreement below target" if attempt.passed else "fail"
         )
         self.log(
             f"  {attempt.name:<20} drop {s['drop_points']:+6.2f} pts, agreement "
-            f"{s['agreement']:6.2f} %  {attempt.verdict}"
+            f"{s['agreement']:6.2f} %, mean |dp| {closeness(attempt):.4f}  {attempt.verdict}"
         )
         return done
 
@@ -235,16 +248,22 @@ class Ladder:
         return self._layers[attempt.name]
 
     def run(self, remedies: list[str]) -> Attempt:
-        """Plain, then each remedy in order until one is good enough; the attempt to keep."""
+        """Plain and equalize, then each further remedy in order until the best attempt is
+        good enough; the attempt to keep (the best)."""
         steps = {
             "equalize": self.equalize_remedy,
             "calibration": self.calibration_remedy,
             "percentile": self.percentile_remedy,
             "float-fallback": self.fallback_remedy,
         }
-        if self.plain():
-            return self.attempts[-1]
+        self.plain()
+        if "equalize" in remedies:
+            self.equalize_remedy()  # always: exact in float, and it may be the closer one
         for name in remedies:
-            if steps[name]():
-                return self.attempts[-1]
-        return self.best
+            if self._done(self.best):
+                break
+            if name != "equalize":
+                steps[name]()
+        chosen = self.best
+        self.log(f"  kept: {chosen.name} (mean |dp| {closeness(chosen):.4f})")
+        return chosen

@@ -120,16 +120,20 @@ def _attempts(r: dict) -> list[str]:
         f"## Attempts (screened on the {r['selection_split']} split, in order of cost)",
         "",
         f"Each attempt is screened against the gate and a target agreement of "
-        f"{r['target_agreement']:.1f} %; the first that reaches both is kept, else the best.",
+        f"{r['target_agreement']:.1f} %. Plain and equalize are always tried, the other "
+        "remedies only while no attempt reaches both. Kept: one that passes, then one that "
+        "reaches the target, then the one whose class probabilities are closest to the float "
+        "model's (mean absolute difference, mean |Δp|).",
         "",
-        "| attempt | what | drop (pts) | agreement | bytes | verdict |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| attempt | what | drop (pts) | agreement | mean \\|Δp\\| | bytes | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for a in r["attempts"]:
         s = a["screen"]
+        verdict = f"**{a['verdict']} (kept)**" if a["name"] == r["remedy"] else a["verdict"]
         lines.append(
             f"| {a['name']} | {a['what']} | {s['drop_points']:+.2f} | {s['agreement']:.2f} % "
-            f"| {a['bytes']:,} | {a['verdict']} |"
+            f"| {s['mean_abs_prob_diff']:.4f} | {a['bytes']:,} | {verdict} |"
         )
     return lines
 

@@ -82,16 +82,24 @@ def test_int8_model_passes_the_gate_and_the_report_holds_every_field(folder):
     assert report["drop_points"] <= MAX_DROP and report["agreement"] >= MIN_AGREEMENT
     assert report["float_accuracy"] >= 90.0, "the fixture model should have learned the task"
     assert report["int8_bytes"] <= MAX_SIZE_RATIO * report["float_bytes"]
-    assert report["full_integer"] and report["remedy"] == "plain"
+    # plain and equalize are both tried; the passing one closest to float on validation is kept
+    attempts = report["attempts"]
+    assert [a["name"] for a in attempts] == ["plain", "equalize"]
+    closest = min(
+        (a for a in attempts if a["passed_screen"]), key=lambda a: a["screen"]["mean_abs_prob_diff"]
+    )
+    assert report["full_integer"] and report["remedy"] == closest["name"]
     assert report["float_layers"] == []
     meta = json.loads((folder / "model.json").read_text())
     assert meta["int8"] == {
         "file": "int8.tflite",
         "full_integer": True,
         "float_layers": [],
-        "remedy": "plain",
+        "remedy": closest["name"],
         "report": "report.json",
     }
+    assert f"{closest['name']} |" in (folder / "report.md").read_text()
+    assert "(kept)**" in (folder / "report.md").read_text()
     assert report["float_ms"] > 0 and report["int8_ms"] > 0 and report["threads"] == 2
     assert set(report["per_class"]["int8"]) == {"checks", "horizontal", "vertical"}
     assert {"precision", "recall", "f1"} <= report["per_class"]["float32"]["checks"].keys()
@@ -137,6 +145,39 @@ def test_a_broken_int8_model_fails_the_gate_after_the_remedies(folder, monkeypat
     assert not (folder / "int8.tflite").exists(), "no int8 model may survive a failed gate"
     assert "FAILED" in (folder / "report.md").read_text()
     assert "int8" not in json.loads((folder / "model.json").read_text())
+
+
+def test_a_gate_failure_names_float_fallback_only_when_it_could_have_helped(
+    folder, monkeypatch, capsys
+):
+    """The screen passes (validation), the test split fails: float-fallback would never have
+    been tried, so the error does not suggest it; with nothing passing on validation it does."""
+    import convert.__main__
+
+    class FailsOnTest(convert.__main__.Gate):
+        made = 0
+
+        def __init__(self, *args):
+            super().__init__(*args)
+            FailsOnTest.made += 1
+
+        def passes(self, result):
+            return FailsOnTest.made == 1  # the ladder's gate passes, the test split's fails
+
+    monkeypatch.setattr(convert.__main__, "Gate", FailsOnTest)
+    assert run_convert(folder, "--calibration", "12") == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: int8 model failed the gate") and "float-fallback" not in error
+
+    class NeverPasses(convert.__main__.Gate):
+        def passes(self, result):
+            return False
+
+    monkeypatch.setattr(convert.__main__, "Gate", NeverPasses)
+    assert run_convert(folder, "--calibration", "12") == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "no int8 attempt passed on the validation split" in error
+    assert "allow it with --allow-float-fallback" in error
 
 
 def test_float_fallback_is_named_for_what_it_is(folder, monkeypatch, capsys):

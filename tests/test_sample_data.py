@@ -50,3 +50,24 @@ def test_a_folder_that_is_not_a_sample_set_is_never_replaced(tmp_path):
     again = generate(tmp_path / "sample", per_class=1, size=32)
     assert generate(again, per_class=2, size=32) == again  # its own output it may replace
     assert len(list((again / "Hat").iterdir())) == 2
+
+
+def test_make_train_holds_out_more_of_the_sample_than_of_your_photos():
+    """450 test photos of the sample (one = 0.22 points against the 1-point int8 gate); your
+    own DATA keeps train's 15 % + 15 %, unless TRAIN_ARGS says otherwise."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("make") is None:
+        pytest.skip("make is absent")
+    root = Path(__file__).resolve().parents[1]
+
+    def recipe(*variables: str) -> str:
+        command = ["make", "-n", "-s", "-o", ".venv/.stamp", "-o", "data/sample/.complete"]
+        done = subprocess.run([*command, "train", *variables], cwd=root, capture_output=True,
+                              text=True, check=True, env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+        return done.stdout
+
+    assert "--val-fraction 0.2 --test-fraction 0.3" in recipe()
+    assert "--val-fraction" not in recipe("DATA=data/mine")

@@ -1,6 +1,6 @@
 """Generate the built-in sample dataset: five procedurally drawn classes, one folder each.
 
-    python -m train.sample_data --out data/sample --per-class 200
+    python -m train.sample_data --out data/sample --per-class 300
 
 Hat, Cube, Card, Torch and Screw, the classes of the original example, drawn with real
 variety: pose, scale, perspective, colour, textured backgrounds, lighting, blur, noise and
@@ -245,7 +245,7 @@ def draw_sample(name: str, rng: np.random.Generator, size: int = 128) -> np.ndar
     return np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
 
 
-def generate(out: Path, per_class: int = 200, size: int = 128, seed: int = 0) -> Path:
+def generate(out: Path, per_class: int = 300, size: int = 128, seed: int = 0) -> Path:
     """Write out/CLASS/CLASS_NNNN.jpg atomically (built beside, then renamed into place)."""
     out = Path(out)
     _check_ours(out)  # before minutes of drawing, and never someone else's folder replaced
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("data/sample"), help="folder to write")
-    parser.add_argument("--per-class", type=int, default=200, help="images per class")
+    parser.add_argument("--per-class", type=int, default=300, help="images per class")
     parser.add_argument("--size", type=int, default=128, help="image side in pixels")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     args = parser.parse_args(argv)

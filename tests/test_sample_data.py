@@ -71,3 +71,19 @@ def test_make_train_holds_out_more_of_the_sample_than_of_your_photos():
 
     assert "--val-fraction 0.2 --test-fraction 0.3" in recipe()
     assert "--val-fraction" not in recipe("DATA=data/mine")
+
+
+def test_a_photo_added_to_a_generated_sample_stops_a_new_one(tmp_path):
+    from edge.errors import UserError
+
+    sample = generate(tmp_path / "sample", per_class=1, size=32)
+    (sample / "Hat" / "my-hat.jpg").write_bytes(b"the user's photo")
+    with pytest.raises(UserError, match="my-hat.jpg was not written by train.sample_data"):
+        generate(sample, per_class=2, size=32)
+    assert (sample / "Hat" / "my-hat.jpg").read_bytes() == b"the user's photo"
+    (sample / "Hat" / "my-hat.jpg").unlink()
+    (sample / "Notes").mkdir()
+    with pytest.raises(UserError, match="Notes was not written"):
+        generate(sample, per_class=2, size=32)
+    (sample / "Notes").rmdir()
+    assert generate(sample, per_class=2, size=32) == sample

@@ -275,13 +275,37 @@ def generate(out: Path, per_class: int = 300, size: int = 128, seed: int = 0) ->
 
 
 def _check_ours(out: Path) -> None:
-    """UserError unless `out` is absent, empty, or a sample set this module wrote (.complete)."""
-    if out.is_dir() and ((out / ".complete").is_file() or not any(out.iterdir())):
+    """UserError unless `out` is absent, empty, or a sample set this module wrote (.complete)
+    holding nothing else: a photo you added to it is never deleted by a new sample."""
+    if out.is_dir() and not any(out.iterdir()):
         return
+    if out.is_dir() and (out / ".complete").is_file():
+        foreign = _not_ours(out)
+        if foreign is None:
+            return
+        raise UserError(
+            f"{foreign} was not written by train.sample_data: move it out of {out} "
+            "before a new sample replaces that folder"
+        )
     if out.exists():
         raise UserError(
             f"--out {out} is not a sample set written by train.sample_data: name a new folder"
         )
+
+
+def _not_ours(out: Path) -> Path | None:
+    """The first entry of a sample folder that generate() would not have written, if any."""
+    for entry in sorted(out.iterdir()):
+        if entry.name == ".complete":
+            continue
+        if not entry.is_dir() or entry.is_symlink() or entry.name not in CLASSES:
+            return entry
+        for file in sorted(entry.iterdir()):
+            stem, _, number = file.stem.rpartition("_")
+            ours = stem == entry.name and number.isdigit() and file.suffix == ".jpg"
+            if not ours or not file.is_file() or file.is_symlink():
+                return file
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -137,8 +137,8 @@ def _add_remedy_arguments(parser: Parser) -> None:
     parser.add_argument(
         "--layer-errors",
         action="store_true",
-        help="run the quantization debugger even when plain quantization passes "
-        "(it runs whenever a remedy is tried)",
+        help="run the quantization debugger even when plain quantization passes the screen "
+        "(it runs whenever plain fails it)",
     )
 
 
@@ -332,9 +332,10 @@ def _choose_int8(args, inputs: Inputs, model, float_path: Path, scratch: Path) -
         log=lambda line: print(line, file=sys.stderr),
     )
     chosen = ladder.run(args.remedies)
-    # Where the error comes from: per-layer error before and after the remedies.
+    # Where the error comes from, when plain quantization was not good enough (the debugger
+    # costs about as much as a calibration): per-layer error before and after the remedies.
     layers = {}
-    if args.layer_errors or len(ladder.attempts) > 1:
+    if args.layer_errors or not ladder.attempts[0].passed:
         layers = {a.name: ladder.layer_errors(a) for a in (ladder.attempts[0], chosen)}
     return Search(selection.split, ladder.attempts, chosen, layers)
 

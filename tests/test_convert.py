@@ -89,6 +89,8 @@ def test_int8_model_passes_the_gate_and_the_report_holds_every_field(folder):
         (a for a in attempts if a["passed_screen"]), key=lambda a: a["screen"]["mean_abs_prob_diff"]
     )
     assert report["full_integer"] and report["remedy"] == closest["name"]
+    # the debugger (as costly as a calibration) runs only when plain fails the screen
+    assert bool(report["layer_errors"]) == (not attempts[0]["passed_screen"])
     assert report["float_layers"] == []
     meta = json.loads((folder / "model.json").read_text())
     assert meta["int8"] == {

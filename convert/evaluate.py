@@ -128,6 +128,7 @@ def compare(labels: np.ndarray, float_probs: np.ndarray, int8_probs: np.ndarray)
     """int8 against float on the same images: drop in points, top-1 agreement, flips."""
     float_top, int8_top = float_probs.argmax(1), int8_probs.argmax(1)
     return {
+        "images": int(len(labels)),
         "float_accuracy": round(accuracy(labels, float_top), 4),
         "int8_accuracy": round(accuracy(labels, int8_top), 4),
         "drop_points": round(accuracy(labels, float_top) - accuracy(labels, int8_top), 4),

@@ -48,13 +48,21 @@ def _warnings(float_scores, int8_scores, keras_float: float, chosen) -> list[str
 
 
 def gate_reason(result: dict, passed: bool, max_drop: float, min_agreement: float) -> str:
+    """The verdict in points and in photos: on a small test split one photo is a large step."""
+    images = result["images"]
+    net = round(result["drop_points"] * images / 100)  # int8 errors minus float errors
+    allowed = int(max_drop * images / 100 + 1e-9)
+    photos = (
+        f"int8 wrong on {abs(net)} {'more' if net >= 0 else 'fewer'} of the {images} test photos "
+        f"than float, {allowed} more allowed"
+    )
     if passed:
         return (
-            f"int8 drop {result['drop_points']:+.2f} points <= {max_drop:.2f} allowed, "
+            f"int8 drop {result['drop_points']:+.2f} points <= {max_drop:.2f} allowed ({photos}), "
             f"agreement {result['agreement']:.2f} %"
         )
     return (
-        f"int8 drop {result['drop_points']:+.2f} points (allowed {max_drop:.2f}), "
+        f"int8 drop {result['drop_points']:+.2f} points (allowed {max_drop:.2f}; {photos}), "
         f"agreement {result['agreement']:.2f} % (required {min_agreement:.2f})"
     )
 

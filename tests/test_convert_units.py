@@ -72,6 +72,24 @@ def test_compare_drop_agreement_and_flips():
     c = compare(labels, float_probs, int8_probs)
     assert c["float_accuracy"] == 75.0 and c["int8_accuracy"] == 75.0
     assert c["drop_points"] == 0.0 and c["agreement"] == 50.0 and c["flipped"] == [2, 3]
+    assert c["images"] == 4
+
+
+@pytest.mark.parametrize(
+    ("images", "drop", "passed", "said"),
+    [
+        (150, 1.3333, False, "int8 wrong on 2 more of the 150 test photos than float, 1 more allowed"),
+        (450, -0.2222, True, "int8 wrong on 1 fewer of the 450 test photos than float, 4 more allowed"),
+        (100, 1.0, True, "int8 wrong on 1 more of the 100 test photos than float, 1 more allowed"),
+    ],
+)  # fmt: skip
+def test_the_gate_says_its_verdict_in_photos(images, drop, passed, said):
+    from convert.results import gate_reason
+
+    result = {"images": images, "drop_points": drop, "agreement": 99.0}
+    reason = gate_reason(result, passed, 1.0, 0.0)
+    assert said in reason and f"{drop:+.2f} points" in reason
+    assert ("<= 1.00 allowed" in reason) == passed
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):

@@ -86,4 +86,8 @@ def test_a_photo_added_to_a_generated_sample_stops_a_new_one(tmp_path):
     with pytest.raises(UserError, match="Notes was not written"):
         generate(sample, per_class=2, size=32)
     (sample / "Notes").rmdir()
+    (sample / "Cube" / "Cube_0007.jpg").write_bytes(b"named like ours, numbered past per_class=1")
+    with pytest.raises(UserError, match="Cube_0007.jpg was not written"):
+        generate(sample, per_class=2, size=32)
+    (sample / "Cube" / "Cube_0007.jpg").unlink()
     assert generate(sample, per_class=2, size=32) == sample

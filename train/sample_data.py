@@ -294,7 +294,11 @@ def _check_ours(out: Path) -> None:
 
 
 def _not_ours(out: Path) -> Path | None:
-    """The first entry of a sample folder that generate() would not have written, if any."""
+    """The first entry of a sample folder that generate() would not have written, if any
+    (its names, numbered below the per_class that .complete records)."""
+    stamp = (out / ".complete").read_text(errors="replace").split()
+    counts = [word.partition("=")[2] for word in stamp if word.startswith("per_class=")]
+    per_class = int(counts[0]) if counts and counts[0].isdigit() else 0
     for entry in sorted(out.iterdir()):
         if entry.name == ".complete":
             continue
@@ -302,7 +306,8 @@ def _not_ours(out: Path) -> Path | None:
             return entry
         for file in sorted(entry.iterdir()):
             stem, _, number = file.stem.rpartition("_")
-            ours = stem == entry.name and number.isdigit() and file.suffix == ".jpg"
+            ours = stem == entry.name and number.isdigit() and int(number) < per_class
+            ours = ours and file.name == f"{stem}_{int(number):04d}.jpg"
             if not ours or not file.is_file() or file.is_symlink():
                 return file
     return None

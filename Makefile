@@ -70,11 +70,12 @@ $(SAMPLE)/.complete: train/sample_data.py | $(VENV)/.stamp
 data: $(SAMPLE)/.complete ## Generate the built-in synthetic sample dataset (data/sample)
 
 # Only the built-in sample is generated on demand; your own DATA must exist.
-TRAIN_DEPS := $(VENV)/.stamp $(if $(filter $(SAMPLE),$(DATA)),$(SAMPLE)/.complete)
+IS_SAMPLE  := $(filter $(SAMPLE),$(DATA))
+TRAIN_DEPS := $(VENV)/.stamp $(if $(IS_SAMPLE),$(SAMPLE)/.complete)
 # The sample is generated, so more of it is held out than of your photos (15 % + 15 %): 30 %
 # test = 450 photos, so one photo is 0.22 points against the 1-point int8 gate (at 15 % it was
 # 150 photos and 0.67 points: one flip passed, two failed); 20 % validation = 300.
-SAMPLE_SPLIT := $(if $(filter $(SAMPLE),$(DATA)),--val-fraction 0.2 --test-fraction 0.3)
+SAMPLE_SPLIT := $(if $(IS_SAMPLE),--val-fraction 0.2 --test-fraction 0.3)
 
 train: $(TRAIN_DEPS) ## Train VGG16 on DATA into MODEL (features and fine-tuning depth chosen on validation)
 	set -f; $(PY) -m train --data "$$DATA" --out "$$MODEL" --size "$$SIZE" --weights "$$WEIGHTS" \

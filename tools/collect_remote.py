@@ -103,12 +103,11 @@ def pull(options) -> int:
     argv += [f"{options.host}:{REMOTE_DATA}/{options.name}/", f"{options.out}/"]
     try:
         code = _run(argv)
-    except UserError:
+        if code != 0:
+            raise UserError(f"rsync from {options.host} failed (exit {code})")
+    except UserError:  # rsync missing or failed: no empty folders left behind
         _remove_if_empty(created)
         raise
-    if code != 0:
-        _remove_if_empty(created)  # a failed pull leaves no empty folders behind
-        raise UserError(f"rsync from {options.host} failed (exit {code})")
     print(f"pulled into {options.out}; files already here were kept as they were", file=sys.stderr)
     return 0
 

@@ -158,6 +158,13 @@ def build_parser() -> Parser:
         "beside them after every epoch, the better one kept (0: off)",
     )
     p.add_argument(
+        "--refit",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="after fine-tuning, fine-tune again from the head on train + validation for the "
+        "epoch count validation chose (the validation photos then train the model)",
+    )
+    p.add_argument(
         "--mixed-precision",
         action="store_true",
         help="float16 compute on a GPU (the saved model is float32)",

@@ -40,11 +40,12 @@ def augment(image: np.ndarray, rng: np.random.Generator, flip: bool = True) -> n
 
 
 def augmented_views(
-    pixels: np.ndarray, views: int, seed: int, flip: bool = True
+    pixels: np.ndarray, views: int, seed: int, flip: bool = True, stream: int = 0
 ) -> list[np.ndarray]:
-    """[original, augmented 1, …, augmented views-1]: each a (N, H, W, 3) uint8 array."""
+    """[original, augmented 1, …, augmented views-1]: each a (N, H, W, 3) uint8 array.
+    `stream` > 0 draws other augmentations from the same seed (another split's photos)."""
     out = [pixels]
     for view in range(1, views):
-        rng = np.random.default_rng([seed, view])
+        rng = np.random.default_rng([seed, view, stream] if stream else [seed, view])
         out.append(np.stack([augment(img, rng, flip) for img in pixels]) if len(pixels) else pixels)
     return out

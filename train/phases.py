@@ -233,19 +233,11 @@ def run_finetune(target: Target, data: PhaseData, cache, spec: FinetuneSpec) -> 
     """Fine-tune layers [first_trainable:] of the base; leave the best weights in the model
     (fine-tuning is kept only where it beats the head's best validation accuracy)."""
     start_time = time.perf_counter()
-    base = target.model.get_layer("vgg16")
-    for i, layer in enumerate(base.layers):
-        layer.trainable = i >= spec.first_trainable
-    norms = _freeze_norms(target.model.get_layer("head"))
+    norms = unfreeze(target.model, spec.first_trainable)
     phase_state = target.state.setdefault("phases", {}).setdefault("finetune", {})
     done = int(phase_state.get("epochs_done", 0))
     trainable, fit_args, x_val, steps = _fit_inputs(target, data, cache, spec, done)
-    decay = max(1, min(spec.epochs - done, spec.schedule_epochs or spec.epochs))
-    trainable.compile(
-        optimizer=keras.optimizers.Adam(_schedule(spec.learning_rate, decay, steps)),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=spec.label_smoothing),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-    )
+    compile_finetune(trainable, spec, spec.epochs - done, steps)
     num_classes = int(target.model.output_shape[-1])
     validation = (x_val, _onehot(data.val_labels, num_classes))
     budget = TimeBudget(spec.deadline)
@@ -269,11 +261,34 @@ def run_finetune(target: Target, data: PhaseData, cache, spec: FinetuneSpec) -> 
     atomic_save_weights(target.model, target.checkpoint_dir / LAST)
     phase_state["complete"] = True
     phase_state["seconds"] = phase_state.get("seconds", 0.0) + time.perf_counter() - start_time
-    for layer in base.layers:
+    refreeze(target.model, norms)
+    return phase_state
+
+
+def unfreeze(model: keras.Model, first_trainable: int) -> list:
+    """Base layers [first_trainable:] trainable, the head's normalisation frozen (returned,
+    for refreeze)."""
+    for i, layer in enumerate(model.get_layer("vgg16").layers):
+        layer.trainable = i >= first_trainable
+    return _freeze_norms(model.get_layer("head"))
+
+
+def refreeze(model: keras.Model, norms: list) -> None:
+    for layer in model.get_layer("vgg16").layers:
         layer.trainable = False
     for layer in norms:
         layer.trainable = True
-    return phase_state
+
+
+def compile_finetune(trainable: keras.Model, spec: FinetuneSpec, left: int, steps: int) -> None:
+    """Adam on the cosine decay over the epochs left (or those the budget allows: the
+    schedule's length), label-smoothed cross-entropy, accuracy."""
+    decay = max(1, min(left, spec.schedule_epochs or spec.epochs))
+    trainable.compile(
+        optimizer=keras.optimizers.Adam(_schedule(spec.learning_rate, decay, steps)),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=spec.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
 
 
 def _callbacks(target: Target, spec: FinetuneSpec, validation) -> list:

@@ -22,6 +22,7 @@ from train.features import compute_cache, map_bytes
 from train.head import HeadSpec, choose_features, format_table
 from train.model import FEATURE_LAYERS, FEATURES, assemble, build_base, build_head, truncate
 from train.phases import FinetuneSpec, Target, run_finetune, split_base
+from train.refit import save_head
 
 # --finetune-from auto: the first conv of the deepest block the head reads, so the layers
 # that make the features it uses adapt to the data, and nothing the head ignores trains.
@@ -165,6 +166,7 @@ def head_phase(cfg, data, state, run, num_classes):
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         atomic_save_weights(model, checkpoint_dir / BEST)
         atomic_save_weights(model, checkpoint_dir / LAST)
+        save_head(model, checkpoint_dir)
         save_state(checkpoint_dir, state)
     run.selection = state["selection"]
     return Target(model, features, state, checkpoint_dir), cache

@@ -72,6 +72,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     mixup: float = 0.0
     weight_average: float = 0.0  # momentum a batch (train.average); 0 = off
+    refit: bool = False  # fine-tune again on train + validation for the chosen epochs
     time_budget: float = 0.0  # minutes; 0 = no limit
     mixed_precision: bool = False
     resume: bool = False
@@ -201,6 +202,10 @@ def train(cfg: TrainConfig) -> Path:
         target, cache = head_phase(cfg, data, state, run, len(dataset.classes))
         if cfg.epochs_finetune > 0:
             fine_tune(cfg, data, target, cache, run, started)
+        if cfg.refit:
+            from train.refit import refit
+
+            refit(cfg, data, target, cache, run)
     del cache  # the feature cache can be large: free it before the model is saved
     return _finish(cfg, Path(cfg.out), dataset, loaded, target, state, run)
 
@@ -263,9 +268,14 @@ def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run, extra=(
             results[f"{name}_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == labels))
     phases = state.get("phases", {})
     for name, phase in phases.items():
-        results[f"{name}_best_val_accuracy"] = phase.get("best_val_accuracy")
+        if name != "refit":  # the refit has no validation of its own
+            results[f"{name}_best_val_accuracy"] = phase.get("best_val_accuracy")
         results[f"{name}_seconds"] = round(phase.get("seconds", 0.0), 1)
     results.update(_finetune_outcome(phases))
+    if phases.get("refit", {}).get("complete"):
+        results["refit_epochs"] = phases["refit"]["epochs"]
+        results["refit_images"] = phases["refit"]["images"]
+        results["validation_in_training"] = True  # validation_accuracy: photos it trained on
     staging = artifacts.staging_folder(out)
     for name in SPLITS:
         write_split(
@@ -321,9 +331,18 @@ def _summary(out, results, seconds):
                 elif results.get("finetune_kept_average"):
                     took += ": the weights' moving average (--weight-average) was kept"
             print(f"  {phase:9s} best validation accuracy {best:.4f}  {took}")
+    if "refit_epochs" in results:
+        print(
+            f"  refit     {results['refit_epochs']} epochs on {results['refit_images']} photos "
+            f"(train + validation) ({results['refit_seconds']:.0f} s)"
+        )
     for name in ("validation", "test"):
         if f"{name}_accuracy" in results:
-            print(f"  final model {name} accuracy {results[f'{name}_accuracy']:.4f}")
+            seen = name == "validation" and results.get("validation_in_training")
+            print(
+                f"  final model {name} accuracy {results[f'{name}_accuracy']:.4f}"
+                + (" (photos the refit trained on: not a measure)" if seen else "")
+            )
     print(f"  total time {seconds:.0f} s")
     print(f"  model folder: {out}/ (model.keras, labels.txt, model.json, splits/, training.png)")
     print(f"  next: python -m convert --model {out}")

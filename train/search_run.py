@@ -266,6 +266,12 @@ def run_search(cfg, spec: SearchSpec) -> Path:
         "requested": "search",
         "search": progress["rows"],
     }
+    if cfg.refit:  # the candidates were fine-tuned within the search's budget, not to the end
+        run.selection["refit_skipped"] = (
+            "--search keeps the candidate it measured; to refit, run python -m train with "
+            "its --size, --features and --finetune-from"
+        )
+        print(f"refit: skipped: {run.selection['refit_skipped']}")
     state = {"phases": {}}
     target = Target(model, chosen["features"], state, checkpoint_dir)
     extra = (progress_file, checkpoint_dir / "search.png")

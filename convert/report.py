@@ -125,6 +125,15 @@ def _attempts(r: dict) -> list[str]:
         "reaches the target, then the one whose class probabilities are closest to the float "
         "model's (mean absolute difference, mean |Δp|).",
         "",
+    ]
+    if r.get("selection_split_in_training"):
+        lines += [
+            "The float model was refit on the validation photos too (`train --refit`): this "
+            "screen measures how the int8 model follows it on photos it trained on; the test "
+            "split below is the measure of the result.",
+            "",
+        ]
+    lines += [
         "| attempt | what | drop (pts) | agreement | mean \\|Δp\\| | bytes | verdict |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]

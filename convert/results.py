@@ -108,6 +108,11 @@ def build_report(args, source, search: Search, final: TestResults, seconds: floa
         "float_layers": search.chosen.kept_float,
         "remedy": search.chosen.name,
         "selection_split": search.selection_split,
+        # train --refit trained the float model on the validation photos too
+        "selection_split_in_training": bool(
+            source.folder.meta.get("results", {}).get("validation_in_training")
+        )
+        and search.selection_split == "validation",
         "target_agreement": args.target_agreement,
         "attempts": [a.record() for a in search.attempts],
         "calibration": _calibration(args, source, search.chosen.images, final.test),

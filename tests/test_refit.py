@@ -215,3 +215,15 @@ def test_train_with_refit_end_to_end(tmp_path, monkeypatch, capsys):
     assert f"refit     {results['refit_epochs']} epochs on {train_n + val_n} photos" in printed
     assert "(photos the refit trained on: not a measure)" in printed
     assert not out.with_name("refit.checkpoint").exists()
+
+
+def test_the_convert_report_says_when_its_screen_ran_on_photos_the_refit_trained_on():
+    from convert.report import _attempts
+
+    screen = {"drop_points": 0.0, "agreement": 100.0, "mean_abs_prob_diff": 0.001}
+    attempt = {"name": "plain", "what": "PTQ", "bytes": 10, "verdict": "pass", "screen": screen}
+    r = {"selection_split": "validation", "target_agreement": 99.0, "remedy": "plain"}
+    r["attempts"] = [attempt]
+    assert "photos it trained on" not in "\n".join(_attempts(r))
+    r["selection_split_in_training"] = True
+    assert "photos it trained on" in "\n".join(_attempts(r))

@@ -160,9 +160,10 @@ def build_parser() -> Parser:
     p.add_argument(
         "--refit",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=True,
         help="after fine-tuning, fine-tune again from the head on train + validation for the "
-        "epoch count validation chose (the validation photos then train the model)",
+        "epoch count validation chose (the validation photos then train the model; "
+        "--no-refit: keep the fine-tuned model)",
     )
     p.add_argument(
         "--mixed-precision",

@@ -124,6 +124,11 @@ def test_the_joined_cache_is_view_major_like_the_training_cache(tmp_path):
     np.testing.assert_allclose(rows, again.maps["train"]["block3_pool"], atol=1e-4)
     np.testing.assert_array_equal(rows[n + m : 2 * n + m], train_maps[n:])  # view 2's train rows
     assert joined_cache(None, base, "block3_pool", data, both, (32, 32), 4) is None
+    # both copies over the limit: None, so the refit trains on pixels
+    limit = train_maps.nbytes * 2  # the joined copy alone is 1.5x fine-tuning's
+    assert joined_cache(cache, base, "block3_pool", data, both, (32, 32), 4, limit) is None
+    fits = joined_cache(cache, base, "block3_pool", data, both, (32, 32), 4, limit * 2)
+    assert fits is not None
 
 
 @pytest.mark.parametrize(

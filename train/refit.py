@@ -92,14 +92,25 @@ def with_validation(data: PhaseData, seed: int, flip: bool, num_classes: int) ->
     )
 
 
-def joined_cache(cache, base, cut: str, data: PhaseData, both: PhaseData, size, batch_size):
+def joined_cache(
+    cache, base, cut: str, data: PhaseData, both: PhaseData, size, batch_size, limit=np.inf
+):
     """The cached activations at `cut` for train + validation views (view-major, as
-    train.phases._CachedViews reads them); None when fine-tuning trained on pixels."""
+    train.phases._CachedViews reads them); None when fine-tuning trained on pixels, or when
+    the joined copy and fine-tuning's, both held while it is made, would pass `limit` bytes
+    (--cache-limit-gb): the refit then trains on pixels, as fine-tuning would have."""
     maps = cache.maps.get("train", {}).get(cut) if cache is not None else None
     if maps is None:
         return None
     views, n = len(data.train_views), len(data.train_labels)
     m = len(data.val_labels)
+    need = maps.nbytes + maps.nbytes * (n + m) // n
+    if need > limit:
+        print(
+            f"refit: the cached activations of train + validation would take "
+            f"{need / 2**30:.1f} GiB with fine-tuning's (> --cache-limit-gb): training on pixels"
+        )
+        return None
     val_views = [view[n:] for view in both.train_views]
     print(f"refit: the frozen layers run over the {views} views of the {m} validation photos")
     extra = compute_cache(base, size, val_views, data.val_pixels[:1], (), (cut,), batch_size)
@@ -150,9 +161,9 @@ def _fit(cfg, target: Target, data, both, cache, run, epochs: int, deadline) -> 
     spec = finetune_spec(cfg, first, deadline)
     spec.epochs, spec.schedule_epochs = epochs, decay
     size = (cfg.size, cfg.size)
-    refit_cache = joined_cache(
-        cache, base, base.layers[first - 1].name, data, both, size, cfg.batch_size
-    )
+    cut = base.layers[first - 1].name
+    limit = cfg.cache_limit_gb * 2**30
+    refit_cache = joined_cache(cache, base, cut, data, both, size, cfg.batch_size, limit)
     load_weights(target.model, run.checkpoint_dir / HEAD)
     norms = unfreeze(target.model, first)
     trainable, fit_args, _, steps = _fit_inputs(target, both, refit_cache, spec)

@@ -72,7 +72,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     mixup: float = 0.0
     weight_average: float = 0.0  # momentum a batch (train.average); 0 = off
-    refit: bool = True  # fine-tune again on train + validation for the chosen epochs
+    refit: bool = False  # fine-tune again on train + validation for the chosen epochs
     time_budget: float = 0.0  # minutes; 0 = no limit
     mixed_precision: bool = False
     resume: bool = False

@@ -71,7 +71,7 @@ def test_the_refit_starts_from_the_head_and_trains_train_plus_validation(tmp_pat
     phase = target.state["phases"]["refit"]
     assert phase["complete"] and phase["epochs"] == phase["epochs_done"] == 2
     assert phase["images"] == 18 and len(phase["history"]["loss"]) == 2
-    assert run.selection["refit_epochs"] == 2
+    assert "refit_epochs" not in run.selection  # model.json's results say it, once
     on_disk = json.loads((run.checkpoint_dir / "state.json").read_text())
     assert on_disk["phases"]["refit"]["complete"]  # --resume will not refit again
     refitted = [w.copy() for w in target.model.get_weights()]
@@ -84,12 +84,12 @@ def test_the_refit_starts_from_the_head_and_trains_train_plus_validation(tmp_pat
 
 def test_the_validation_photos_get_their_own_augmented_views(tmp_path):
     from train.augment import augmented_views
-    from train.refit import with_validation
+    from train.refit import validation_views, with_validation
 
     _, data, _, _, _ = _setup(tmp_path)
     data.train_views = augmented_views(data.train_views[0], 3, 0, True)
     data.val_pixels = data.train_views[0][:6].copy()  # the same photos as 6 training ones
-    both = with_validation(data, seed=0, flip=True, num_classes=3)
+    both = with_validation(data, 3, validation_views(data, seed=0, flip=True))
     assert len(both.train_views) == 3
     n = len(data.train_labels)
     for view, joined in zip(data.train_views, both.train_views, strict=True):
@@ -104,7 +104,7 @@ def test_the_validation_photos_get_their_own_augmented_views(tmp_path):
 def test_the_joined_cache_is_view_major_like_the_training_cache(tmp_path):
     from train.augment import augmented_views
     from train.features import compute_cache
-    from train.refit import joined_cache, with_validation
+    from train.refit import joined_cache, validation_views, with_validation
 
     _, data, target, _, _ = _setup(tmp_path)
     data.train_views = augmented_views(data.train_views[0], 2, 0, True)
@@ -112,8 +112,9 @@ def test_the_joined_cache_is_view_major_like_the_training_cache(tmp_path):
     cache = compute_cache(
         base, (32, 32), data.train_views, data.val_pixels, (), ("block3_pool",), 4
     )
-    both = with_validation(data, 0, True, 3)
-    joined = joined_cache(cache, base, "block3_pool", data, both, (32, 32), 4)
+    val_views = validation_views(data, 0, True)
+    both = with_validation(data, 3, val_views)
+    joined = joined_cache(cache, base, "block3_pool", data, val_views, (32, 32), 4)
     rows = joined.maps["train"]["block3_pool"]
     n, m = 12, 6
     assert rows.shape[0] == 2 * (n + m)
@@ -123,12 +124,40 @@ def test_the_joined_cache_is_view_major_like_the_training_cache(tmp_path):
     )
     np.testing.assert_allclose(rows, again.maps["train"]["block3_pool"], atol=1e-4)
     np.testing.assert_array_equal(rows[n + m : 2 * n + m], train_maps[n:])  # view 2's train rows
-    assert joined_cache(None, base, "block3_pool", data, both, (32, 32), 4) is None
+    assert joined_cache(None, base, "block3_pool", data, val_views, (32, 32), 4) is None
     # both copies over the limit: None, so the refit trains on pixels
     limit = train_maps.nbytes * 2  # the joined copy alone is 1.5x fine-tuning's
-    assert joined_cache(cache, base, "block3_pool", data, both, (32, 32), 4, limit) is None
-    fits = joined_cache(cache, base, "block3_pool", data, both, (32, 32), 4, limit * 2)
+    assert joined_cache(cache, base, "block3_pool", data, val_views, (32, 32), 4, limit) is None
+    fits = joined_cache(cache, base, "block3_pool", data, val_views, (32, 32), 4, limit * 2)
     assert fits is not None
+
+
+def test_a_refit_on_the_cache_trains_on_the_joined_cache_and_copies_no_pixels(
+    tmp_path, monkeypatch
+):
+    import train.refit as refit_module
+    from train.augment import augmented_views
+    from train.features import compute_cache
+
+    cfg, data, target, run, _ = _setup(tmp_path)
+    data.train_views = augmented_views(data.train_views[0], 2, 0, True)
+    base = target.model.get_layer("vgg16")
+    cache = compute_cache(
+        base, (32, 32), data.train_views, data.val_pixels, (), ("block3_pool",), 4
+    )
+    seen = {}
+    fit_inputs = refit_module._fit_inputs
+
+    def spy_inputs(target_, both, cache_, spec):
+        seen["views"], seen["labels"] = both.train_views, len(both.train_labels)
+        seen["rows"] = cache_.maps["train"]["block3_pool"].shape[0]
+        return fit_inputs(target_, both, cache_, spec)
+
+    monkeypatch.setattr(refit_module, "_fit_inputs", spy_inputs)
+    refit_module.refit(cfg, data, target, cache, run)
+    assert seen["views"] == []  # the cached path reads activations: no joined pixel copy
+    assert seen["labels"] == 18 and seen["rows"] == 2 * 18  # 2 views of 12 + 6 photos
+    assert target.state["phases"]["refit"]["complete"]
 
 
 @pytest.mark.parametrize(

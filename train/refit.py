@@ -77,15 +77,26 @@ def estimate_seconds(finetune: dict, epochs: int, images: int, train_images: int
     return epochs * per_epoch * images / max(1, train_images)
 
 
-def with_validation(data: PhaseData, seed: int, flip: bool, num_classes: int) -> PhaseData:
-    """Training views of train + validation (the validation photos get their own augmented
-    views, drawn from another stream of the same seed); validation as it was."""
-    val_views = augmented_views(data.val_pixels, len(data.train_views), seed, flip, stream=1)
+def validation_views(data: PhaseData, seed: int, flip: bool) -> list[np.ndarray]:
+    """The validation photos' own augmented views (another stream of the same seed), as many
+    as the training photos have."""
+    return augmented_views(data.val_pixels, len(data.train_views), seed, flip, stream=1)
+
+
+def with_validation(
+    data: PhaseData, num_classes: int, val_views: list[np.ndarray] | None = None
+) -> PhaseData:
+    """Train + validation as training photos (labels, class weights); validation as it was.
+    The views are joined only when `val_views` is given: a refit on cached activations reads
+    the joined cache (`joined_cache`), not the pixels, so it is spared that copy."""
     labels = np.concatenate([data.train_labels, data.val_labels])
+    views = (
+        [np.concatenate(pair) for pair in zip(data.train_views, val_views, strict=True)]
+        if val_views is not None
+        else []
+    )
     return PhaseData(
-        train_views=[
-            np.concatenate(pair) for pair in zip(data.train_views, val_views, strict=True)
-        ],
+        train_views=views,
         train_labels=labels,
         val_pixels=data.val_pixels,
         val_labels=data.val_labels,
@@ -94,7 +105,7 @@ def with_validation(data: PhaseData, seed: int, flip: bool, num_classes: int) ->
 
 
 def joined_cache(
-    cache, base, cut: str, data: PhaseData, both: PhaseData, size, batch_size, limit=np.inf
+    cache, base, cut: str, data: PhaseData, val_views, size, batch_size, limit=np.inf
 ):
     """The cached activations at `cut` for train + validation views (view-major, as
     train.phases._CachedViews reads them); None when fine-tuning trained on pixels, or when
@@ -112,7 +123,6 @@ def joined_cache(
             f"{need / 2**30:.1f} GiB with fine-tuning's (> --cache-limit-gb): training on pixels"
         )
         return None
-    val_views = [view[n:] for view in both.train_views]
     print(f"refit: the frozen layers run over the {views} views of the {m} validation photos")
     extra = compute_cache(base, size, val_views, data.val_pixels[:1], (), (cut,), batch_size)
     shape = maps.shape[1:]
@@ -139,7 +149,7 @@ def refit(cfg, data: PhaseData, target: Target, cache, run) -> None:
     finetune = phases["finetune"]
     epochs = int(finetune["best_epoch"])
     num_classes = int(target.model.output_shape[-1])
-    both = with_validation(data, cfg.seed, cfg.flip, num_classes)
+    both = with_validation(data, num_classes)
     estimate = estimate_seconds(finetune, epochs, len(both.train_labels), len(data.train_labels))
     deadline = run.started + cfg.time_budget * 60 if cfg.time_budget > 0 else None
     if deadline is not None and time.perf_counter() + estimate > deadline:
@@ -164,7 +174,10 @@ def _fit(cfg, target: Target, data, both, cache, run, epochs: int, deadline) -> 
     size = (cfg.size, cfg.size)
     cut = base.layers[first - 1].name
     limit = cfg.cache_limit_gb * 2**30
-    refit_cache = joined_cache(cache, base, cut, data, both, size, cfg.batch_size, limit)
+    val_views = validation_views(data, cfg.seed, cfg.flip)
+    refit_cache = joined_cache(cache, base, cut, data, val_views, size, cfg.batch_size, limit)
+    if refit_cache is None:  # on pixels: the views themselves, joined
+        both = with_validation(data, int(target.model.output_shape[-1]), val_views)
     load_weights(target.model, run.checkpoint_dir / HEAD)
     norms = unfreeze(target.model, first)
     trainable, fit_args, _, steps = _fit_inputs(target, both, refit_cache, spec)
@@ -198,7 +211,6 @@ def _fit(cfg, target: Target, data, both, cache, run, epochs: int, deadline) -> 
     else:
         state["complete"] = True
         atomic_save_weights(target.model, run.checkpoint_dir / LAST)
-        run.selection["refit_epochs"] = epochs
     target.state["phases"]["refit"] = state
     save_state(run.checkpoint_dir, target.state)
 

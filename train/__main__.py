@@ -163,7 +163,7 @@ def build_parser() -> Parser:
         default=False,
         help="after fine-tuning, fine-tune again from the head on train + validation for the "
         "epoch count validation chose (the validation photos then train the model); off by "
-        "default: on a nested split it was as accurate or one photo better, its NLL mixed",
+        "default: on three nested cuts it was as accurate or 1-2 photos better, its NLL mixed",
     )
     p.add_argument(
         "--mixed-precision",

@@ -26,14 +26,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.errors import UserError  # noqa: E402
+from edge.model_folder import read_meta  # noqa: E402
 from train.dataset import load_split, read_split  # noqa: E402
 
 
 def build_cut(model: Path, seed: int, cut: Path) -> dict[str, int]:
     """Symlinks: train' and validation' from the model's training split, test = its validation."""
-    import json
-
-    meta = json.loads((model / "model.json").read_text())
+    meta = read_meta(model / "model.json")
     classes, root = meta["classes"], Path(meta["dataset"]["root"])
     train = read_split(model / "splits" / "train.txt", root, classes)
     judge = read_split(model / "splits" / "validation.txt", root, classes)
@@ -58,16 +57,14 @@ def build_cut(model: Path, seed: int, cut: Path) -> dict[str, int]:
     return counts
 
 
-def judge(model_dir: Path, weights: list, size: int) -> dict[str, dict]:
+def judge(model_dir: Path, weights: list) -> dict[str, dict]:
     """Accuracy, photos wrong and mean NLL of the refit model and the selected one."""
-    import json
-
     import keras
 
-    meta = json.loads((model_dir / "model.json").read_text())
+    meta = read_meta(model_dir / "model.json")
     root = Path(meta["dataset"]["root"])
     items = read_split(model_dir / "splits" / "test.txt", root, meta["classes"])
-    pixels, labels, _, _ = load_split(items, (size, size), progress=False)
+    pixels, labels, _, _ = load_split(items, tuple(meta["input_size"]), progress=False)
     final = keras.models.load_model(model_dir / "model.keras")
     selected = keras.models.clone_model(final)
     selected.set_weights(weights)
@@ -94,9 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cut-seed", type=int, required=True, help="draws train' and validation'")
     p.add_argument("--work", type=Path, required=True, help="a new folder for the cut and model")
     args = p.parse_args(ours)
-    if "--size" not in train_args:
-        p.error("give the training arguments after --, --size among them")
-    size = int(train_args[train_args.index("--size") + 1])
     if args.work.exists() and any(args.work.iterdir()):
         print(f"error: {args.work} is not empty: give a new folder", file=sys.stderr)
         return 2
@@ -125,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    results = judge(out, selected["weights"], size)
+    finally:
+        refit_module.refit = real_refit  # a caller in the same process gets train's own back
+    results = judge(out, selected["weights"])
     for name, r in results.items():
         print(f"JUDGE {name}: accuracy {r['accuracy']:.4f} ({r['wrong']} wrong of "
               f"{r['photos']}), mean NLL {r['mean_nll']:.4f}")  # fmt: skip

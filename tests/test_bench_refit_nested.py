@@ -31,11 +31,15 @@ def test_a_nested_cut_trains_on_the_training_split_and_judges_on_validation(tmp_
     data = make_shapes_dataset(tmp_path / "data", per_class=12)
     model = tmp_path / "models" / "m"
     assert _run(["--data", str(data), "--out", str(model), *FAST]) == 0
+    import train.refit
+
+    own_refit = train.refit.refit
     work = tmp_path / "cut1"
     code = _bench().main(
         ["--model", str(model), "--cut-seed", "1", "--work", str(work), "--", *FAST]
     )
     assert code == 0
+    assert train.refit.refit is own_refit  # the hook that kept the selected weights is gone
     train, val = _lines(model / "splits/train.txt"), _lines(model / "splits/validation.txt")
     cut = {}
     for split in ("train", "validation", "test"):

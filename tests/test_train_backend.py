@@ -1,5 +1,5 @@
 """Keras on JAX (KERAS_BACKEND=jax): a GPU host with JAX and no TensorFlow trains on one device and
-says which; TensorFlow is not imported for it. The real run was on an H200 (README, Measured here)."""
+says which; TensorFlow is not imported for it. The real run was on an H200 (docs/measurements.md)."""
 
 from __future__ import annotations
 

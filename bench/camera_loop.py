@@ -50,7 +50,7 @@ from edge.imaging import fit  # noqa: E402
 from edge.model_folder import TFLITE_FILES, read_model_folder, write_labels  # noqa: E402
 from edge.prediction import pick_tflite  # noqa: E402
 from edge.runner import TFLiteModel  # noqa: E402
-from edge.sources import OpenCVSource  # noqa: E402
+from edge.video.sources import OpenCVSource  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "models" / "sample"
@@ -204,7 +204,7 @@ class Lines:
 
 def capture_cpu_ms(video: Path, input_size: tuple[int, int], frames: int) -> float:
     """CPU ms per frame of the capture thread's work alone, in this thread: the video source
-    decoding and converting to RGB (edge.sources), then fit() to the model's input."""
+    decoding and converting to RGB (edge.video.sources), then fit() to the model's input."""
     before = cv2.getNumThreads()  # put back afterwards: the whole process's setting
     cv2.setNumThreads(camera.OPENCV_THREADS)  # as in the loop
     source = OpenCVSource(str(video), live=False)

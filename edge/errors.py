@@ -36,6 +36,10 @@ class UserError(ExitError):
     exit_code = EXIT_USAGE
 
 
+class SourceError(UserError):
+    """A camera, stream, file or folder that cannot be opened or read (edge.video.sources)."""
+
+
 class Refused(ExitError):
     """The command ran and the answer is no (a gate, a converter that refuses): exit code 1."""
 

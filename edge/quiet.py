@@ -20,7 +20,7 @@ them. It costs one interpreter start per block (~20-80 ms), so blocks wrap slow 
 (an import, a conversion, an interpreter's creation), never a per-frame call.
 
 OpenCV and its FFmpeg warn on stderr about every camera or stream that fails to open, where
-edge.sources says it in one sentence instead; opencv_errors_only() quiets them for a block and
+edge.video.sources says it in one sentence instead; opencv_errors_only() quiets them for a block and
 puts OpenCV's log level back afterwards (it is the whole process's, not ours to keep).
 
     with opencv_errors_only():

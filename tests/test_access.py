@@ -1,4 +1,4 @@
-"""edge.access: the token file, the token in the URL then a cookie, the Host check on loopback."""
+"""edge.web.access: the token file, the token in the URL then a cookie, the Host check on loopback."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from http import HTTPStatus
 
 import pytest
 
-from edge.access import COOKIE, Access, is_loopback, load_or_create_token
 from edge.errors import UserError
+from edge.web.access import COOKIE, Access, is_loopback, load_or_create_token
 
 
 def test_token_file_is_made_once_with_mode_0600(tmp_path):

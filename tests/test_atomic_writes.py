@@ -20,7 +20,7 @@ _FOLDER_MOVES = {
     "edge/atomic.py",  # the owner
     "train/artifacts.py",  # publish(): models/NAME.partial/ -> models/NAME/, old -> .previous-*
     "train/sample_data.py",  # data/sample.partial/ -> data/sample/
-    "edge/unlabeled.py",  # os.link: files a reviewed frame into its class, never replacing
+    "edge/collect/unlabeled.py",  # os.link: files a reviewed frame into its class, never replacing
 }
 # .replace( with a quoted first argument is str.replace, not a file move.
 _RENAME = re.compile(r"os\.replace\(|os\.rename\(|\.rename\(|\.replace\((?![\"'])|os\.link\(")

@@ -17,9 +17,10 @@ import urllib.request
 import cv2
 import pytest
 
-import edge.capture
-from edge import camera, sources
+import edge.video.capture
+from edge import camera
 from edge.errors import run_cli
+from edge.video import sources
 from tests.conftest import ROOT
 from tests.edge_models import COLOURS, colour_model_folder, solid
 from tests.fakes import ClosedCapture, FakeCapture, bgr
@@ -78,13 +79,13 @@ def test_headless_json_lines_schema(model, video):
 
 def test_opencv_runs_one_thread_inside_the_loop_and_as_before_after_it(model, video, monkeypatch):
     seen = []
-    real_fit = edge.capture.fit
+    real_fit = edge.video.capture.fit
 
     def fit(image, size):  # runs on the capture thread, where OpenCV's resize runs
         seen.append(cv2.getNumThreads())
         return real_fit(image, size)
 
-    monkeypatch.setattr(edge.capture, "fit", fit)
+    monkeypatch.setattr(edge.video.capture, "fit", fit)
     before = cv2.getNumThreads()
     cv2.setNumThreads(2)
     try:
@@ -178,7 +179,7 @@ def test_reconnect_in_the_loop(model, monkeypatch, capsys):
         return capture
 
     monkeypatch.setattr(sources, "_open_capture", factory)
-    monkeypatch.setattr("edge.reconnect.BACKOFF_FIRST", 0.01)
+    monkeypatch.setattr("edge.video.reconnect.BACKOFF_FIRST", 0.01)
     records = run_loop(["--model", str(model), "--source", "0", "--headless", "--max-frames", "5"])
     assert records[-1]["label"] == "blue" and len(opened) == 2
     assert all(c.released for c in opened)
@@ -196,7 +197,7 @@ def test_wait_for_camera_waits_for_a_camera_that_is_not_there_yet(model, monkeyp
         return capture
 
     monkeypatch.setattr(sources, "_open_capture", factory)
-    monkeypatch.setattr("edge.reconnect.BACKOFF_FIRST", 0.01)
+    monkeypatch.setattr("edge.video.reconnect.BACKOFF_FIRST", 0.01)
     argv = ["--model", str(model), "--source", "0", "--headless", "--max-frames", "2"]
     records = run_loop([*argv, "--wait-for-camera"])
     assert [r["label"] for r in records] == ["red", "red"] and len(opened) == 4

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from edge.capture import CaptureThread, LatestFrame
-from edge.sources import OpenCVSource
+from edge.video.capture import CaptureThread, LatestFrame
+from edge.video.sources import OpenCVSource
 from tests.edge_models import solid
 from tests.fakes import ClosedCapture, FakeCapture
 

@@ -1,4 +1,4 @@
-"""edge.captures: what is saved, how it is named, near-duplicates, hints, undo, concurrency."""
+"""edge.collect.captures: what is saved, how it is named, near-duplicates, hints, undo, concurrency."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.captures import (
+from edge.collect.captures import (
     DEFAULT_MIN_CHANGE,
     LOG_NAME,
     CaptureStore,

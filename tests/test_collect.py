@@ -15,12 +15,13 @@ import cv2
 import numpy as np
 import pytest
 
-from edge import collect, sources
-from edge.access import Access
-from edge.captures import LOG_NAME, CaptureStore, read_log
-from edge.collect_server import CollectServer, LiveFrames
-from edge.collect_session import Session
+from edge import collect
+from edge.collect.captures import LOG_NAME, CaptureStore, read_log
+from edge.collect.server import CollectServer, LiveFrames
+from edge.collect.session import Session
 from edge.errors import run_cli
+from edge.video import sources
+from edge.web.access import Access
 from tests.cdp import Browser
 from tests.fakes import FakeCapture
 from tests.test_webview import chromium, free_port

@@ -286,7 +286,7 @@ def test_unpack_says_what_it_restored_and_what_it_left(steps):
     assert steps.unpack_detail(first) == "edge/, model/ unpacked (40 files)"
     older = found | {"first": True, "updated": ["model/int8.tflite"]}  # DEST of an older deploy
     assert steps.unpack_detail(older) == "1 file updated"
-    edited = found | {"restored": ["edge/camera.py"], "left": ["model/notes.txt"]}
+    edited = found | {"restored": ["edge/camera/command.py"], "left": ["model/notes.txt"]}
     assert steps.unpack_detail(edited) == (
         "restored 1 file changed on the Pi; left 1 file deploy did not put there (model/notes.txt)"
     )

@@ -87,8 +87,10 @@ def test_files_edited_on_the_pi_are_put_back(pis, model, first):
     """The bundle is unchanged, so only unpack's file-by-file comparison can see the edits."""
     assert first.returncode == 0, first.stdout + first.stderr
     dest = pis.tree("bookworm") / DEST
-    ours = {name: (dest / name).read_bytes() for name in ("edge/camera.py", "model/labels.txt")}
-    (dest / "edge/camera.py").write_text("# edited on the Pi\n")
+    ours = {
+        name: (dest / name).read_bytes() for name in ("edge/camera/command.py", "model/labels.txt")
+    }
+    (dest / "edge/camera/command.py").write_text("# edited on the Pi\n")
     (dest / "model/labels.txt").unlink()
     notes = dest / "model/notes.txt"
     notes.write_text("mine")

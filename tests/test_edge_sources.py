@@ -11,11 +11,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge.capture import CaptureThread
 from edge.imaging import fit
-from edge.picamera import Picamera2Source
 from edge.prediction import Classifier
-from edge.sources import ImageFilesSource, OpenCVSource, SourceError, open_source, parse_source
+from edge.video.capture import CaptureThread
+from edge.video.picamera import Picamera2Source
+from edge.video.sources import (
+    ImageFilesSource,
+    OpenCVSource,
+    SourceError,
+    open_source,
+    parse_source,
+)
 from tests.edge_models import COLOURS, colour_model_folder, solid
 from tests.fakes import FakeCapture, FakePicamera2, bgr
 
@@ -163,13 +169,13 @@ class RecordingCapture:
 
 @pytest.mark.parametrize("path", ["/dev/video0", "/dev/video2"])
 def test_a_camera_by_path_is_opened_like_a_camera_index(monkeypatch, path):
-    import edge.sources
+    import edge.video.sources
 
-    monkeypatch.setattr(edge.sources.cv2, "VideoCapture", RecordingCapture)
-    monkeypatch.setattr(edge.sources.sys, "platform", "linux")
+    monkeypatch.setattr(edge.video.sources.cv2, "VideoCapture", RecordingCapture)
+    monkeypatch.setattr(edge.video.sources.sys, "platform", "linux")
     RecordingCapture.opened = []
-    by_index = edge.sources._open_capture(int(path[-1]))
-    by_path = edge.sources._open_capture(path)
+    by_index = edge.video.sources._open_capture(int(path[-1]))
+    by_path = edge.video.sources._open_capture(path)
     assert by_index.args == (int(path[-1]), cv2.CAP_V4L2)
     assert by_path.args == (path, cv2.CAP_V4L2)
     # a one-frame driver queue: the capture thread, not OpenCV, decides which frame is newest

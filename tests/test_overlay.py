@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.fps import RollingFps
-from edge.overlay import MIN_HEIGHT, annotate
 from edge.prediction import Classifier, Prediction
+from edge.video.fps import RollingFps
+from edge.video.overlay import MIN_HEIGHT, annotate
 from tests.edge_models import colour_model_folder, solid
 
 

@@ -1,11 +1,11 @@
-"""edge.reconnect on a fake clock: waits that double, log lines that become rare, stopping."""
+"""edge.video.reconnect on a fake clock: waits that double, log lines that become rare, stopping."""
 
 from __future__ import annotations
 
 import re
 
-from edge.reconnect import LINE_GAP_MAX, Reconnect
-from edge.sources import SourceError
+from edge.video.reconnect import LINE_GAP_MAX, Reconnect
+from edge.video.sources import SourceError
 
 
 class Clock:

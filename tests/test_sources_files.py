@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.sources import open_source
+from edge.video.sources import open_source
 
 FRAMES = 120
 

@@ -47,7 +47,7 @@ def sync(dest: Path) -> dict:
 
 FILES = {
     ".edge-classifier-deploy": b"{}\n",
-    "edge/camera.py": b"print('camera')\n",
+    "edge/camera/command.py": b"print('camera')\n",
     "model/labels.txt": b"a\nb\n",
     "model/int8.tflite": b"int8",
 }
@@ -71,12 +71,12 @@ def test_a_second_sync_with_nothing_changed_writes_nothing(deployed):
 
 
 def test_files_edited_or_deleted_on_the_pi_are_restored(deployed):
-    (deployed / "edge/camera.py").write_text("print('edited on the Pi')\n")
+    (deployed / "edge/camera/command.py").write_text("print('edited on the Pi')\n")
     (deployed / "model/labels.txt").unlink()
     again = sync(deployed)
     assert again["changed"] and again["updated"] == []
-    assert again["restored"] == ["edge/camera.py", "model/labels.txt"]
-    assert (deployed / "edge/camera.py").read_bytes() == FILES["edge/camera.py"]
+    assert again["restored"] == ["edge/camera/command.py", "model/labels.txt"]
+    assert (deployed / "edge/camera/command.py").read_bytes() == FILES["edge/camera/command.py"]
     assert (deployed / "model/labels.txt").read_bytes() == FILES["model/labels.txt"]
 
 
@@ -99,12 +99,16 @@ def test_a_file_the_bundle_dropped_goes_only_if_unchanged(deployed):
     (deployed / "model/int8.tflite").write_bytes(b"retrained on the Pi")
     bundle(
         deployed,
-        {k: v for k, v in FILES.items() if k not in ("edge/camera.py", "model/int8.tflite")},
+        {
+            k: v
+            for k, v in FILES.items()
+            if k not in ("edge/camera/command.py", "model/int8.tflite")
+        },
     )
     again = sync(deployed)
-    assert again["changed"] and again["removed"] == ["edge/camera.py"]
+    assert again["changed"] and again["removed"] == ["edge/camera/command.py"]
     assert again["kept"] == again["left"] == ["model/int8.tflite"]
-    assert not (deployed / "edge/camera.py").exists()
+    assert not (deployed / "edge/camera/command.py").exists()
     assert (deployed / "model/int8.tflite").read_bytes() == b"retrained on the Pi"
 
 
@@ -142,7 +146,7 @@ def test_purge_deletes_what_deploy_made_venv_and_caches_included(deployed):
     (deployed / ".venv/lib/site-packages/numpy.py").write_text("")
     (deployed / "edge/__pycache__").mkdir()
     (deployed / "edge/__pycache__/camera.cpython-311.pyc").write_bytes(b"pyc")
-    (deployed / "edge/camera.py").write_text("edited on the Pi, still ours")
+    (deployed / "edge/camera/command.py").write_text("edited on the Pi, still ours")
     done = purge(deployed)
     assert done == {"removed": len(FILES) + 1, "left": [], "deleted": True}  # + edge/atomic.py
     assert not deployed.exists()

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from edge import camera
-from edge.captures import UNLABELED, read_log
+from edge.collect.captures import UNLABELED, read_log
+from edge.collect.unlabeled import Review, UncertainSaver
 from edge.errors import UserError
 from edge.prediction import Prediction
-from edge.unlabeled import Review, UncertainSaver
 from tests.edge_models import colour_model_folder
 from tests.videos import scene, write_video
 

@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge import camera, sources
-from edge.webview import BOUNDARY, WebView, parse_address
+from edge import camera
+from edge.video import sources
+from edge.web.webview import BOUNDARY, WebView, parse_address
 from tests.edge_models import colour_model_folder, solid
 from tests.fakes import FakeCapture
 

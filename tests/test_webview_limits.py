@@ -20,8 +20,8 @@ from http.cookiejar import CookieJar
 import numpy as np
 import pytest
 
-from edge.access import Access
-from edge.webview import WebView, parse_address
+from edge.web.access import Access
+from edge.web.webview import WebView, parse_address
 from tests.conftest import ROOT
 
 IDLE_CLIENTS = 400  # connections that never send a request
@@ -31,7 +31,7 @@ SERVER = f"""
 import json, resource, sys, time
 resource.setrlimit(resource.RLIMIT_NOFILE, ({FD_LIMIT}, {FD_LIMIT}))
 import numpy as np
-from edge.webview import WebView
+from edge.web.webview import WebView
 with WebView("127.0.0.1", 0) as view:
     print(view.port, flush=True)
     frame, worst, count = np.zeros((48, 64, 3), np.uint8), 0.0, 0

@@ -19,8 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edge.captures import check_class_name
 from edge.cli import Parser, positive_int
+from edge.collect.captures import check_class_name
 from edge.errors import UserError, run_cli
 
 SERVICE = "edge-classifier"

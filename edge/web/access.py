@@ -1,6 +1,6 @@
 """Who may open the device's web pages: a token beyond loopback, a Host check on loopback.
 
-    from edge.access import Access
+    from edge.web.access import Access
     access = Access.for_address("0.0.0.0")           # creates the token file at first start
     print(access.url("raspberrypi", 8080))           # http://raspberrypi:8080/?token=...
     decision = access.check("/?token=...", headers)  # Decision(status, cookie, redirect)
@@ -14,7 +14,7 @@
   elsewhere could still reach it through DNS rebinding (evil.example resolving to
   127.0.0.1): the Host header must then name loopback, or the request is refused.
 
-Used by edge.webview (the live view) and meant for every page the device serves.
+Used by edge.web.webview (the live view) and meant for every page the device serves.
 """
 
 from __future__ import annotations

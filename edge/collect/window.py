@@ -3,7 +3,7 @@
     python -m edge.collect --source picamera2 --out data/mine --classes Hat,Cube --window
 
 Thin by design (it cannot be tested without a display): the frame, the class list with
-counts and the last message are drawn; every decision is edge.collect_session's.
+counts and the last message are drawn; every decision is edge.collect.session's.
 """
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ import threading
 import cv2
 import numpy as np
 
-from edge.collect_session import Session
+from edge.collect.loop import SOURCE_SHAPE, feed, summary
+from edge.collect.session import Session
 from edge.errors import UserError
-from edge.window import Window
+from edge.video.capture import CaptureThread
+from edge.video.sources import open_source
+from edge.video.window import Window
 
 LINE = 28  # pixels between text lines
 
@@ -47,10 +50,6 @@ def on_key(session: Session, key: int) -> str:
 
 
 def run_window(options, session: Session, stop: threading.Event) -> int:
-    from edge.capture import CaptureThread
-    from edge.collect import SOURCE_SHAPE, feed, summary  # the loop is shared with the page
-    from edge.sources import open_source
-
     message = ""
     with Window("edge collect") as window:
         source = open_source(options.source, SOURCE_SHAPE)

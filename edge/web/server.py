@@ -1,12 +1,12 @@
 """The HTTP server under every page the device serves (the live view, the collect page).
 
-    from edge.page_server import PageHandler, PageServer
+    from edge.web.server import PageHandler, PageServer
     server = PageServer.open(("0.0.0.0", 8000), Handler, app, max_clients=8)
     threading.Thread(target=server.run, daemon=True).start()   # ... server.stop()
 
     class Handler(PageHandler):
         def do_GET(self):
-            if not self.admit(self.server.app.access):   # edge.access: token, cookie, Host
+            if not self.admit(self.server.app.access):   # edge.web.access: token, cookie, Host
                 return
             ...
 
@@ -15,7 +15,7 @@ holds idle ones (no request yet) without a thread, closing them after HEADER_TIM
 dropping the oldest when more than a share of the descriptor limit wait; a connection gets a
 worker thread once its request has arrived, at most max_clients at a time (503 beyond, sent
 without waiting), and every socket read or write times out after CLIENT_TIMEOUT.
-Who may ask is edge.access's decision; PageHandler.admit() applies it to a request.
+Who may ask is edge.web.access's decision; PageHandler.admit() applies it to a request.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from edge.access import Access
 from edge.errors import UserError
+from edge.web.access import Access
 
 MAX_CLIENTS = 16  # connections served at once (streams included); 503 beyond
 CLIENT_TIMEOUT = 10.0  # s; any one read or write on a served connection

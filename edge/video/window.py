@@ -1,6 +1,6 @@
 """The on-screen window of `python -m edge.camera` (without --headless).
 
-    from edge.window import Window
+    from edge.video.window import Window
     with Window("edge classifier") as window:
         if not window.show(annotated_rgb):   # False once the user pressed q / Esc or closed it
             ...

@@ -11,11 +11,11 @@ The loop only hands over its newest annotated frame (publish() is O(1) and never
 browser: JPEG encoding happens in the server's threads, outside the hand-over's lock, once
 per frame however many browsers watch, and at most STREAM_MAX_FPS times a second).
 
-Who may look is edge.access's job: the default host 127.0.0.1 serves this machine only (and
+Who may look is edge.web.access's job: the default host 127.0.0.1 serves this machine only (and
 checks the Host header against DNS rebinding); 0.0.0.0:PORT or [::]:PORT reaches the network
 and then needs the token printed at start (`/?token=...`, then a cookie), unless --no-auth.
 
-A browser cannot take the loop down: the server is edge.page_server's, shared with the
+A browser cannot take the loop down: the server is edge.web.server's, shared with the
 collect page (idle connections held without a thread, a worker thread only once a request
 arrived, at most MAX_CLIENTS at a time with 503 beyond, every read and write timed out).
 """
@@ -32,8 +32,8 @@ from http import HTTPStatus
 import cv2
 import numpy as np
 
-from edge.access import Access
-from edge.page_server import MAX_CLIENTS, PageHandler, PageServer, ServedPage
+from edge.web.access import Access
+from edge.web.server import MAX_CLIENTS, PageHandler, PageServer, ServedPage
 
 DEFAULT_HOST = "127.0.0.1"
 JPEG_QUALITY = 80  # 0..100

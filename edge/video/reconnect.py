@@ -5,7 +5,7 @@ and every 8 s from then on, so it is back within seconds of returning. Saying so
 would fill a boot service's journal with a line every 8 s for as long as it stays away: after
 the first line, "still no camera" is repeated 1, 2, 4, ... s later, and then once a minute.
 
-    from edge.reconnect import Reconnect
+    from edge.video.reconnect import Reconnect
     reconnect = Reconnect(source, wait=stop.wait)       # wait(s) -> True once told to stop
     if reconnect.reopen(f"lost {source.name}"):         # False: stopped before it came back
         frame = source.read()
@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from edge.sources import SourceError
+from edge.video.sources import SourceError
 
 BACKOFF_FIRST = 0.5  # s; the first wait before reopening a lost camera or stream
 BACKOFF_MAX = 8.0  # s; the wait doubles up to this

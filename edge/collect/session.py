@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edge.captures import CaptureStore, check_class_name
+from edge.collect.captures import CaptureStore, check_class_name
+from edge.collect.unlabeled import Review
 from edge.errors import UserError
-from edge.unlabeled import Review
 
 MAX_BURST = 500  # frames; a bigger burst is a typo
 FRAME_WAIT = 2.0  # s; a burst waits this long for a newer frame before giving up

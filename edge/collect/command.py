@@ -10,35 +10,32 @@
 
 Classes default to DIR's existing sub-folders (folders starting with `_` or `.` are never
 classes); --classes adds folders. What is saved and how (full frames, JPEG q95, unique names,
-temporary name then rename, captures.jsonl, near-duplicates skipped): edge.captures.
+temporary name then rename, captures.jsonl, near-duplicates skipped): edge.collect.captures.
 --label runs a headless burst: --count frames, one every --every seconds, then exit 0; the
 burst counts near-duplicates it skipped. Ctrl-C exits 130; bad input: one sentence, exit 2.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from edge.access import DEFAULT_TOKEN_FILE, Access
-from edge.capture import CaptureThread
-from edge.captures import DEFAULT_MIN_CHANGE, CaptureStore, check_class_name
 from edge.cli import Parser, non_negative_int, positive_int, run_until_sigterm, seconds
-from edge.collect_server import MAX_CLIENTS, CollectServer, LiveFrames
-from edge.collect_session import Burst, Session, run_burst
-from edge.errors import UserError, run_cli
-from edge.sources import open_source
-from edge.unlabeled import Review
-from edge.webview import parse_address
+from edge.collect.captures import DEFAULT_MIN_CHANGE, CaptureStore, check_class_name
+from edge.collect.loop import SOURCE_SHAPE, WAIT_FOR_FRAME, feed, log, summary
+from edge.collect.server import MAX_CLIENTS, CollectServer, LiveFrames
+from edge.collect.session import Burst, Session, run_burst
+from edge.collect.unlabeled import Review
+from edge.collect.window import run_window
+from edge.errors import UserError
+from edge.video.capture import CaptureThread
+from edge.video.sources import open_source
+from edge.web.access import DEFAULT_TOKEN_FILE, Access
+from edge.web.webview import parse_address
 
-WAIT_FOR_FRAME = 0.25  # s; how often the loop looks up from an empty hand-over
 DEFAULT_SERVE = "127.0.0.1:8000"
-# (height, width) handed to open_source, which every source ignores for capture (picamera2
-# gives its whole field of view at 480 rows, 640x480 on a 4:3 sensor).
-SOURCE_SHAPE = (240, 320)
 
 
 def build_parser() -> Parser:
@@ -97,10 +94,6 @@ def build_parser() -> Parser:
     return parser
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def check_options(options) -> None:
     """Everything that can be checked before a camera opens."""
     if options.min_change < 0:
@@ -118,13 +111,6 @@ def check_options(options) -> None:
         options.source = "0"
     if options.source is None and (options.label or options.window):
         raise UserError("--label and --window need a --source")
-
-
-def summary(store: CaptureStore) -> None:
-    counts = store.counts()
-    log("counts: " + (", ".join(f"{c} {n}" for c, n in counts.items()) or "no classes yet"))
-    for hint in store.hints():
-        log(f"hint: {hint}")
 
 
 def headless_burst(options, store: CaptureStore, stop: threading.Event) -> int:
@@ -152,28 +138,6 @@ def headless_burst(options, store: CaptureStore, stop: threading.Event) -> int:
     )
     summary(store)
     return 0
-
-
-def feed(capture: CaptureThread, source, frames: LiveFrames, stop, on_frame=None) -> None:
-    """Hand frames to the page (or window) until stopped; a finite source plays at its own
-    rate and its last frame stays up when it ends."""
-    started = time.monotonic()
-    video_fps = 0.0 if source.live else source.fps  # now: the file's rate goes when it closes
-    while not stop.is_set():
-        frame = capture.next_frame(timeout=WAIT_FOR_FRAME)
-        if frame is None:
-            if capture.error is not None:
-                raise UserError(f"reading {source.name} failed: {capture.error}")
-            if on_frame is not None and not on_frame(None):
-                return
-            if capture.ended:  # next_frame() no longer waits: without this the loop would spin
-                stop.wait(WAIT_FOR_FRAME)
-            continue
-        frames.publish(frame.image)
-        if on_frame is not None and not on_frame(frame.image):
-            return
-        if video_fps > 0:
-            stop.wait(max(0.0, started + frame.index / video_fps - time.monotonic()))
 
 
 def serve(options, session: Session, stop: threading.Event) -> int:
@@ -207,15 +171,9 @@ def run(options, stop: threading.Event) -> int:
     review = Review(options.out) if options.review else None
     session = Session(store, LiveFrames(), options.classes, review)
     if options.window:
-        from edge.collect_window import run_window  # OpenCV highgui only when asked for
-
         return run_window(options, session, stop)
     return serve(options, session, stop)
 
 
 def main(argv: list[str] | None = None) -> int:
     return run_until_sigterm(run, build_parser().parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(run_cli(main))

@@ -8,7 +8,7 @@
 
 --source is a camera index (OpenCV/V4L2), `picamera2` (Pi CSI camera), a video file, a
 folder of images or an rtsp:// / http:// stream URL. Capture runs in its own thread and the
-loop always takes the newest frame (edge.capture). A lost camera or stream is reopened with
+loop always takes the newest frame (edge.video.capture). A lost camera or stream is reopened with
 back-off while the loop keeps running; files and folders end at their last frame.
 
 --headless prints one JSON line per frame on stdout (log lines go to stderr):
@@ -21,13 +21,13 @@ below --threshold; inference_ms: invoke() alone; fps: over the last 30 frames.
 The first (warm-up) invoke runs before the loop and is not counted.
 
 --save-uncertain DIR keeps frames whose top probability is below --uncertain-below in
-DIR/_unlabeled/ with the prediction beside each (edge.unlabeled), at most one per --save-every
+DIR/_unlabeled/ with the prediction beside each (edge.collect.unlabeled), at most one per --save-every
 (on a video file, its own clock) and none that barely differs from the last one kept.
 
 --wait-for-camera (what the boot service passes): a camera or stream that is not there at
 start is waited for, with the same back-off and rare log lines as a lost one, instead of exit 2.
 
---serve beyond loopback needs the token printed at start (edge.access; --no-auth to serve
+--serve beyond loopback needs the token printed at start (edge.web.access; --no-auth to serve
 without one). --record never writes the --source file, nor an existing file without
 --overwrite.
 
@@ -44,146 +44,33 @@ import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TextIO
 
 import cv2
 
-from edge.access import DEFAULT_TOKEN_FILE, Access
-from edge.capture import CaptureThread, Frame
-from edge.captures import DEFAULT_MIN_CHANGE
+from edge.camera import args
+from edge.camera.args import DEFAULT_THREADS, OPENCV_THREADS, WAIT_FOR_FRAME
 from edge.cli import (
-    Parser,
-    add_classifier_arguments,
-    add_model_arguments,
-    non_negative_int,
-    positive_int,
-    probability,
     run_until_sigterm,
-    seconds,
 )
-from edge.errors import ExitError, UserError, run_cli
-from edge.fps import RollingFps
-from edge.overlay import annotate
-from edge.prediction import KINDS, Classifier, Prediction
-from edge.reconnect import Reconnect
-from edge.recorder import Recorder
-from edge.sources import SourceError, parse_source
-from edge.unlabeled import UncertainSaver
-from edge.webview import WebView, parse_address
-from edge.window import Window, check_can_open
+from edge.collect.unlabeled import UncertainSaver
+from edge.errors import ExitError, UserError
+from edge.prediction import Classifier, Prediction
+from edge.video.capture import CaptureThread, Frame
+from edge.video.fps import RollingFps
+from edge.video.overlay import annotate
+from edge.video.reconnect import Reconnect
+from edge.video.recorder import Recorder
+from edge.video.sources import SourceError, parse_source
+from edge.video.window import Window, check_can_open
+from edge.web.access import Access
+from edge.web.webview import WebView
 
-DEFAULT_THREADS = min(4, os.cpu_count() or 1)  # a Pi 4/5 has 4 cores
-WAIT_FOR_FRAME = 0.25  # s; how often the loop looks up from an empty hand-over
-# OpenCV's own worker pool (resize, colour conversion, FFmpeg decoding) would fight the
-# interpreter's --threads for the same cores; one thread keeps the capture work on the capture
-# thread. Measured by bench/camera_loop.py: ~0.3 ms less CPU a frame at 640x480.
-OPENCV_THREADS = 1
+__all__ = ["DEFAULT_THREADS", "OPENCV_THREADS", "build_parser", "main", "run"]
 
 
-def build_parser() -> Parser:
-    parser = Parser(prog="python -m edge.camera", description=__doc__)
-    add_model_arguments(parser, KINDS)
-    parser.add_argument(
-        "--source",
-        default="0",
-        help="camera index, picamera2, a video file, an image folder or an rtsp/http URL",
-    )
-    add_classifier_arguments(parser, DEFAULT_THREADS, "labels to show per frame", "label")
-    parser.add_argument(
-        "--smooth",
-        type=positive_int,
-        default=1,
-        metavar="N",
-        help="average probabilities over N frames",
-    )
-    parser.add_argument(
-        "--headless", action="store_true", help="no window; one JSON line per frame on stdout"
-    )
-    parser.add_argument(
-        "--wait-for-camera",
-        action="store_true",
-        help="a camera or stream that does not open at start is retried with back-off "
-        "(as a lost one is) instead of ending with an error; for boot services",
-    )
-    parser.add_argument(
-        "--max-frames",
-        type=non_negative_int,
-        default=0,
-        metavar="N",
-        help="stop after N classified frames (0: until the source ends or Ctrl-C)",
-    )
-    add_output_arguments(parser)
-    add_uncertain_arguments(parser)
-    return parser
-
-
-def add_output_arguments(parser: Parser) -> None:
-    """--record and --serve: where annotated frames go besides the window."""
-    parser.add_argument(
-        "--record",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="write the annotated frames to a .mp4/.avi (never the --source file)",
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="--record may replace an existing file"
-    )
-    parser.add_argument(
-        "--serve",
-        type=parse_address,
-        default=None,
-        metavar="HOST:PORT",
-        help="serve a live web view (MJPEG + JSON); HOST defaults to 127.0.0.1 (this machine "
-        "only); beyond it a token is needed (printed at start)",
-    )
-    parser.add_argument(
-        "--serve-token",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help=f"the web view's token file, made (mode 0600) at first start; default "
-        f"{DEFAULT_TOKEN_FILE} when HOST is not loopback",
-    )
-    parser.add_argument(
-        "--no-auth",
-        action="store_true",
-        help="serve beyond loopback without a token (anyone on the network sees the camera)",
-    )
-
-
-def add_uncertain_arguments(parser: Parser) -> None:
-    parser.add_argument(
-        "--save-uncertain",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="keep frames whose top probability is below --uncertain-below in DIR/_unlabeled/ "
-        "(review them with python -m edge.collect --out DIR --review)",
-    )
-    parser.add_argument(
-        "--uncertain-below",
-        type=probability,
-        default=0.6,
-        metavar="P",
-        help="a frame is uncertain when its top probability is below this",
-    )
-    parser.add_argument(
-        "--save-every",
-        type=seconds,
-        default=2.0,
-        metavar="SECONDS",
-        help="keep at most one uncertain frame per this interval (2s, 500ms)",
-    )
-    parser.add_argument(
-        "--min-change",
-        type=float,
-        default=DEFAULT_MIN_CHANGE,
-        metavar="D",
-        help="skip an uncertain frame this close to the last one kept "
-        "(mean abs. difference of 32x32 gray thumbnails, 0..255)",
-    )
+def build_parser():
+    return args.build_parser(__doc__)
 
 
 def frame_clock(frame: Frame, video_fps: float) -> float:
@@ -386,7 +273,3 @@ def _uncertain_saver(options, source, model_path) -> UncertainSaver | None:
 
 def main(argv: list[str] | None = None) -> int:
     return run_until_sigterm(run, build_parser().parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(run_cli(main))

@@ -1,6 +1,6 @@
 """Saving captured frames into the folder layout `python -m train --data DIR` reads.
 
-    from edge.captures import CaptureStore
+    from edge.collect.captures import CaptureStore
     store = CaptureStore(Path("data/mine"), source="picamera2", min_change=3.0)
     saved = store.save("Cube", rgb_frame)   # Path of the new JPEG, or None (near-duplicate)
     store.counts(), store.hints(), store.undo()

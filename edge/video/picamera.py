@@ -3,7 +3,7 @@
 picamera2 comes with Raspberry Pi OS (`sudo apt install python3-picamera2`), not from pip:
 the device venv is created with --system-site-packages so it is visible there.
 
-    from edge.picamera import Picamera2Source
+    from edge.video.picamera import Picamera2Source
     source = Picamera2Source(input_size=(96, 96))
     source.open()
     frame = source.read()       # RGB, the whole field of view at 480 rows; fit() does the rest
@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from edge.errors import SourceError
 from edge.imaging import bgr_to_rgb
-from edge.sources import SourceError
 
 DISPLAY_HEIGHT = 480  # pixels; the main stream's height (its width follows the sensor)
 _DEFAULT_WIDTH = 640  # pixels; when the sensor does not say its size (4:3, most Pi cameras)

@@ -1,6 +1,6 @@
 """Drawing the prediction on a frame: top-k labels with probabilities, FPS, inference ms.
 
-    from edge.overlay import annotate
+    from edge.video.overlay import annotate
     shown = annotate(rgb_frame, prediction, fps=14.2)   # a new RGB image; the input is kept
 
 Frames are RGB here (converted where they entered), so the colours below are RGB too.

@@ -1,6 +1,6 @@
 """Frame rate over a rolling window: what the overlay and the JSON lines call fps.
 
-    from edge.fps import RollingFps
+    from edge.video.fps import RollingFps
     fps = RollingFps()
     fps.tick()          # once per frame; returns frames per second over the last 30 frames
 

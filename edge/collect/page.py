@@ -1,4 +1,4 @@
-"""The collect page (HTML + a little JavaScript), served by edge.collect_server at `/`.
+"""The collect page (HTML + a little JavaScript), served by edge.collect.server at `/`.
 
     python -m edge.collect --source 0 --out data/mine --serve 127.0.0.1:8000
 

@@ -10,7 +10,7 @@
 
 A frame is kept when its top probability is below `below`, at most once every `every`
 seconds (of the frame's own clock: capture time for a camera, position for a video file), and
-not when it barely differs from the last kept one (edge.captures.change < min_change). Each
+not when it barely differs from the last kept one (edge.collect.captures.change < min_change). Each
 JPEG gets a sidecar NAME.json with the prediction: {"label", "probability", "top_k", "time",
 "source", "model"}. train ignores `_unlabeled` (folders starting with `_` are not classes).
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.atomic import create_new
-from edge.captures import (
+from edge.collect.captures import (
     UNLABELED,
     CaptureStore,
     append_log,

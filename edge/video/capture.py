@@ -9,12 +9,12 @@ frame is classified, and it also fits each frame to the model's input (`fit_to`)
 and resizing the next frame overlap with the model's work on this one. (Live frames are
 fitted by the loop: most of them are dropped, and resizing those would be wasted.)
 
-    from edge.capture import CaptureThread
+    from edge.video.capture import CaptureThread
     with CaptureThread(source, fit_to=(96, 96)) as capture:   # starts; stops and closes it
         frame = capture.next_frame(timeout=0.5)     # Frame, or None (waiting / ended)
 
 A live source that fails mid-stream is closed and reopened with exponential back-off
-(edge.reconnect) while the loop keeps running (and keeps serving its last frame and prediction).
+(edge.video.reconnect) while the loop keeps running (and keeps serving its last frame and prediction).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.imaging import fit
-from edge.reconnect import Reconnect, log_to_stderr
+from edge.video.reconnect import Reconnect, log_to_stderr
 
 JOIN_TIMEOUT = 3.0  # s; how long stop() waits for a capture stuck inside a driver call
 

@@ -1,6 +1,6 @@
 """Writing the annotated frames to a video file (`python -m edge.camera --record out.mp4`).
 
-    from edge.recorder import Recorder
+    from edge.video.recorder import Recorder
     with Recorder("out.mp4", source="clip.mp4") as recorder:  # checks now, opens at the 1st frame
         recorder.fps = 15                   # the source's rate, once it is known
         recorder.write(annotated_rgb)

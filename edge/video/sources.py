@@ -2,14 +2,14 @@
 
 Every source hands out RGB uint8 (H, W, 3) frames: colour is converted exactly once, where
 each kind of frame enters the program (OpenCV gives BGR; so does picamera2's "RGB888", whose
-source lives in edge.picamera).
+source lives in edge.video.picamera).
 
-    from edge.sources import open_source
+    from edge.video.sources import open_source
     source = open_source("clip.mp4", input_size=(96, 96))   # opened, first frame checked
     frame = source.read()       # RGB uint8, or None (end of a file/folder, or a lost camera)
     source.close()
 
-`live` sources (cameras, streams) are reopened by edge.capture when they fail; finite ones
+`live` sources (cameras, streams) are reopened by edge.video.capture when they fail; finite ones
 (files, folders) end at their last frame. An unreadable source raises SourceError at open().
 """
 
@@ -22,17 +22,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import UserError
+from edge.errors import SourceError
 from edge.imaging import ImageError, bgr_to_rgb, is_image_file, load_image
 from edge.quiet import opencv_errors_only
+from edge.video.picamera import Picamera2Source
 
 STREAM_TIMEOUT_MS = 5000  # ms; an unreachable URL fails instead of hanging for FFmpeg's 30 s
 TRUNCATED_SHARE = 0.98  # a file ending before this share of its header's frame count is cut
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
-
-
-class SourceError(UserError):
-    """A camera, stream, file or folder that cannot be opened or read."""
 
 
 class OpenCVSource:
@@ -206,8 +203,6 @@ def parse_source(spec: str, input_size: tuple[int, int]):
     if text.isdigit():
         return OpenCVSource(int(text), live=True)
     if text.lower() == "picamera2":
-        from edge.picamera import Picamera2Source  # imports picamera2 only when opened
-
         return Picamera2Source(input_size)
     if text.lower().startswith(STREAM_SCHEMES) or text.startswith("/dev/"):
         return OpenCVSource(text, live=True)  # a stream, or a camera by path (/dev/video0)

@@ -1,10 +1,10 @@
 """The collect page's server: live preview, capture / burst / undo / delete, and review.
 
-    server = CollectServer("127.0.0.1", 8000, session, access)   # access: edge.access.Access
+    server = CollectServer("127.0.0.1", 8000, session, access)   # access: edge.web.access.Access
     with server:
         server.frames.publish(rgb)       # from the capture loop, O(1), never waits on a browser
 
-    GET  /                         the page (edge.collect_page)
+    GET  /                         the page (edge.collect.page)
     GET  /state.json               classes, counts, skipped, hints, recent captures, burst, review
     GET  /preview.jpg              the newest frame (JPEG, encoded once per frame, on demand)
     GET  /image/CLASS/FILE         a thumbnail of a capture (CLASS may be _unlabeled)
@@ -15,9 +15,9 @@
 
 POSTs must be `Content-Type: application/json`: a browser cannot send that cross-site without
 asking first (CORS preflight, which this server never grants), so another web page cannot
-make a visitor's browser capture or delete. Who may ask: edge.access (a token beyond loopback,
+make a visitor's browser capture or delete. Who may ask: edge.web.access (a token beyond loopback,
 then a cookie; the Host header on loopback), the same rules as the live view's, applied by
-edge.page_server, whose server (timeouts, idle connections held without a thread, at most
+edge.web.server, whose server (timeouts, idle connections held without a thread, at most
 max_clients served at once, 503 beyond) both pages share.
 """
 
@@ -31,11 +31,11 @@ from urllib.parse import unquote, urlsplit
 import cv2
 import numpy as np
 
-from edge.access import Access
-from edge.captures import UNLABELED, check_class_name, encode_jpeg
-from edge.collect_page import PAGE
+from edge.collect.captures import UNLABELED, check_class_name, encode_jpeg
+from edge.collect.page import PAGE
 from edge.errors import UserError
-from edge.page_server import PageHandler, PageServer, ServedPage
+from edge.web.access import Access
+from edge.web.server import PageHandler, PageServer, ServedPage
 
 PREVIEW_SIDE = 640  # pixels; the preview is scaled down to this, whatever the camera gives
 PREVIEW_QUALITY = 70  # JPEG quality of the preview and thumbnails

@@ -205,3 +205,21 @@ def prepare(path: str | Path, size: int | tuple[int, int]) -> np.ndarray:
 def bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
     """OpenCV and picamera2 'RGB888' frames are BGR in memory; models take RGB."""
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def encode_jpeg(rgb: np.ndarray, max_side: int = 0, quality: int = 95) -> bytes:
+    """RGB uint8 -> JPEG bytes, scaled down (aspect kept) when its longest side > max_side.
+
+    The one JPEG encoder: saved captures, the collect preview, thumbnails and the web view."""
+    height, width = rgb.shape[:2]
+    if max_side and max(height, width) > max_side:
+        scale = max_side / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    # OpenCV encodes BGR: frames are RGB inside the program, so swap back on the way out.
+    ok, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {rgb.shape} frame as JPEG")
+    return data.tobytes()

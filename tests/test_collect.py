@@ -17,7 +17,7 @@ import pytest
 
 from edge import collect
 from edge.collect.captures import LOG_NAME, CaptureStore, read_log
-from edge.collect.server import CollectServer, LiveFrames
+from edge.collect.server import CollectServer, preview_frames
 from edge.collect.session import Session
 from edge.errors import run_cli
 from edge.video import sources
@@ -82,7 +82,7 @@ def test_bad_input_is_one_sentence_and_exit_2(tmp_path, capsys, extra, says):
 def test_classes_default_to_the_existing_folders_never_underscore_or_dot(tmp_path):
     for name in ("Hat", "Cube", "_unlabeled", ".git"):
         (tmp_path / name).mkdir()
-    session = Session(CaptureStore(tmp_path, "x"), LiveFrames(), classes=["Torch"])
+    session = Session(CaptureStore(tmp_path, "x"), preview_frames(), classes=["Torch"])
     assert session.classes() == ["Torch", "Cube", "Hat"]  # given first (keys 1..), then by name
 
 
@@ -198,7 +198,7 @@ def test_non_loopback_needs_the_token_then_a_cookie(tmp_path):
     token_file = tmp_path / "token"
     access = Access.for_address("192.0.2.7", token_file)  # as for 0.0.0.0; the test binds loopback
     assert token_file.stat().st_mode & 0o777 == 0o600 and access.token
-    session = Session(CaptureStore(tmp_path / "d", "x"), LiveFrames(), classes=["Hat"])
+    session = Session(CaptureStore(tmp_path / "d", "x"), preview_frames(), classes=["Hat"])
     with CollectServer("127.0.0.1", 0, session, access) as server:
         page = server.url.split("?")[0]  # http://127.0.0.1:PORT/, without the token
         with pytest.raises(urllib.error.HTTPError, match="401"):
@@ -218,7 +218,7 @@ def test_non_loopback_needs_the_token_then_a_cookie(tmp_path):
 
 def test_loopback_refuses_a_foreign_host_header(tmp_path):
     """DNS rebinding: a page from evil.example resolving to 127.0.0.1 gets nothing."""
-    session = Session(CaptureStore(tmp_path / "d", "x"), LiveFrames(), classes=["Hat"])
+    session = Session(CaptureStore(tmp_path / "d", "x"), preview_frames(), classes=["Hat"])
     with CollectServer("127.0.0.1", 0, session, Access.for_address("127.0.0.1")) as server:
         request = urllib.request.Request(
             server.url + "state.json", headers={"Host": "evil.example:8000"}
@@ -229,7 +229,7 @@ def test_loopback_refuses_a_foreign_host_header(tmp_path):
 
 
 def test_connections_over_the_cap_are_answered_503_at_once(tmp_path):
-    session = Session(CaptureStore(tmp_path / "d", "x"), LiveFrames())
+    session = Session(CaptureStore(tmp_path / "d", "x"), preview_frames())
     access = Access.for_address("127.0.0.1")
     with CollectServer("127.0.0.1", 0, session, access, max_clients=2) as server:
         port = int(server.url.rsplit(":", 1)[1].strip("/"))

@@ -40,7 +40,7 @@ import numpy as np
 
 from edge.atomic import create_new, write_text
 from edge.errors import UserError
-from edge.imaging import is_image_file
+from edge.imaging import encode_jpeg, is_image_file
 
 JPEG_QUALITY = 95  # 0..100; what is saved is training data, so barely lossy
 THUMB_SIDE = 32  # pixels; the side of the grayscale thumbnail the change is measured on
@@ -78,22 +78,6 @@ def thumbnail(rgb: np.ndarray) -> np.ndarray:
     # Float before averaging: rounding to uint8 would add ~0.3 of noise to every comparison.
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
     return cv2.resize(gray, (THUMB_SIDE, THUMB_SIDE), interpolation=cv2.INTER_AREA)
-
-
-def encode_jpeg(rgb: np.ndarray, max_side: int = 0, quality: int = JPEG_QUALITY) -> bytes:
-    """RGB uint8 -> JPEG bytes, scaled down (aspect kept) when its longest side > max_side."""
-    height, width = rgb.shape[:2]
-    if max_side and max(height, width) > max_side:
-        scale = max_side / max(height, width)
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    # OpenCV encodes BGR: frames are RGB inside the program, so swap back on the way out.
-    ok, data = cv2.imencode(
-        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
-    )
-    if not ok:
-        raise ValueError(f"OpenCV could not encode a {rgb.shape} frame as JPEG")
-    return data.tobytes()
 
 
 def class_counts(root: Path) -> dict[str, int]:
@@ -182,7 +166,7 @@ class CaptureStore:
 
     def write_jpeg(self, folder: Path, rgb: np.ndarray, when: float | None = None) -> Path:
         """Encode (outside the lock: two clients encode at once) and create a new file."""
-        data = encode_jpeg(rgb, self.max_side)
+        data = encode_jpeg(rgb, self.max_side, JPEG_QUALITY)
         return self._create(folder, self.clock() if when is None else when, data)
 
     def _create(self, folder: Path, when: float, data: bytes) -> Path:

@@ -25,7 +25,7 @@ from pathlib import Path
 from edge.cli import Parser, non_negative_int, positive_int, run_until_sigterm, seconds
 from edge.collect.captures import DEFAULT_MIN_CHANGE, CaptureStore, check_class_name
 from edge.collect.loop import SOURCE_SHAPE, WAIT_FOR_FRAME, feed, log, summary
-from edge.collect.server import MAX_CLIENTS, CollectServer, LiveFrames
+from edge.collect.server import MAX_CLIENTS, CollectServer, preview_frames
 from edge.collect.session import Burst, Session, run_burst
 from edge.collect.unlabeled import Review
 from edge.collect.window import run_window
@@ -169,7 +169,7 @@ def run(options, stop: threading.Event) -> int:
     if options.label is not None:
         return headless_burst(options, store, stop)
     review = Review(options.out) if options.review else None
-    session = Session(store, LiveFrames(), options.classes, review)
+    session = Session(store, preview_frames(), options.classes, review)
     if options.window:
         return run_window(options, session, stop)
     return serve(options, session, stop)

@@ -10,9 +10,9 @@ import sys
 import time
 
 from edge.collect.captures import CaptureStore
-from edge.collect.server import LiveFrames
 from edge.errors import UserError
 from edge.video.capture import CaptureThread
+from edge.video.frames import NewestFrame
 
 WAIT_FOR_FRAME = 0.25  # s; how often the loop looks up from an empty hand-over
 # (height, width) handed to open_source, which every source ignores for capture (picamera2
@@ -31,7 +31,7 @@ def summary(store: CaptureStore) -> None:
         log(f"hint: {hint}")
 
 
-def feed(capture: CaptureThread, source, frames: LiveFrames, stop, on_frame=None) -> None:
+def feed(capture: CaptureThread, source, frames: NewestFrame, stop, on_frame=None) -> None:
     """Hand frames to the page (or window) until stopped; a finite source plays at its own
     rate and its last frame stays up when it ends."""
     started = time.monotonic()

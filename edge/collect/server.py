@@ -24,16 +24,16 @@ max_clients served at once, 503 beyond) both pages share.
 from __future__ import annotations
 
 import json
-import threading
 from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
 
 import cv2
-import numpy as np
 
-from edge.collect.captures import UNLABELED, check_class_name, encode_jpeg
+from edge.collect.captures import UNLABELED, check_class_name
 from edge.collect.page import PAGE
 from edge.errors import UserError
+from edge.imaging import bgr_to_rgb, encode_jpeg
+from edge.video.frames import NewestFrame
 from edge.web.access import Access
 from edge.web.server import PageHandler, PageServer, ServedPage
 
@@ -43,49 +43,9 @@ MAX_BODY = 4096  # bytes; every POST body is a small JSON object
 MAX_CLIENTS = 8  # connections served at once (a phone and a laptop keep 2-4 open)
 
 
-class LiveFrames:
-    """The loop's newest frame, for the page: publish() is O(1); encoding happens on request."""
-
-    def __init__(self):
-        self.closed = False
-        self._changed = threading.Condition()
-        self._frame: np.ndarray | None = None
-        self._seq = 0
-        self._jpeg: tuple[int, bytes] = (0, b"")
-
-    def publish(self, rgb: np.ndarray) -> None:
-        with self._changed:
-            self._frame, self._seq = rgb, self._seq + 1
-            self._changed.notify_all()
-
-    def frame_after(self, seq: int, timeout: float) -> tuple[int, np.ndarray | None]:
-        """The first frame newer than `seq` (waits up to timeout), or (seq, None)."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._seq > seq or self.closed, timeout)
-            if self._seq <= seq:
-                return seq, None
-            return self._seq, self._frame
-
-    def latest(self) -> np.ndarray | None:
-        with self._changed:
-            return self._frame
-
-    def preview_jpeg(self) -> bytes | None:
-        with self._changed:
-            seq, frame = self._seq, self._frame
-            if frame is None:
-                return None
-            if self._jpeg[0] == seq:
-                return self._jpeg[1]
-        data = encode_jpeg(frame, PREVIEW_SIDE, PREVIEW_QUALITY)
-        with self._changed:
-            self._jpeg = (seq, data)
-        return data
-
-    def close(self) -> None:
-        with self._changed:
-            self.closed = True
-            self._changed.notify_all()
+def preview_frames() -> NewestFrame:
+    """The collect page's preview: the newest frame, scaled to PREVIEW_SIDE, JPEG PREVIEW_QUALITY."""
+    return NewestFrame(PREVIEW_SIDE, PREVIEW_QUALITY)
 
 
 class CollectServer(ServedPage):
@@ -110,8 +70,7 @@ def thumbnail_jpeg(path) -> bytes | None:
     bgr = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_4)
     if bgr is None:
         return None
-    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_QUALITY])
-    return data.tobytes() if ok else None
+    return encode_jpeg(bgr_to_rgb(bgr), quality=PREVIEW_QUALITY)
 
 
 class _Handler(PageHandler):
@@ -127,7 +86,7 @@ class _Handler(PageHandler):
         elif path == "/state.json":
             self._json(app.session.state())
         elif path == "/preview.jpg":
-            jpeg = app.frames.preview_jpeg()
+            jpeg = app.frames.jpeg()
             if jpeg is None:
                 self.send_error(HTTPStatus.SERVICE_UNAVAILABLE, "no frame yet")
             else:

@@ -29,9 +29,9 @@ import time
 from argparse import ArgumentTypeError
 from http import HTTPStatus
 
-import cv2
 import numpy as np
 
+from edge.video.frames import NewestFrame
 from edge.web.access import Access
 from edge.web.server import MAX_CLIENTS, PageHandler, PageServer, ServedPage
 
@@ -98,14 +98,10 @@ class WebView(ServedPage):
     ):
         self.access = access or Access.for_address(host)
         self._server = PageServer.open((host, port), _Handler, self, max_clients)
-        self.stopping = False
         self.stream_clients = 0
-        self._changed = threading.Condition()
-        self._frame: np.ndarray | None = None
-        self._seq = 0
-        self._jpeg: tuple[int, bytes] = (0, b"")
+        self.frames = NewestFrame(quality=JPEG_QUALITY)  # the annotated frames, for /stream.mjpg
+        self._lock = threading.Lock()
         self._prediction: dict = {}
-        self._encode = threading.Lock()  # one JPEG encoding at a time, outside _changed
 
     @property
     def port(self) -> int:
@@ -117,43 +113,26 @@ class WebView(ServedPage):
         return self.stream_clients > 0
 
     def count_client(self, change: int) -> None:
-        with self._changed:
+        with self._lock:
             self.stream_clients += change
+
+    @property
+    def stopping(self) -> bool:
+        return self.frames.closed
 
     def publish(self, frame: np.ndarray | None, prediction: dict) -> None:
         """Hand over the newest annotated RGB frame (or None: keep the last) and prediction."""
-        with self._changed:
-            if frame is not None:
-                self._frame = frame
-                self._seq += 1
+        with self._lock:
             self._prediction = prediction
-            self._changed.notify_all()
+        if frame is not None:
+            self.frames.publish(frame)
 
     def prediction(self) -> dict:
-        with self._changed:
+        with self._lock:
             return self._prediction
 
-    def jpeg_after(self, seq: int, timeout: float) -> tuple[int, bytes | None]:
-        """The JPEG of the first frame newer than seq, encoded once and shared; (seq, None).
-
-        The encoding runs outside the lock publish() takes, so the loop never waits on it."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._seq > seq or self.stopping, timeout)
-            if self._seq <= seq or self._frame is None:
-                return seq, None
-            newest, frame = self._seq, self._frame
-        with self._encode:
-            if self._jpeg[0] != newest:
-                # OpenCV encodes BGR: frames are RGB inside the program, so swap back on the way out.
-                bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-                ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-                self._jpeg = (newest, data.tobytes() if ok else b"")
-            return self._jpeg
-
     def close(self) -> None:
-        with self._changed:
-            self.stopping = True
-            self._changed.notify_all()
+        self.frames.close()  # the streams' waits first, then the server
         self._server.close()
 
 
@@ -194,7 +173,7 @@ class _Handler(PageHandler):
         seq, sent = 0, 0.0
         try:
             while not view.stopping:
-                seq, jpeg = view.jpeg_after(seq, timeout=1.0)
+                seq, jpeg = view.frames.jpeg_after(seq, timeout=1.0)
                 if not jpeg:
                     continue
                 head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}"

@@ -310,3 +310,17 @@ def test_bench_cell_shows_one_and_most_threads(steps):
     assert steps.bench_cell(rows) == "9.00 / 3.25 (4)"
     assert steps.bench_cell(rows[:1]) == "9.00"
     assert steps.bench_cell([]) == "-"
+
+
+@needs_ansible
+def test_ansible_runs_without_the_cryptography_warning(tmp_path):
+    """Two lines of CryptographyDeprecationWarning on every deploy were noise (issue 27, 10)."""
+    done = subprocess.run(
+        [str(ANSIBLE.with_name("ansible-playbook")), "--version"],
+        env=deploy.ansible_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0 and "ansible-playbook [core" in done.stdout
+    assert "Warning" not in done.stderr, done.stderr

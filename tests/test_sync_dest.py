@@ -167,12 +167,76 @@ def test_purge_leaves_someone_elses_files_and_the_marker(deployed):
     ]
 
 
-def test_purge_of_a_deployment_older_than_the_file_list(tmp_path):
-    """Deploys before .edge-classifier-files unpacked edge/ and model/ whole: those go."""
+def _purge_fails(dest: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT.read_text(), "--purge", str(dest)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    return done.stderr
+
+
+def _tree(dest: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(dest).as_posix(): p.read_bytes() if p.is_file() else b"/"
+        for p in dest.rglob("*")
+    }
+
+
+def test_purge_of_a_deployment_older_than_the_file_list_removes_nothing(tmp_path):
+    """Deploys before .edge-classifier-files left no list: purge does not guess one."""
     dest = tmp_path / "edge-classifier"
-    for name in (*FILES, "requirements-device.txt", ".unpacked", "notes.txt"):
+    for name in (*FILES, "requirements-device.txt", ".unpacked", "model/notes.txt"):
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         (dest / name).write_text("x")
-    done = purge(dest)
-    assert done["left"] == ["notes.txt"]
-    assert sorted(p.name for p in dest.iterdir()) == [".edge-classifier-deploy", "notes.txt"]
+    before = _tree(dest)
+    said = _purge_fails(dest)
+    assert "cannot tell deploy's files from yours and removed nothing" in said
+    assert _tree(dest) == before
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b"[1, 2]", b'{"edge/camera.py": 5}'])
+def test_purge_with_a_damaged_file_list_removes_nothing_and_says_why(deployed, damage):
+    (deployed / "model/mine.jpg").write_bytes(b"jpeg")
+    (deployed / ".edge-classifier-files").write_bytes(damage)
+    before = _tree(deployed)
+    said = _purge_fails(deployed)
+    assert ".edge-classifier-files is damaged" in said and "removed nothing" in said
+    assert _tree(deployed) == before
+
+
+def test_purge_leaves_folders_and_caches_it_did_not_make(deployed):
+    """A __pycache__ in the user's data and an empty folder of theirs stay, and keep DEST."""
+    (deployed / "data/__pycache__").mkdir(parents=True)
+    (deployed / "data/__pycache__/tool.cpython-311.pyc").write_bytes(b"theirs")
+    (deployed / "edge/__pycache__").mkdir()
+    (deployed / "edge/__pycache__/camera.cpython-311.pyc").write_bytes(b"ours")
+    (deployed / "edge/__pycache__/notes.cpython-311.pyc").write_bytes(b"not ours")
+    (deployed / "empty").mkdir()
+    done = purge(deployed)
+    assert not done["deleted"]
+    assert done["left"] == [
+        "data/__pycache__/tool.cpython-311.pyc",
+        "edge/__pycache__/notes.cpython-311.pyc",
+    ]
+    assert sorted(p.relative_to(deployed).as_posix() for p in deployed.rglob("*")) == [
+        ".edge-classifier-deploy",
+        "data",
+        "data/__pycache__",
+        "data/__pycache__/tool.cpython-311.pyc",
+        "edge",
+        "edge/__pycache__",
+        "edge/__pycache__/notes.cpython-311.pyc",
+        "empty",
+    ]
+
+
+def test_purge_keeps_dest_with_an_empty_folder_of_someone_elses(deployed):
+    (deployed / "empty").mkdir()
+    done = purge(deployed)
+    assert done["left"] == ["empty/"] and not done["deleted"]
+    assert sorted(p.name for p in deployed.iterdir()) == [".edge-classifier-deploy", "empty"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -28,14 +27,12 @@ from edge import atomic
 from edge.cli import Parser, positive_int
 from edge.errors import UserError, run_cli
 from edge.model_folder import read_model_folder
+from tools import inventory as hosts_of
 from tools.bundle import REQUIREMENTS, build_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOKS = ROOT / "tools" / "ansible"
 DEFAULT_REQUIREMENTS = Path(__file__).with_name(REQUIREMENTS)
-_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@:\[\]-]*")
-_SAFE_PATH = re.compile(r"[A-Za-z0-9._/~+-]+")
-_SERVE = re.compile(r"[A-Za-z0-9.:\[\]-]+:(\d{1,5})")
 
 
 def inventory(args: argparse.Namespace) -> dict:
@@ -100,22 +97,33 @@ def ansible_playbook() -> Path:
     return found
 
 
-def run_playbook(args: argparse.Namespace, extra: dict, stage: Path) -> int:
+def ansible_env(stage: Path) -> dict:
+    env = {"ANSIBLE_CONFIG": str(PLAYBOOKS / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    # ssh masters of this run only: a connection left open by an earlier deploy (ControlPersist)
+    # must not let this one in with another key or ssh config than the one it was given.
+    env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(stage / "cp")
+    env["PYTHONWARNINGS"] = hosts_of.QUIET_WARNINGS
+    return {**os.environ, **env}
+
+
+def inventory_source(args: argparse.Namespace, stage: Path) -> Path:
+    """The inventory file Ansible gets: the user's, checked host by host, or one from --host."""
+    if args.inventory is None:
+        return atomic.write_text(stage / "inventory.json", json.dumps(inventory(args)))
+    source = args.inventory.resolve()
+    hosts = hosts_of.read_inventory(source, ansible_playbook(), ansible_env(stage))
+    hosts_of.check_host_values(hosts)
+    return source
+
+
+def run_playbook(args: argparse.Namespace, extra: dict, stage: Path, source: Path) -> int:
     playbook = PLAYBOOKS / ("undeploy.yml" if args.undeploy else "deploy.yml")
     extra |= connection_vars(args)
     variables = stage / "vars.json"
     atomic.write_text(variables, json.dumps(extra, indent=2))
     variables.chmod(0o600)
-    if args.inventory is not None:
-        source = args.inventory.resolve()
-    else:
-        source = atomic.write_text(stage / "inventory.json", json.dumps(inventory(args)))
     command = [str(ansible_playbook()), "-i", str(source), "-e", f"@{variables}", str(playbook)]
-    env = {"ANSIBLE_CONFIG": str(PLAYBOOKS / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    # ssh masters of this run only: a connection left open by an earlier deploy (ControlPersist)
-    # must not let this one in with another key or ssh config than the one it was given.
-    env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(stage / "cp")
-    done = subprocess.run(command, cwd=PLAYBOOKS, env={**os.environ, **env}, check=False)
+    done = subprocess.run(command, cwd=PLAYBOOKS, env=ansible_env(stage), check=False)
     return 0 if done.returncode == 0 else 2
 
 
@@ -152,20 +160,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.hosts = [word for text in args.host for word in text.split()]
     check_args(parser, args)
-    args.camera_words = _words(parser, "--camera-args", args.camera_args)
-    args.pip_words = _words(parser, "--pip-args", args.pip_args)
-    return args
-
-
-def _words(parser: Parser, flag: str, text: str) -> list[str]:
-    """Extra flags as an argv list (shell-like quoting); never pasted into a shell as text."""
     try:
-        words = shlex.split(text)
-    except ValueError as exc:
-        parser.error(f"{flag} {text!r} cannot be split into words ({exc})")
-    if not all(word.isprintable() for word in words):
-        parser.error(f"{flag} {text!r} holds a newline or another control character")
-    return words
+        args.camera_words = hosts_of.split_words("--camera-args", args.camera_args)
+        args.pip_words = hosts_of.split_words("--pip-args", args.pip_args)
+    except UserError as exc:
+        parser.error(str(exc))
+    return args
 
 
 def check_args(parser: Parser, args: argparse.Namespace) -> None:
@@ -175,13 +175,14 @@ def check_args(parser: Parser, args: argparse.Namespace) -> None:
         if not text.replace(" ", "").isprintable():
             parser.error(f"--host {text!r} is not user@host (one line, hosts separated by spaces)")
     for host in args.hosts:
-        if not _HOST.fullmatch(host):
+        if not hosts_of.HOST.fullmatch(host):
             parser.error(f"--host {host!r} is not user@host")
-    if not _SAFE_PATH.fullmatch(args.dest) or ".." in args.dest.split("/"):
-        parser.error(f"--dest {args.dest!r} must be a plain path (letters, digits, . _ - + / ~)")
-    serve = _SERVE.fullmatch(args.serve)
-    if not serve or not 0 < int(serve.group(1)) < 65536:
-        parser.error(f"--serve {args.serve!r} must be HOST:PORT, e.g. 0.0.0.0:8080")
+    for flag, problem in (
+        ("--dest", hosts_of.dest_problem(args.dest)),
+        ("--serve", hosts_of.serve_problem(args.serve)),
+    ):
+        if problem:
+            parser.error(f"{flag}: {problem}")
     if args.purge and not args.undeploy:
         parser.error("--purge only goes with --undeploy")
     for flag, path in (
@@ -200,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     where = ", ".join(args.hosts) or str(args.inventory)
     with tempfile.TemporaryDirectory(prefix="edge-deploy-") as tmp:
         stage = Path(tmp)
+        source = inventory_source(args, stage)
         if args.undeploy:
             print(
                 f"undeploy from {where} ({args.dest}{', purge' if args.purge else ''})", flush=True
@@ -208,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"deploy {args.model} to {where} ({args.dest})", flush=True)
             extra = deploy_vars(args, stage)
-        return run_playbook(args, extra, stage)
+        return run_playbook(args, extra, stage, source)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,9 @@ def failure_sentence(step: str, host: str, result: dict) -> str:
         return f"{host}: step 'install' failed: {pip_failure(text, host)}"
     if step == "venv" and ("ensurepip" in lowered or "no module named venv" in lowered):
         return f"{host}: step 'venv' failed: Python's venv is missing there; run `sudo apt install python3-venv` on it"
+    said = last_line(result.get("stderr"))
+    if said.startswith("error: "):  # our device scripts' one sentence (files/*.py)
+        return f"{host}: step '{step}' failed: {said.removeprefix('error: ')}"
     if result.get("assertion") or step == "check":
         return f"{host}: step '{step}' failed: {' '.join(str(result.get('msg', '')).split())}"
     why = (

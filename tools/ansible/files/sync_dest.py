@@ -11,8 +11,10 @@ written again through the bundle's own edge/atomic.py (temporary name, fsync, re
 of the previous deployment that the bundle no longer holds is deleted only when it is unchanged
 since; .edge-classifier-files records what deploy put there and each file's sha256. Anything
 else in DEST is left where it is and named in the output: deploy deletes only what it made.
-Purging deletes those files, the venv, Python's caches and then the folders left empty; a
-DEST that still holds someone else's files stays, with its marker, and they are named.
+Purging deletes those files, the venv, the compiled caches of those files and then the
+folders of those files left empty; a DEST that still holds someone else's files stays, with its
+marker, and they are named. Without a readable file list purge removes nothing and says why:
+it never guesses what was deploy's.
 """
 
 from __future__ import annotations
@@ -33,8 +35,6 @@ MARKER = ".edge-classifier-deploy"  # proof DEST is deploy's (the playbook check
 LEGACY = ".unpacked"  # the bundle's sha256, written by deploys before OURS existed
 SKIP_DIRS = {".venv", "__pycache__"}  # made on the Pi by venv and by Python: not ours to list
 BOOKKEEPING = {BUNDLE, OURS, LEGACY}
-# What deploys before OURS existed put in DEST (their unpack replaced these wholesale).
-LEGACY_OURS = ("edge", "model", "requirements-device.txt", MARKER)
 
 
 class SyncError(Exception):
@@ -75,12 +75,27 @@ def load_atomic(files: dict[str, bytes]) -> types.ModuleType:
     return module
 
 
-def read_ours(dest: Path) -> dict[str, str]:
+def read_ours(dest: Path, strict: bool = False) -> dict[str, str]:
+    """What the last deploy put in DEST ({} before the first). A damaged list is {} for a
+    deploy (it deletes nothing then) and an error for purge (strict): nothing is guessed."""
+    path = dest / OURS
     try:
-        found = json.loads((dest / OURS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}  # a first deploy, or one made before the list existed: nothing to delete
-    return found if isinstance(found, dict) else {}
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        found = {}
+    except (OSError, ValueError) as exc:
+        found = exc
+    if not isinstance(found, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in found.items()
+    ):
+        if strict:
+            why = found if isinstance(found, Exception) else "not a list of files"
+            raise SyncError(
+                f"{path} is damaged ({why}), so purge cannot tell deploy's files from yours and "
+                "removed nothing; delete what you do not need by hand"
+            )
+        return {}
+    return found
 
 
 def write_files(dest: Path, files: dict[str, bytes], ours: dict[str, str], atomic) -> dict:
@@ -127,11 +142,11 @@ def _remove_empty_parents(dest: Path, path: Path) -> None:
             return
 
 
-def strangers(dest: Path, known: set[str]) -> list[str]:
+def strangers(dest: Path, known: set[str], skip: set[str] = SKIP_DIRS) -> list[str]:
     """Files in DEST deploy did not put there (the venv and Python's caches aside)."""
     found = []
     for folder, dirs, names in os.walk(dest):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        dirs[:] = sorted(d for d in dirs if d not in skip)
         for name in sorted(names):
             relative = (Path(folder) / name).relative_to(dest).as_posix()
             if relative not in known and relative not in BOOKKEEPING:
@@ -158,27 +173,36 @@ def sync(dest: Path) -> dict:
 
 
 def purge(dest: Path) -> dict:
-    """Delete deploy's files, venv and caches from DEST; what is left is someone else's."""
-    ours = read_ours(dest)
-    names = sorted(ours) or [p.relative_to(dest).as_posix() for p in _legacy_files(dest)]
+    """Delete deploy's listed files, the venv and those files' caches from DEST; what is left
+    is someone else's and is named."""
+    ours = read_ours(dest, strict=True)
+    if not ours:
+        raise SyncError(
+            f"{dest} has no {OURS} (a deploy older than that list, or it was deleted), so purge "
+            "cannot tell deploy's files from yours and removed nothing; delete it by hand"
+        )
     removed = 0
-    for name in [*names, *BOOKKEEPING]:
+    for name in [*sorted(ours), *BOOKKEEPING]:
         path = dest / name
         if name != MARKER and (path.is_file() or path.is_symlink()):
             path.unlink()
             removed += name not in BOOKKEEPING  # counted: the files deploy put there
     if (dest / ".venv").is_dir():
         shutil.rmtree(dest / ".venv")  # made by deploy's venv step
-    for folder, dirs, _ in os.walk(dest, topdown=False):
-        for name in dirs:
-            path = Path(folder) / name
-            if path.is_symlink():
-                continue  # someone else's link: left, and named below
-            if name == "__pycache__":
-                shutil.rmtree(path)  # Python's cache of our code
-            elif not any(path.iterdir()):
-                path.rmdir()  # only an empty folder goes
-    left = strangers(dest, {MARKER}) if dest.is_dir() else []
+    folders = set()
+    for name in ours:
+        path = dest / name
+        if path.suffix == ".py":  # Python's compiled copies of our own modules only
+            for cached in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
+                cached.unlink()
+            folders.add(path.parent / "__pycache__")
+        folders.update(p for p in path.parents if dest in p.parents)
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+            folder.rmdir()  # a folder of ours left empty; anything in it keeps it
+    left = strangers(dest, {MARKER}, skip={".venv"}) if dest.is_dir() else []
+    if not left and dest.is_dir():  # someone else's empty folders keep DEST too
+        left = sorted(f"{p.name}/" for p in dest.iterdir() if p.name != MARKER)
     if not left and dest.is_dir():
         with_marker = dest / MARKER
         if with_marker.is_file():
@@ -186,14 +210,6 @@ def purge(dest: Path) -> dict:
             removed += 1
         dest.rmdir()
     return {"removed": removed, "left": left, "deleted": not dest.exists()}
-
-
-def _legacy_files(dest: Path) -> list[Path]:
-    found = []
-    for name in LEGACY_OURS:
-        path = dest / name
-        found += [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
-    return found
 
 
 def main(argv: list[str]) -> int:

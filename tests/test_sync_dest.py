@@ -144,8 +144,8 @@ def purge(dest: Path) -> dict:
 def test_purge_deletes_what_deploy_made_venv_and_caches_included(deployed):
     (deployed / ".venv/lib/site-packages").mkdir(parents=True)
     (deployed / ".venv/lib/site-packages/numpy.py").write_text("")
-    (deployed / "edge/__pycache__").mkdir()
-    (deployed / "edge/__pycache__/camera.cpython-311.pyc").write_bytes(b"pyc")
+    (deployed / "edge/camera/__pycache__").mkdir()
+    (deployed / "edge/camera/__pycache__/command.cpython-311.pyc").write_bytes(b"pyc")
     (deployed / "edge/camera/command.py").write_text("edited on the Pi, still ours")
     done = purge(deployed)
     assert done == {"removed": len(FILES) + 1, "left": [], "deleted": True}  # + edge/atomic.py
@@ -213,15 +213,15 @@ def test_purge_leaves_folders_and_caches_it_did_not_make(deployed):
     """A __pycache__ in the user's data and an empty folder of theirs stay, and keep DEST."""
     (deployed / "data/__pycache__").mkdir(parents=True)
     (deployed / "data/__pycache__/tool.cpython-311.pyc").write_bytes(b"theirs")
-    (deployed / "edge/__pycache__").mkdir()
-    (deployed / "edge/__pycache__/camera.cpython-311.pyc").write_bytes(b"ours")
-    (deployed / "edge/__pycache__/notes.cpython-311.pyc").write_bytes(b"not ours")
+    (deployed / "edge/camera/__pycache__").mkdir()
+    (deployed / "edge/camera/__pycache__/command.cpython-311.pyc").write_bytes(b"ours")
+    (deployed / "edge/camera/__pycache__/notes.cpython-311.pyc").write_bytes(b"not ours")
     (deployed / "empty").mkdir()
     done = purge(deployed)
     assert not done["deleted"]
     assert done["left"] == [
         "data/__pycache__/tool.cpython-311.pyc",
-        "edge/__pycache__/notes.cpython-311.pyc",
+        "edge/camera/__pycache__/notes.cpython-311.pyc",
     ]
     assert sorted(p.relative_to(deployed).as_posix() for p in deployed.rglob("*")) == [
         ".edge-classifier-deploy",
@@ -229,8 +229,9 @@ def test_purge_leaves_folders_and_caches_it_did_not_make(deployed):
         "data/__pycache__",
         "data/__pycache__/tool.cpython-311.pyc",
         "edge",
-        "edge/__pycache__",
-        "edge/__pycache__/notes.cpython-311.pyc",
+        "edge/camera",
+        "edge/camera/__pycache__",
+        "edge/camera/__pycache__/notes.cpython-311.pyc",
         "empty",
     ]
 

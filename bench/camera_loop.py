@@ -45,9 +45,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge import camera  # noqa: E402 - after the path set-up above
-from edge.atomic import write_bytes, write_text  # noqa: E402
+from edge.atomic import write_bytes  # noqa: E402
 from edge.imaging import fit  # noqa: E402
-from edge.model_folder import TFLITE_FILES, read_model_folder, write_labels  # noqa: E402
+from edge.model_folder import (  # noqa: E402
+    TFLITE_FILES,
+    read_model_folder,
+    write_labels,
+    write_meta,
+)
 from edge.prediction import pick_tflite  # noqa: E402
 from edge.runner import TFLiteModel  # noqa: E402
 from edge.video.sources import OpenCVSource  # noqa: E402
@@ -123,8 +128,6 @@ def stand_in_model(folder: Path) -> Path:
     """The product's network with random weights: train/'s VGG16 model (96x96, 5 classes),
     int8 through convert/'s own quantize(), so the input is raw pixels (scale 1, zero point 0)
     exactly as in the int8.tflite `make convert` writes. Needs the dev install (TensorFlow)."""
-    import json
-
     from train.tf_import import import_tensorflow
 
     import_tensorflow()  # TensorFlow's log level and start-up filter, before it loads
@@ -136,9 +139,8 @@ def stand_in_model(folder: Path) -> Path:
     int8 = quantize(calibrate(model, pixels, "uint8", progress=False), "uint8")
     write_bytes(folder / TFLITE_FILES["int8"], int8)
     write_labels(folder / "labels.txt", STAND_IN_CLASSES)
-    meta = {"format_version": 1, "classes": STAND_IN_CLASSES, "input_size": list(STAND_IN_SIZE),
-            "input_color": "RGB", "input_range": [0, 255]}  # fmt: skip
-    write_text(folder / "model.json", json.dumps(meta))
+    write_meta(folder, {"classes": STAND_IN_CLASSES, "input_size": list(STAND_IN_SIZE),
+                        "input_color": "RGB", "input_range": [0, 255]})  # fmt: skip
     return folder
 
 

@@ -14,13 +14,13 @@ per-round ratios (train.prune.latency). Without such a pair of folders it says s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from edge.model_folder import ModelFolderError, read_meta  # noqa: E402 - after the path set-up
 from train.prune.latency import side_by_side  # noqa: E402 - after the path set-up above
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,10 +43,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def pruning_of(folder: Path) -> dict | None:
     """model.json's "pruning" record, or None for a folder train.prune did not write."""
     try:
-        meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        meta = read_meta(folder / "model.json")
+    except ModelFolderError:
         return None
-    pruning = meta.get("pruning") if isinstance(meta, dict) else None
+    pruning = meta.get("pruning")
     return pruning if isinstance(pruning, dict) else None
 
 

@@ -3,18 +3,17 @@
     from convert.model_json import record_int8
     record_int8(folder, {"file": "int8.tflite", "full_integer": True, ...})   # or None
 
-model.json is written by training; convert keeps every key training wrote and owns only
-"int8": set when an int8 model passed the gate, removed when none did (no int8.tflite is
+model.json is written by training (edge.model_folder owns it); convert keeps every key
+training wrote and owns only "int8": set when an int8 model passed the gate, removed when none did (no int8.tflite is
 left then), so the folder never describes a model it does not hold. The device reads
 "int8" ["full_integer"] to know whether the file needs float kernels too.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from edge.atomic import write_text
+from edge.model_folder import read_meta, update_meta
 
 KEY = "int8"
 
@@ -32,12 +31,8 @@ def int8_entry(report: dict) -> dict:
 
 def record_int8(folder: Path, entry: dict | None) -> None:
     """Set (or with None remove) model.json's "int8" entry; every other key stays as it is."""
-    path = folder / "model.json"
-    meta = json.loads(path.read_text(encoding="utf-8"))
-    if entry is None and KEY not in meta:
-        return
     if entry is None:
-        del meta[KEY]
+        if KEY in read_meta(folder / "model.json"):
+            update_meta(folder, remove=(KEY,))
     else:
-        meta[KEY] = entry
-    write_text(path, json.dumps(meta, indent=2) + "\n")
+        update_meta(folder, **{KEY: entry})

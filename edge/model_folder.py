@@ -1,43 +1,147 @@
-"""Reading a model folder: the contract between train/, convert/ and the device.
+"""The model folder: the one contract between train/, convert/ and the device.
 
-A model folder (models/NAME/) holds:
-    labels.txt      one class name per line, in output order
-    model.json      what the model expects, written by training (keys below)
-    float32.tflite  float model, written by convert
-    int8.tflite     full-integer model, written by convert once it passes the accuracy gate
-                    (model.json "int8" {"full_integer": false, ...} when convert was allowed
-                    to keep layers float: --allow-float-fallback)
-    model.keras, splits/{train,validation,test}.txt, history.json, report.*   (workstation only)
-
-model.json keys the device relies on:
-    format_version  1
-    classes         the class names (must equal labels.txt)
-    input_size      [height, width] in pixels
-    input_color     "RGB" (frames are converted once, where they enter)
-    input_range     [0, 255] raw pixels; the model does its own normalisation
-    resize          how images are fitted (see edge.imaging.fit)
+A model folder (models/NAME/) holds the files in FILES below; model.json's keys are in KEYS,
+each with what it means and who writes it. This module is the only reader and the only
+writer of model.json: train (write_meta), prune (write_meta with the unpruned model's keys
+as the base) and convert (update_meta) go through it, so a key is checked the same way when
+it is written as when it is read.
 
     from edge.model_folder import read_model_folder
     folder = read_model_folder("models/sample")
     folder.labels, folder.input_size, folder.tflite_path("int8")
+
+Versions: FORMAT_VERSION is the schema this code writes. A folder of an older version loads
+(upgrade() fills in what it lacked: format 1 named no backbone, so "vgg16"); a newer one is
+refused in one sentence, since its keys may mean what this code cannot know. Keys this
+version does not know are kept as they are on read and on update, never written new.
+
+Adding to the folder (e.g. statistics for saying "unknown", a head's weights): add the key
+to KEYS (meaning, writer, check) or the file to FILES, write the key through write_meta /
+update_meta and the file through edge.atomic; an optional key needs no new version, one
+that changes the meaning of an existing key does (and an upgrade() step for the old one).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.atomic import write_text
 from edge.errors import UserError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: "backbone" named (format 1 folders are VGG16 ones)
 RESIZE_METHOD = "centre crop to aspect, then cv2 INTER_AREA (shrink) / INTER_LINEAR (enlarge)"
 TFLITE_FILES = {"int8": "int8.tflite", "float32": "float32.tflite"}
+DEFAULT_BACKBONE = "vgg16"  # what a folder that names none was trained on
+
+FILES = {
+    "labels.txt": "one class name per line, in output order (train, prune)",
+    "model.json": "what the model expects and how it was made: KEYS below (train, prune, convert)",
+    "float32.tflite": "the float model (convert)",
+    "int8.tflite": "the full-integer model, left only when it passed the accuracy gate (convert)",
+    "sample.jpg": "one real test image, for the device's smoke test (train, prune)",
+    "model.keras": "the trained Keras model (workstation only; train, prune)",
+    "splits/{train,validation,test}.txt": "the images of each split (workstation only)",
+    "history.json, training.png": "training curves (train)",
+    "report.{json,md,png}": "the float-vs-int8 evaluation (convert)",
+    "prune.{json,png}": "each pruning step (prune)",
+    "search.{json,png}": "the --search table (train --search)",
+}
 
 
 class ModelFolderError(UserError):
-    """A model folder that is missing, incomplete or inconsistent."""
+    """A model folder that is missing, incomplete, inconsistent or too new."""
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _str_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _str_dict(value) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _size(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(_whole(v) and v > 0 for v in value)
+
+
+def _dataset(value) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("root") or "", str)
+
+
+@dataclass(frozen=True)
+class Key:
+    meaning: str
+    writer: str  # who sets it: train, prune, convert
+    check: Callable[[object], bool] | None = None
+    shape: str = ""  # what check wants, for the error sentence
+
+
+_STR = (lambda v: isinstance(v, str), "a string")
+_DICT = (lambda v: isinstance(v, dict), "an object")
+
+KEYS = {
+    "format_version": Key("the schema version (FORMAT_VERSION)", "all", _whole, "a whole number"),
+    "input_size": Key(
+        "[height, width] in pixels; the only key every folder must have",
+        "train",
+        _size,
+        "[height, width]",
+    ),
+    "classes": Key(
+        "the class names in output order; equal to labels.txt",
+        "train",
+        _str_list,
+        "a list of class names",
+    ),
+    "input_color": Key('"RGB": frames are converted once, where they enter', "train", *_STR),
+    "input_range": Key(
+        "[0, 255]: raw pixels; the model does its own normalisation",
+        "train",
+        lambda v: isinstance(v, list) and len(v) == 2,
+        "[low, high]",
+    ),
+    "input_dtype": Key("what the input tensors take, in words", "train", *_STR),
+    "resize": Key("how images are fitted (edge.imaging.fit), RESIZE_METHOD", "train", *_STR),
+    "preprocessing": Key("what the model does to the pixels itself, in words", "train", *_STR),
+    "backbone": Key("the backbone's name (train.backbones); format 1: vgg16", "train", *_STR),
+    "weights": Key(
+        '{"requested": --weights, "source": the weights actually used}', "train", *_DICT
+    ),
+    "name": Key("the folder's name when written", "train, prune", *_STR),
+    "created": Key("when written, ISO 8601 UTC", "train, prune", *_STR),
+    "device": Key("what trained it (CPU, 1 GPU, ...)", "train", *_STR),
+    "training": Key("the resolved training settings (train.config.TrainConfig)", "train", *_DICT),
+    "features": Key("what the head reads (a feature point of the backbone)", "train", *_STR),
+    "finetune_from": Key("the first fine-tuned layer, null when none was", "train"),
+    "selection": Key("the features / fine-tuning choice and the table behind it", "train", *_DICT),
+    "dataset": Key(
+        "root, layout, fingerprint, counts per split and class, skipped files",
+        "train",
+        _dataset,
+        "an object whose root is a folder name",
+    ),
+    "splits": Key(
+        "split name -> file of its images, relative to the folder",
+        "train, prune",
+        _str_dict,
+        'an object of split file names, e.g. {"test": "splits/test.txt"}',
+    ),
+    "results": Key("accuracies and times measured when it was written", "train, prune", *_DICT),
+    "pruning": Key("channels, MACs and accuracies before and after (train.prune)", "prune", *_DICT),
+    "int8": Key(
+        "the int8 model left in the folder: file, full_integer, float_layers, remedy; "
+        "absent when none passed the gate",
+        "convert",
+        *_DICT,
+    ),
+}
 
 
 @dataclass
@@ -50,6 +154,10 @@ class ModelFolder:
     def input_size(self) -> tuple[int, int]:
         height, width = self.meta["input_size"]
         return int(height), int(width)
+
+    @property
+    def backbone(self) -> str:
+        return self.meta.get("backbone", DEFAULT_BACKBONE)
 
     def tflite_path(self, kind: str = "int8") -> Path:
         """The path of the int8 or float32 model; ModelFolderError when it is not there."""
@@ -94,8 +202,45 @@ def write_labels(path: Path, labels: list[str]) -> None:
     write_text(path, "".join(f"{name}\n" for name in labels))
 
 
+def input_keys(size: tuple[int, int], preprocessing: str) -> dict:
+    """The keys that tell the device what to feed the model (train and prune write them)."""
+    return {
+        "input_size": [int(size[0]), int(size[1])],
+        "input_color": "RGB",
+        "input_range": [0, 255],
+        "input_dtype": "uint8 pixels (float32 in the Keras model)",
+        "resize": RESIZE_METHOD,
+        "preprocessing": preprocessing,
+    }
+
+
+def upgrade(meta: dict) -> dict:
+    """A model.json of an older format as this version writes it (the dict is not changed)."""
+    meta = dict(meta)
+    if meta.get("format_version", 1) < 2:
+        meta.setdefault("backbone", DEFAULT_BACKBONE)
+    meta["format_version"] = FORMAT_VERSION
+    return meta
+
+
+def _validate(meta: dict, path: Path) -> None:
+    version = meta.get("format_version", 1)
+    if _whole(version) and version > FORMAT_VERSION:
+        raise ModelFolderError(
+            f"{path} is format {version}, newer than this code reads ({FORMAT_VERSION}): "
+            "update this checkout (or the device's edge/) to the version that wrote it"
+        )
+    if "input_size" not in meta:
+        raise ModelFolderError(f"{path}: input_size must be [height, width], got None")
+    for key, spec in KEYS.items():
+        if key in meta and spec.check is not None and not spec.check(meta[key]):
+            raise ModelFolderError(f"{path}: {key} must be {spec.shape}, got {meta[key]!r}")
+    if meta.get("input_color", "RGB") != "RGB":
+        raise ModelFolderError(f"{path}: input_color {meta['input_color']!r} is not supported")
+
+
 def read_meta(path: Path) -> dict:
-    """model.json -> dict, checking the keys the device needs."""
+    """model.json -> dict in this version's format, every known key checked."""
     if not path.is_file():
         raise ModelFolderError(f"{path} is missing: is {path.parent} a model folder made by train?")
     try:
@@ -104,45 +249,32 @@ def read_meta(path: Path) -> dict:
         raise ModelFolderError(f"{path} is not valid JSON ({exc})") from None
     if not isinstance(meta, dict):
         raise ModelFolderError(f"{path} must hold a JSON object")
-    size = meta.get("input_size")
-    if (
-        not isinstance(size, list)
-        or len(size) != 2
-        or not all(isinstance(v, int) and v > 0 for v in size)
-    ):
-        raise ModelFolderError(f"{path}: input_size must be [height, width], got {size!r}")
-    if meta.get("input_color", "RGB") != "RGB":
-        raise ModelFolderError(f"{path}: input_color {meta['input_color']!r} is not supported")
-    _check_types(meta, path)
-    return meta
+    _validate(meta, path)
+    return upgrade(meta)
 
 
-def _is_str_list(value) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+def write_meta(folder: Path, meta: dict, base: dict | None = None) -> dict:
+    """Write folder/model.json: base (keys read from another folder) updated with meta.
+
+    Every key in meta must be one of KEYS (a ValueError otherwise: document it there first);
+    the result is checked as a reader checks it, and written atomically. Returns it.
+    """
+    unknown = sorted(set(meta) - set(KEYS))
+    if unknown:
+        raise ValueError(f"model.json keys {unknown} are not in edge.model_folder.KEYS")
+    path = Path(folder) / "model.json"
+    merged = upgrade({**(base or {}), **meta})
+    _validate(merged, path)
+    write_text(path, json.dumps(merged, indent=2) + "\n")
+    return merged
 
 
-def _is_str_dict(value) -> bool:
-    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
-
-
-# Optional keys and the shape each must have when present; a wrong one is one sentence here,
-# not a TypeError in whichever stage reads it first.
-_KEY_TYPES = {
-    "format_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
-    "classes": (_is_str_list, "a list of class names"),
-    "splits": (_is_str_dict, 'an object of split file names, e.g. {"test": "splits/test.txt"}'),
-    "dataset": (lambda v: isinstance(v, dict), "an object"),
-    "input_range": (lambda v: isinstance(v, list) and len(v) == 2, "[low, high]"),
-}
-
-
-def _check_types(meta: dict, path: Path) -> None:
-    for key, (valid, shape) in _KEY_TYPES.items():
-        if key in meta and not valid(meta[key]):
-            raise ModelFolderError(f"{path}: {key} must be {shape}, got {meta[key]!r}")
-    root = meta.get("dataset", {}).get("root")
-    if root is not None and not isinstance(root, str):
-        raise ModelFolderError(f"{path}: dataset.root must be a folder name, got {root!r}")
+def update_meta(folder: Path, remove: tuple[str, ...] = (), **keys) -> dict:
+    """Set some keys of folder/model.json (and remove others); every other key stays."""
+    base = read_meta(Path(folder) / "model.json")
+    for key in remove:
+        base.pop(key, None)
+    return write_meta(folder, keys, base=base)
 
 
 def read_model_folder(path: str | Path) -> ModelFolder:

@@ -79,6 +79,7 @@ TABLE = [
     row("edge.classify", "--model models/latin1-labels data/Hat", 2, "is not UTF-8 text"),
     row("edge.classify", "--model models/classes-5 data/Hat", 2, "classes must be a list"),
     row("edge.classify", "--model models/splits-x data/Hat", 2, "splits must be an object"),
+    row("edge.classify", "--model models/newer data/Hat", 2, "newer than this code reads"),
     row("edge.classify", "--model models/not-json data/Hat", 2, "is not valid JSON"),
     row("edge.classify", "--model models/no-such data/Hat", 2, "does not exist"),
     row("edge.classify", "--model models/colour --threshold 2 data/Hat", 2, "probability"),
@@ -119,6 +120,7 @@ TABLE = [
     row("convert", "--model models/colour --min-agreement nan", 2, "percentages"),
     row("convert", "--model models/colour --threads 100000", 2, "thread count"),
     row("convert", "--model models/classes-5", 2, "classes must be a list"),
+    row("convert", "--model models/newer", 2, "newer than this code reads"),
     row("convert", "--model models/latin1-labels", 2, "is not UTF-8 text"),
     row("convert", "--model models/colour", 2, "model.keras is missing"),
     # -- deploy: full matches, no newline or shell text anywhere (items 3, 5)
@@ -168,6 +170,8 @@ def build_models(ws: Path, good: Path) -> None:
     broken_model(models, "classes-5", good, model_json=json.dumps({**meta, "classes": 5}).encode())
     broken_model(models, "splits-x", good, model_json=json.dumps({**meta, "splits": "x"}).encode())
     broken_model(models, "not-json", good, model_json=b"{not json")
+    newer = json.dumps({**meta, "format_version": 99}).encode()  # written by a later version
+    broken_model(models, "newer", good, model_json=newer)
 
 
 def build_datasets(ws: Path) -> None:

@@ -141,14 +141,17 @@ def test_model_json_records_the_int8_kind_and_forgets_a_rejected_one(tmp_path):
     import json
 
     from convert.model_json import record_int8
+    from edge.model_folder import FORMAT_VERSION
 
     meta = {"format_version": 1, "classes": ["a", "b"], "input_size": [8, 8]}
     (tmp_path / "model.json").write_text(json.dumps(meta))
     entry = {"file": "int8.tflite", "full_integer": False, "float_layers": ["dense/MatMul"]}
     record_int8(tmp_path, entry)
-    assert json.loads((tmp_path / "model.json").read_text()) == {**meta, "int8": entry}
+    # a format-1 folder is written back in this version's format (edge.model_folder.upgrade)
+    upgraded = {**meta, "format_version": FORMAT_VERSION, "backbone": "vgg16"}
+    assert json.loads((tmp_path / "model.json").read_text()) == {**upgraded, "int8": entry}
     record_int8(tmp_path, None)  # a failed gate leaves no int8.tflite, so no entry either
-    assert json.loads((tmp_path / "model.json").read_text()) == meta
+    assert json.loads((tmp_path / "model.json").read_text()) == upgraded
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json"]
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from edge.atomic import replacing, write_text
 from edge.errors import UserError
-from edge.model_folder import write_labels
+from edge.model_folder import write_labels, write_meta
 
 HISTORY_STAMP = "%Y%m%d-%H%M%S"  # local time, sorts by age
 
@@ -80,7 +80,7 @@ def write_json(path: Path, data: dict) -> None:
 
 def write_common(staging: Path, labels: list[str], meta: dict, history: dict) -> None:
     write_labels(staging / "labels.txt", labels)
-    write_json(staging / "model.json", meta)
+    write_meta(staging, meta)
     write_json(staging / "history.json", history)
     plot_history(history, staging / "training.png")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import UserError
-from edge.model_folder import FORMAT_VERSION, RESIZE_METHOD
+from edge.model_folder import input_keys
 from train import artifacts
 from train.augment import augmented_views
 from train.checkpoint import load_state, remove_leftovers
@@ -30,6 +30,7 @@ from train.phases import PhaseData, Target, class_weights, own_best
 from train.tf_import import keras_backend
 
 FEATURE_CHOICES = ("auto", "block4", "block5", "concat")  # train.model.FEATURES + auto
+PREPROCESSING = "inside the model: RGB->BGR, minus ImageNet mean (caffe)"
 
 
 @dataclass
@@ -227,16 +228,11 @@ def _float32_copy(model, size, num_classes, cfg, features):
 def _metadata(cfg, out, dataset, target: Target, run: _Run, results: dict) -> dict:
     """model.json: what the device needs, and how this model was made and measured."""
     return {
-        "format_version": FORMAT_VERSION,
         "name": out.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "classes": dataset.classes,
-        "input_size": [cfg.size, cfg.size],
-        "input_color": "RGB",
-        "input_range": [0, 255],
-        "input_dtype": "uint8 pixels (float32 in the Keras model)",
-        "resize": RESIZE_METHOD,
-        "preprocessing": "inside the model: RGB->BGR, minus ImageNet mean (caffe)",
+        **input_keys((cfg.size, cfg.size), PREPROCESSING),
+        "backbone": "vgg16",
         "weights": {"requested": cfg.weights, "source": run.source},
         "device": run.device,
         "training": asdict(cfg),

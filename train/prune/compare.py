@@ -16,6 +16,7 @@ from pathlib import Path
 from edge.atomic import write_text
 from edge.cli import Parser, positive_int
 from edge.errors import UserError, run_cli
+from edge.model_folder import read_meta
 from train.prune.latency import side_by_side
 
 
@@ -42,7 +43,7 @@ def _read(folder: Path) -> dict:
 
 def _model_stats(folder: Path) -> tuple[dict, dict]:
     """(pruned, unpruned) MACs and parameters, as model.json's "pruning" recorded them."""
-    meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    meta = read_meta(folder / "model.json")
     pruning = meta.get("pruning")
     if not isinstance(pruning, dict):
         raise UserError(f"{folder / 'model.json'} records no pruning: was it made by train.prune?")

@@ -22,7 +22,7 @@ import numpy as np
 
 from edge.atomic import replacing, write_text
 from edge.errors import UserError
-from edge.model_folder import write_labels
+from edge.model_folder import read_meta, write_labels, write_meta
 from train import artifacts
 
 
@@ -36,7 +36,7 @@ def check_out(model: str, out: str) -> Path:
         raise UserError("--out must differ from --model: the unpruned model is kept as it is")
     meta = target / "model.json"
     if target.exists():
-        made_here = meta.is_file() and "pruning" in json.loads(meta.read_text(encoding="utf-8"))
+        made_here = meta.is_file() and "pruning" in read_meta(meta)
         if not made_here:
             raise UserError(
                 f"{target} exists and was not made by train.prune: choose another --out"
@@ -82,19 +82,18 @@ def _summary(ctx, student, test: dict) -> dict:
     }
 
 
-def _meta(ctx, out: Path, summary: dict, splits: dict) -> dict:
-    meta = dict(ctx.source.folder.meta)
-    meta.update(
-        name=out.name,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        splits=splits,
-        pruning=summary,
-    )
-    meta["results"] = {
-        "validation_accuracy": summary["validation_accuracy_after"],
-        "test_accuracy": summary["test_accuracy_after"],
+def _meta(out: Path, summary: dict, splits: dict) -> dict:
+    """What pruning changes in the unpruned model's model.json (the rest is kept)."""
+    return {
+        "name": out.name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "splits": splits,
+        "pruning": summary,
+        "results": {
+            "validation_accuracy": summary["validation_accuracy_after"],
+            "test_accuracy": summary["test_accuracy_after"],
+        },
     }
-    return meta
 
 
 def table(report: dict) -> str:
@@ -190,9 +189,7 @@ def finish(ctx, student, seconds: float) -> Path:
     summary = _summary(ctx, model, test)
     report = _report(ctx, summary)
     write_labels(staging / "labels.txt", source.folder.labels)
-    write_text(
-        staging / "model.json", json.dumps(_meta(ctx, out, summary, splits), indent=2) + "\n"
-    )
+    write_meta(staging, _meta(out, summary, splits), base=source.folder.meta)
     write_text(staging / "prune.json", json.dumps(report, indent=2) + "\n")
     plot(report, staging / "prune.png")
     if (source.path / "sample.jpg").is_file():

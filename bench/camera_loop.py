@@ -131,8 +131,8 @@ def stand_in_model(folder: Path) -> Path:
     from train.tf_import import import_tensorflow
 
     import_tensorflow()  # TensorFlow's log level and start-up filter, before it loads
-    from convert.quantize import calibrate, quantize
     from train.model import build_model
+    from train.tflite.quantize import calibrate, quantize
 
     model = build_model(num_classes=len(STAND_IN_CLASSES), size=STAND_IN_SIZE, base_weights=None)
     pixels = np.random.default_rng(0).integers(0, 256, (8, *STAND_IN_SIZE, 3), np.uint8)

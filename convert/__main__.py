@@ -28,12 +28,12 @@ import numpy as np
 from convert.calibration import stratified_sample
 from convert.loading import Images, Source, load_images, load_keras_model, open_folder
 from convert.model_json import int8_entry, record_int8
-from convert.quantize import INPUT_TYPES
 from convert.remedies import REMEDIES
 from convert.results import Search, TestResults
 from edge.atomic import move_into_place, write_bytes
 from edge.cli import Parser, non_negative_float, non_negative_int, positive_int, thread_count
 from edge.errors import Refused, UserError, run_cli
+from train.tflite.quantize import INPUT_TYPES
 
 INT8_FILE, REJECTED_FILE, FLOAT_FILE = "int8.tflite", "int8.rejected.tflite", "float32.tflite"
 _MORE_CALIBRATION = 4  # the calibration remedy uses this many times --calibration images
@@ -194,7 +194,7 @@ def _convert(args) -> int:
     inputs = _load_inputs(args)  # every input checked before TensorFlow loads
     model = _load_model(inputs.source)
     folder = inputs.source.path
-    from convert.quantize import float_tflite
+    from train.tflite.quantize import float_tflite
 
     float_path = write_bytes(folder / FLOAT_FILE, float_tflite(model))
     _remove_stale_scratch(folder)

@@ -23,8 +23,8 @@ import math
 import numpy as np
 from tqdm import tqdm
 
-from convert.quantize import recorded_ranges
 from train.tf_import import quiet_tensorflow
+from train.tflite.quantize import recorded_ranges
 
 
 class _Tail:

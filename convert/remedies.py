@@ -44,8 +44,8 @@ import numpy as np
 from convert.clipping import percentile_ranges
 from convert.equalize import equalize_head_input
 from convert.loading import Images
-from convert.quantize import ConversionFailed, calibrate, float_ops, quantize, set_ranges
 from convert.sensitivity import LayerError, layer_errors
+from train.tflite.quantize import ConversionFailed, calibrate, float_ops, quantize, set_ranges
 
 REMEDIES = ("equalize", "calibration", "percentile", "float-fallback")  # in order of cost
 PERCENTILES = (99.999, 99.99)

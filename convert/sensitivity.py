@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from convert import tf_private
-from convert.quantize import quantize
 from train.tf_import import quiet_tensorflow
+from train.tflite import tf_private
+from train.tflite.quantize import quantize
 
 _EPS = 1e-12
 

@@ -11,14 +11,14 @@ from tests.tiny_models import SIZE, tiny_keras_model
 tf = pytest.importorskip("tensorflow")
 
 from convert.clipping import percentile_ranges  # noqa: E402
-from convert.quantize import (  # noqa: E402
+from convert.sensitivity import layer_errors  # noqa: E402
+from train.tflite.quantize import (  # noqa: E402
     calibrate,
     float_ops,
     quantize,
     recorded_ranges,
     set_ranges,
 )
-from convert.sensitivity import layer_errors  # noqa: E402
 
 
 @pytest.fixture(scope="module")

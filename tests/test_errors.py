@@ -19,7 +19,7 @@ def _main_raising(error: BaseException):
 
 def test_each_exit_code_has_its_own_class_and_bad_input_is_not_a_refusal(capsys):
     from convert.__main__ import GateFailed
-    from convert.quantize import ConversionFailed
+    from train.tflite.quantize import ConversionFailed
 
     for refused in (GateFailed, ConversionFailed):
         assert issubclass(refused, Refused) and not issubclass(refused, UserError)

@@ -118,8 +118,8 @@ def test_convert_quantizes_the_model_within_the_gate(folder, tmp_path):
 def test_the_equalized_model_quantizes_and_agrees_with_float(folder, tmp_path):
     from convert.equalize import equalize_head_input
     from convert.loading import load_images, load_keras_model, open_folder
-    from convert.quantize import calibrate, quantize
     from edge.runner import TFLiteModel
+    from train.tflite.quantize import calibrate, quantize
 
     source = open_folder(folder)
     model = load_keras_model(source)

@@ -16,7 +16,7 @@ import os, warnings
 import numpy as np
 from train.tf_import import import_tensorflow, quiet_tensorflow
 import_tensorflow()
-from convert.quantize import calibrate, float_tflite, quantize
+from train.tflite.quantize import calibrate, float_tflite, quantize
 from tests.tiny_models import SIZE, tiny_keras_model
 
 model = tiny_keras_model()

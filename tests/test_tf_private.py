@@ -15,8 +15,8 @@ from tests.tiny_models import SIZE, tiny_keras_model
 
 tf = pytest.importorskip("tensorflow")
 
-from convert import tf_private  # noqa: E402
-from convert.quantize import calibrate, quantize  # noqa: E402
+from train.tflite import tf_private  # noqa: E402
+from train.tflite.quantize import calibrate, quantize  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_every_private_tensorflow_api_convert_uses_is_there(debugger):
     gone = tf_private.missing(debugger)
     assert not gone, (
         f"TensorFlow {tf.__version__} lacks {', '.join(gone)}: convert/ needs them; "
-        "port convert/tf_private.py or pin TensorFlow"
+        "port train/tflite/tf_private.py or pin TensorFlow"
     )
 
 

@@ -100,9 +100,9 @@ def test_saved_model_loads_safely_and_predicts_the_same(trained, tmp_path):
     import keras
 
     import train.model  # noqa: F401  registers CaffePreprocess
-    from convert.quantize import float_tflite
     from edge.runner import TFLiteModel
     from train.dataset import load_split, read_split
+    from train.tflite.quantize import float_tflite
 
     _, out = trained
     meta = json.loads((out / "model.json").read_text())

@@ -60,6 +60,22 @@ class FinetuneSpec:
     average: float = 0.0  # momentum of the weights' moving average (train.average; 0: none)
 
 
+def finetune_spec(cfg, first_trainable: int, deadline: float | None = None) -> FinetuneSpec:
+    """The fine-tuning settings of a run (training and each --search candidate alike)."""
+    return FinetuneSpec(
+        first_trainable=first_trainable,
+        epochs=cfg.epochs_finetune,
+        learning_rate=cfg.lr_finetune,
+        batch_size=cfg.batch_size,
+        patience=cfg.patience,
+        seed=cfg.seed,
+        flip=cfg.flip,
+        label_smoothing=cfg.label_smoothing,
+        deadline=deadline,
+        average=cfg.weight_average,
+    )
+
+
 @dataclass
 class Target:
     """The model being trained and where its progress is kept."""

@@ -42,6 +42,7 @@ from train.phases import (
     _verbose,
     class_weights,
     compile_finetune,
+    finetune_spec,
     refreeze,
     split_base,
     unfreeze,
@@ -162,8 +163,6 @@ def refit(cfg, data: PhaseData, target: Target, cache, run) -> None:
 
 
 def _fit(cfg, target: Target, data, both, cache, run, epochs: int, deadline) -> None:
-    from train.steps import finetune_spec
-
     started = time.perf_counter()
     base = target.model.get_layer("vgg16")
     first = split_base(base, run.selection["finetune_from"])

@@ -59,8 +59,8 @@ def count_macs(model) -> int:
 
 def int8_latency_ms(model, pixels: np.ndarray, threads: int) -> float:
     """Median invoke() time of a quickly quantized copy (uint8 input), on this machine."""
-    from convert.quantize import calibrate, quantize
     from edge.runner import TFLiteModel
+    from train.tflite.quantize import calibrate, quantize
 
     int8 = quantize(calibrate(model, pixels[:_CALIBRATION], "uint8", False), "uint8")
     with tempfile.TemporaryDirectory() as tmp:

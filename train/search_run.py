@@ -19,7 +19,7 @@ import numpy as np
 from train.checkpoint import BEST, atomic_save_weights, load_weights
 from train.head import choose_features, format_table
 from train.model import assemble, build_base, build_model, truncate
-from train.phases import Target, own_best, run_finetune, split_base
+from train.phases import Target, finetune_spec, own_best, run_finetune, split_base
 from train.search import (
     SearchSpec,
     count_macs,
@@ -36,7 +36,6 @@ from train.steps import (
     budget_epochs,
     epoch_estimate,
     finetune_layer,
-    finetune_spec,
 )
 
 

@@ -21,7 +21,7 @@ from train.checkpoint import BEST, LAST, atomic_save_weights, load_weights, save
 from train.features import compute_cache, map_bytes
 from train.head import HeadSpec, choose_features, format_table
 from train.model import FEATURE_LAYERS, FEATURES, assemble, build_base, build_head, truncate
-from train.phases import FinetuneSpec, Target, run_finetune, split_base
+from train.phases import Target, finetune_spec, run_finetune, split_base
 from train.refit import save_head
 
 # --finetune-from auto: the first conv of the deepest block the head reads, so the layers
@@ -87,22 +87,6 @@ def _head_spec(cfg, data) -> HeadSpec:
         mixup=cfg.mixup,
         seed=cfg.seed,
         class_weight=data.class_weight,
-    )
-
-
-def finetune_spec(cfg, first_trainable: int, deadline: float | None = None) -> FinetuneSpec:
-    """The fine-tuning settings of a run (training and each --search candidate alike)."""
-    return FinetuneSpec(
-        first_trainable=first_trainable,
-        epochs=cfg.epochs_finetune,
-        learning_rate=cfg.lr_finetune,
-        batch_size=cfg.batch_size,
-        patience=cfg.patience,
-        seed=cfg.seed,
-        flip=cfg.flip,
-        label_smoothing=cfg.label_smoothing,
-        deadline=deadline,
-        average=cfg.weight_average,
     )
 
 

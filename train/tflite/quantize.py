@@ -1,6 +1,6 @@
 """Keras -> TFLite: the float model, calibration, and full-integer int8 quantization.
 
-    from convert.quantize import float_tflite, calibrate, quantize
+    from train.tflite.quantize import float_tflite, calibrate, quantize
     float_bytes = float_tflite(model)
     calibrated = calibrate(model, calibration_pixels, "uint8")   # float graph + ranges
     int8_bytes = quantize(calibrated, "uint8")                   # int8 weights + activations
@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from convert import tf_private
 from edge.errors import Refused
 from train.tf_import import quiet_tensorflow
+from train.tflite import tf_private
 
 INPUT_TYPES = ("uint8", "int8", "float32")
 PIXEL_RANGE = (0.0, 255.0)

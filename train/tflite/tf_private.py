@@ -6,7 +6,7 @@ so a TensorFlow upgrade that drops one fails with one sentence naming it and the
 tests/test_tf_private.py names every missing one before a user meets it:
 
 - calibrate_only(converter): `TFLiteConverter._experimental_calibrate_only` stops convert()
-  after calibration, so ranges can be changed before quantizing (convert/quantize.py).
+  after calibration, so ranges can be changed before quantizing (train/tflite/quantize.py).
 - mlir_quantize(...): `tensorflow.lite.python.convert.mlir_quantize` quantizes a calibrated
   model, keeping named ops float (`denylisted_nodes`) or adding NumericVerify ops.
 - flatbuffer_utils(), op_name(code): `tensorflow.lite.tools.flatbuffer_utils` and
@@ -15,7 +15,7 @@ tests/test_tf_private.py names every missing one before a user meets it:
   layer_statistics belongs to (its `_get_operand_name_and_index`, `_defining_op`,
   `_numeric_verify_op_details`, `_quant_interpreter`; the interpreter's `_get_op_details`).
 
-    from convert import tf_private
+    from train.tflite import tf_private
     tf_private.missing()      # [] when every private API above is there, else their names
 """
 
@@ -55,7 +55,7 @@ def _missing(name: str) -> PrivateApiMissing:
 
     return PrivateApiMissing(
         f"TensorFlow {tf.__version__} has no {name}, a private API convert/ relies on: install "
-        "the TensorFlow version pyproject.toml asks for, or port convert/tf_private.py"
+        "the TensorFlow version pyproject.toml asks for, or port train/tflite/tf_private.py"
     )
 
 

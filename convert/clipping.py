@@ -21,8 +21,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from tqdm import tqdm
 
+from edge.quiet import progress_of
 from train.tf_import import quiet_tensorflow
 from train.tflite.quantize import recorded_ranges
 
@@ -75,9 +75,7 @@ def percentile_ranges(
     sizes = {i: int(np.prod(interpreter.get_tensor(i).shape)) * len(pixels) for i in candidates}
     widest = 1.0 - min(percentiles) / 100.0
     tails = {i: _Tail(math.ceil(widest * sizes[i]) + 1) for i in candidates}
-    for image in tqdm(
-        pixels, desc="activation tails", unit="img", disable=not progress, leave=False
-    ):
+    for image in progress_of(pixels, "activation tails", enabled=progress):
         interpreter.set_tensor(model_input, image[None].astype(np.float32))
         interpreter.invoke()
         for i in candidates:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from edge.quiet import progress_of
 from edge.runner import TFLiteModel
 
 _COLLAPSE_SHARE = 0.5  # one class taking more than half of all predictions …
@@ -54,13 +54,7 @@ def run_tflite(
     ms = np.empty(len(pixels), dtype=np.float64)
     if len(pixels):
         model.predict_one(pixels[0])  # warm-up: allocations and caches, not counted
-    for i in tqdm(
-        range(len(pixels)),
-        desc=desc or Path(path).name,
-        unit="img",
-        disable=not progress,
-        leave=False,
-    ):
+    for i in progress_of(range(len(pixels)), desc or Path(path).name, enabled=progress):
         probs[i] = model.predict_one(pixels[i])
         ms[i] = model.last_invoke_ms
     return Run(probs, ms, model.backend, threads)

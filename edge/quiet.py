@@ -25,6 +25,14 @@ puts OpenCV's log level back afterwards (it is the whole process's, not ours to 
 
     with opencv_errors_only():
         capture = cv2.VideoCapture(0, cv2.CAP_V4L2)
+
+Progress has one owner too: progress_of() (and Progress for a loop that counts by hand) draws a
+bar at a terminal, and where stderr is a file, a pipe or the journal writes a line every
+PROGRESS_EVERY seconds and one when the phase ends, never a carriage return, so a log reads
+like a story ("calibrating: 300 img in 41.2 s").
+
+    for image in progress_of(pixels, "calibrating", enabled=not args.no_progress):
+        ...
 """
 
 from __future__ import annotations
@@ -34,7 +42,8 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from typing import TextIO
 
@@ -42,6 +51,8 @@ OPENCV_LOG_ERROR = 2  # cv::utils::logging::LOG_LEVEL_ERROR, the same number in 
 FFMPEG_QUIET = "-8"  # AV_LOG_QUIET, for OpenCV's OPENCV_FFMPEG_LOGLEVEL
 TFLITE_INFO = r"INFO: "  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
 _DRAIN_WAIT = 5.0  # s; at most this long for the forwarder to pass on the block's last lines
+PROGRESS_EVERY = 10.0  # s; away from a terminal, a progress line at most this often
+_BAR_EVERY = 0.2  # s; at a terminal, the bar is redrawn at most this often
 
 # Descriptors 1 and 2 are one per process: blocks in two threads at once would restore each
 # other's pipe. They take turns (re-entrant, so a block may nest inside another).
@@ -189,3 +200,70 @@ def _environ_default(name: str, value: str) -> Iterator[None]:
         yield
     finally:
         os.environ.pop(name, None)
+
+
+class Progress:
+    """Counts a phase's steps and shows them: a bar redrawn in place at a terminal, otherwise a
+    line every PROGRESS_EVERY seconds; one line when the phase ends (close(), or the with-block).
+    `stream` defaults to sys.stderr; pass the console a filtered_stderr() block yields."""
+
+    def __init__(self, desc: str, total: int | None = None, unit: str = "img", stream=None):
+        self.desc, self.total, self.unit = desc, total, unit
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = _is_terminal(self.stream)
+        self.count = 0
+        self.start = self._shown = time.monotonic()
+        self._drawn = False
+
+    def update(self, n: int = 1) -> None:
+        self.count += n
+        now = time.monotonic()
+        if now - self._shown < (_BAR_EVERY if self.tty else PROGRESS_EVERY):
+            return
+        self._shown = now
+        of = f"/{self.total}" if self.total is not None else ""
+        text = f"{self.desc}: {self.count}{of} {self.unit}, {now - self.start:.0f} s"
+        if self.tty:
+            self._write(f"\r{text}\x1b[K")
+            self._drawn = True
+        else:
+            self._write(text + "\n")
+
+    def close(self) -> None:
+        """The phase's closing line (replacing the bar at a terminal)."""
+        seconds = time.monotonic() - self.start
+        text = f"{self.desc}: {self.count} {self.unit} in {seconds:.1f} s"
+        self._write(("\r" + text + "\x1b[K\n") if self._drawn else text + "\n")
+
+    def _write(self, text: str) -> None:
+        if self.stream is None:  # a daemon started without stderr
+            return
+        with suppress(OSError, ValueError):  # a closed terminal never stops the work
+            self.stream.write(text)
+            self.stream.flush()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        if kind is None:  # a phase cut short by an error says nothing: the error speaks
+            self.close()
+
+
+def progress_of(items: Iterable, desc: str, enabled: bool = True, stream=None) -> Iterator:
+    """Each of `items` (images), counted by a Progress; nothing shown when not `enabled`."""
+    if not enabled:
+        yield from items
+        return
+    total = len(items) if hasattr(items, "__len__") else None
+    with Progress(desc, total, stream=stream) as bar:
+        for item in items:
+            yield item
+            bar.update()
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from edge.atomic import write_bytes
 from edge.errors import UserError
 from edge.imaging import ImageError, is_image_file, prepare
+from edge.quiet import progress_of
 
 SPLITS = ("train", "validation", "test")
 _VALIDATION_NAMES = ("validation", "val")
@@ -214,7 +214,7 @@ def load_split(
     pixels = np.empty((len(items), *size, 3), dtype=np.uint8)
     labels = np.empty((len(items),), dtype=np.int64)
     kept, skipped = [], []
-    for path, label in tqdm(items, desc=desc, unit="img", disable=not progress, leave=False):
+    for path, label in progress_of(items, desc, enabled=progress):
         try:
             pixels[len(kept)] = prepare(path, size)
         except ImageError as exc:

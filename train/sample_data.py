@@ -17,9 +17,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from edge.errors import UserError, run_cli
+from edge.quiet import Progress
 
 CLASSES = ("Hat", "Cube", "Card", "Torch", "Screw")
 _CANVAS = 256  # pixels; objects are drawn at this size, then warped and scaled down
@@ -253,7 +253,7 @@ def generate(out: Path, per_class: int = 300, size: int = 128, seed: int = 0) ->
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     total = per_class * len(CLASSES)
-    with tqdm(total=total, desc="sample data", unit="img") as bar:
+    with Progress("sample data", total) as bar:
         for class_index, name in enumerate(CLASSES):
             (staging / name).mkdir()
             for i in range(per_class):

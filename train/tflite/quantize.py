@@ -18,9 +18,9 @@ calibration images happened to span.
 from __future__ import annotations
 
 import numpy as np
-from tqdm import tqdm
 
 from edge.errors import Refused
+from edge.quiet import progress_of
 from train.tf_import import quiet_tensorflow
 from train.tflite import tf_private
 
@@ -78,14 +78,7 @@ def calibrate(model, pixels: np.ndarray, input_type: str = "uint8", progress: bo
         with quiet_tensorflow() as console:
 
             def representative():
-                for image in tqdm(
-                    pixels,
-                    desc="calibrating",
-                    unit="img",
-                    file=console,
-                    disable=not progress,
-                    leave=False,
-                ):
+                for image in progress_of(pixels, "calibrating", enabled=progress, stream=console):
                     yield [image[None].astype(np.float32)]  # raw pixels, as the model takes
 
             converter.representative_dataset = representative

@@ -111,22 +111,8 @@ class _Handler(PageHandler):
             self.send_error(HTTPStatus.NOT_FOUND, "no such action")
 
     def _body(self) -> dict | None:
-        """The POST's JSON object, or None after answering 415/400."""
-        if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
-            self.send_error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send application/json")
-            return None
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the request is too large")
-            return None
-        try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        if not isinstance(body, dict):
-            self.send_error(HTTPStatus.BAD_REQUEST, "send a JSON object")
-            return None
-        return body
+        """The POST's JSON object, or None after answering (edge.web.server's read_json)."""
+        return self.read_json(MAX_BODY)
 
     def _image(self, app: CollectServer, path: str) -> None:
         parts = [unquote(p) for p in path.split("/")[2:]]

@@ -11,16 +11,24 @@
             ...
 
 A browser cannot take the capture or inference loop down: one thread accepts connections and
-holds idle ones (no request yet) without a thread, closing them after HEADER_TIMEOUT and
-dropping the oldest when more than a share of the descriptor limit wait; a connection gets a
-worker thread once its request has arrived, at most max_clients at a time (503 beyond, sent
-without waiting), and every socket read or write times out after CLIENT_TIMEOUT.
-Who may ask is edge.web.access's decision; PageHandler.admit() applies it to a request.
+reads their request line and headers itself, without a thread per connection and without
+ever waiting on one (a slow or silent client costs a buffer, not a thread); the oldest of
+them is dropped when more than a share of the descriptor limit wait. A connection gets a
+worker thread only once its whole head has arrived, at most max_clients at a time (503
+beyond, sent without waiting), so clients that drip a byte now and then (slow-loris) never
+hold a worker. The whole request (line, headers, body) must arrive within REQUEST_TIMEOUT of
+the connection, not per read; the handler checks the token (admit()) as soon as the headers
+are in, before any body is read, and read_json() parses Content-Length strictly. What a
+handler writes back (a long /stream.mjpg included) is bounded per write by CLIENT_TIMEOUT
+only. Who may ask is edge.web.access's decision; PageHandler.admit() applies it to a request.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
+import json
+import re
 import selectors
 import socket
 import threading
@@ -32,18 +40,29 @@ from edge.errors import UserError
 from edge.web.access import Access
 
 MAX_CLIENTS = 16  # connections served at once (streams included); 503 beyond
-CLIENT_TIMEOUT = 10.0  # s; any one read or write on a served connection
-HEADER_TIMEOUT = 5.0  # s; a connection that sends no request in this time is closed
-MAX_WAITING = 256  # idle connections held at most (fewer under a low descriptor limit)
+CLIENT_TIMEOUT = 10.0  # s; any one write to a client (a stream's frame included)
+REQUEST_TIMEOUT = 10.0  # s from the connection; its line, headers and body, all of them
+MAX_HEAD = 16384  # bytes; request line and headers together (431 beyond)
+MAX_WAITING = 256  # connections whose head is still coming, at most (fewer under a low fd limit)
 _POLL = 0.2  # s; how often the accept thread looks at the clock and the stop flag
+_END_OF_HEAD = re.compile(rb"\r?\n\r?\n")  # http.server also takes bare \n line ends
+_LENGTH = re.compile(r"[0-9]+")  # a Content-Length: digits only (no sign, no spaces, no hex)
 _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
+_TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n\r\n"
 
 
 class PageHandler(BaseHTTPRequestHandler):
-    """A request handler with the pages' common rules: timeouts, no log lines, access."""
+    """A request handler with the pages' common rules: deadlines, no log lines, access, bodies.
+    PageServer hands it (socket, the head already read, the request's deadline)."""
 
-    timeout = CLIENT_TIMEOUT  # s; StreamRequestHandler puts it on the socket
     cookie: str | None = None  # Set-Cookie for this answer, once the token came in the URL
+
+    def setup(self) -> None:
+        conn, head, deadline = self.request
+        self.request = self.connection = conn
+        conn.settimeout(CLIENT_TIMEOUT)
+        self.rfile = io.BufferedReader(_RequestReader(conn, head, deadline))
+        self.wfile = _Writer(conn)
 
     def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
         pass  # one line per request would drown the useful ones (and the headless JSON)
@@ -69,6 +88,89 @@ class PageHandler(BaseHTTPRequestHandler):
     def send_cookie(self) -> None:
         if self.cookie:
             self.send_header("Set-Cookie", self.cookie)
+
+    def read_body(self, limit: int) -> bytes | None:
+        """The request's body, at most `limit` bytes; or None after answering 411 (no
+        Content-Length), 400 (not a plain number, or the body ended early), 413 (over limit,
+        nothing read) or 408 (the body did not arrive within the request's deadline)."""
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths or "Transfer-Encoding" in self.headers:
+            self.send_error(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length")
+            return None
+        if len(set(lengths)) > 1 or not _LENGTH.fullmatch(lengths[0].strip()):
+            self.send_error(HTTPStatus.BAD_REQUEST, "Content-Length is not one plain number")
+            return None
+        length = lengths[0].strip()
+        if len(length) > len(str(limit)) or int(length) > limit:
+            self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the request is too large")
+            return None
+        try:
+            body = self.rfile.read(int(length))
+        except TimeoutError:
+            self.send_error(HTTPStatus.REQUEST_TIMEOUT, "the request took too long")
+            return None
+        if len(body) != int(length):  # the client closed early
+            self.send_error(HTTPStatus.BAD_REQUEST, "the body is shorter than its Content-Length")
+            return None
+        return body
+
+    def read_json(self, limit: int) -> dict | None:
+        """The POST's JSON object; or None after answering 415 (not application/json: a
+        browser cannot send that cross-site without a CORS preflight, which is never granted),
+        400 (not a JSON object, however it is malformed or deep) or read_body()'s codes."""
+        if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+            self.send_error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send application/json")
+            return None
+        body = self.read_body(limit)
+        if body is None:
+            return None
+        try:
+            value = json.loads(body or b"{}")  # no body: no arguments
+        except (ValueError, RecursionError):  # bad JSON or UTF-8; nesting too deep to parse
+            value = None
+        if not isinstance(value, dict):
+            self.send_error(HTTPStatus.BAD_REQUEST, "send a JSON object")
+            return None
+        return value
+
+
+class _RequestReader(io.RawIOBase):
+    """The request as the handler reads it: first the head the accept thread already has, then
+    the socket, each read bounded by what is left of the request's deadline (not per read)."""
+
+    def __init__(self, conn: socket.socket, head: bytes, deadline: float):
+        self.conn, self.head, self.deadline = conn, memoryview(head), deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request took too long")
+        self.conn.settimeout(min(left, CLIENT_TIMEOUT))
+        try:
+            return self.conn.recv_into(buffer)
+        finally:
+            self.conn.settimeout(CLIENT_TIMEOUT)  # what writes (a long stream) get
+
+
+class _Writer(io.BufferedIOBase):
+    """wfile: every write sent whole (sendall), each bounded by CLIENT_TIMEOUT."""
+
+    def __init__(self, conn: socket.socket):
+        self.conn = conn
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.conn.sendall(data)
+        return len(data)
 
 
 def _waiting_limit() -> int:
@@ -97,7 +199,7 @@ class PageServer(HTTPServer):
         self.app, self.max_clients, self.max_waiting = app, max_clients, _waiting_limit()
         self.active = 0
         self._lock = threading.Lock()
-        self._waiting: dict[socket.socket, tuple[float, object]] = {}  # oldest first
+        self._waiting: dict[socket.socket, _Waiting] = {}  # oldest first
         self._selector = selectors.DefaultSelector()
         self._stop = threading.Event()
 
@@ -168,13 +270,29 @@ class PageServer(HTTPServer):
             return
         if len(self._waiting) >= self.max_waiting:
             self._drop(next(iter(self._waiting)))
-        conn.setblocking(True)
-        self._waiting[conn] = (time.monotonic() + HEADER_TIMEOUT, address)
+        conn.setblocking(False)  # this thread reads what has come, never waits for more
+        self._waiting[conn] = _Waiting(time.monotonic() + REQUEST_TIMEOUT, address)
         self._selector.register(conn, selectors.EVENT_READ)
 
     def _ready(self, conn: socket.socket) -> None:
-        self._selector.unregister(conn)
-        _, address = self._waiting.pop(conn)
+        """Take what arrived; once the head is complete, the connection gets a worker."""
+        waiting = self._waiting[conn]
+        try:
+            chunk = conn.recv(MAX_HEAD)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:  # the client closed (or reset) before its request was complete
+            self._drop(conn)
+            return
+        waiting.head += chunk
+        if not _END_OF_HEAD.search(waiting.head, max(0, len(waiting.head) - len(chunk) - 3)):
+            if len(waiting.head) > MAX_HEAD:
+                self._forget(conn)
+                _refuse(conn, _TOO_LARGE)
+            return
+        self._forget(conn)
         with self._lock:
             busy = self.active >= self.max_clients
             if not busy:
@@ -182,11 +300,14 @@ class PageServer(HTTPServer):
         if busy:
             _refuse(conn)
             return
-        threading.Thread(target=self._serve, args=(conn, address), daemon=True).start()
+        request = (conn, bytes(waiting.head), waiting.deadline)
+        threading.Thread(target=self._serve, args=(request, waiting.address), daemon=True).start()
 
-    def _serve(self, conn: socket.socket, address) -> None:
+    def _serve(self, request: tuple, address) -> None:
+        conn = request[0]
         try:
-            self.finish_request(conn, address)
+            conn.setblocking(True)
+            self.finish_request(request, address)
         except OSError:
             pass  # the browser went away or timed out
         finally:
@@ -196,23 +317,35 @@ class PageServer(HTTPServer):
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for conn, (deadline, _) in list(self._waiting.items()):
-            if deadline > now:
+        for conn, waiting in list(self._waiting.items()):
+            if waiting.deadline > now:
                 break  # the rest came later
             self._drop(conn)
 
-    def _drop(self, conn: socket.socket) -> None:
+    def _forget(self, conn: socket.socket) -> None:
         self._waiting.pop(conn, None)
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(conn)
+
+    def _drop(self, conn: socket.socket) -> None:
+        self._forget(conn)
         conn.close()
 
 
-def _refuse(conn: socket.socket) -> None:
-    """503 without waiting on the browser: one non-blocking send, then close."""
+class _Waiting:
+    """A connection whose head is still coming: when it must be complete, and what came."""
+
+    __slots__ = ("deadline", "address", "head")
+
+    def __init__(self, deadline: float, address):
+        self.deadline, self.address, self.head = deadline, address, bytearray()
+
+
+def _refuse(conn: socket.socket, answer: bytes = _BUSY) -> None:
+    """503 (or `answer`) without waiting on the browser: one non-blocking send, then close."""
     try:
         conn.setblocking(False)
-        conn.send(_BUSY)
+        conn.send(answer)
     except OSError:
         pass
     finally:

@@ -234,9 +234,12 @@ def test_connections_over_the_cap_are_answered_503_at_once(tmp_path):
     with CollectServer("127.0.0.1", 0, session, access, max_clients=2) as server:
         port = int(server.url.rsplit(":", 1)[1].strip("/"))
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
-        for s in idle:  # a request begun and never finished holds a worker
-            s.sendall(b"GET /state.json HTTP/1.1\r\n")
-        time.sleep(0.3)  # both are being served (waiting for the rest of the headers)
+        for s in idle:  # a body begun and never finished holds a worker (to the deadline)
+            s.sendall(
+                b"POST /capture HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+            )
+        time.sleep(0.3)  # both are being served (waiting for the rest of the body)
         with socket.create_connection(("127.0.0.1", port)) as third:
             third.settimeout(2)  # under the 10 s a served request may wait: nothing waits
             third.sendall(b"GET /state.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")

@@ -235,8 +235,8 @@ def _error(tmp_path, capfd, argv):
     code = _run(argv)
     err = capfd.readouterr().err
     assert code == 2, err
-    message = err.split("\r")[-1].strip()  # after any progress bar drawn on stderr
-    assert message.startswith("error: ") and "\n" not in message and "Traceback" not in err
+    message = err.strip().splitlines()[-1]  # after any progress lines on stderr
+    assert message.startswith("error: ") and "Traceback" not in err
     return message
 
 

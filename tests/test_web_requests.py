@@ -21,7 +21,7 @@ import pytest
 
 import edge.web.server
 from edge.collect.captures import CaptureStore
-from edge.collect.server import CollectServer, LiveFrames
+from edge.collect.server import CollectServer, preview_frames
 from edge.collect.session import Session
 from edge.web.access import Access
 from edge.web.webview import WebView
@@ -32,7 +32,7 @@ ANSWER_WITHIN = 15.0  # s; what a real client may wait, at most
 
 @pytest.fixture
 def collect_page(tmp_path):
-    session = Session(CaptureStore(tmp_path / "d", "x"), LiveFrames(), classes=["Hat"])
+    session = Session(CaptureStore(tmp_path / "d", "x"), preview_frames(), classes=["Hat"])
     session.frames.publish(np.zeros((16, 16, 3), np.uint8))
     with CollectServer("127.0.0.1", 0, session, Access.for_address("127.0.0.1")) as server:
         yield server, server._server.server_address[1]

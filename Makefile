@@ -103,7 +103,7 @@ collect: $(VENV)/.stamp ## Collect photos into DATA from SOURCE (a page at 127.0
 	@if [ -n "$$PI" ]; then \
 		src="$$SOURCE"; [ "$$src" = 0 ] && src=picamera2; \
 		$(PY) -m tools.collect_remote collect --host "$$PI" --name "$$(basename -- "$$DATA")" \
-			--source "$$src" --dest "$$DEST"; \
+			--source "$$src" --dest "$$DEST" --out "$$DATA"; \
 	else $(PY) -m edge.collect --source "$$SOURCE" --out "$$DATA"; fi
 
 pull: $(VENV)/.stamp ## Copy new photos from the Pi into DATA (nothing here is overwritten): make pull PI=user@host DATA=data/NAME

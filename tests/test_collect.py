@@ -47,17 +47,37 @@ def test_headless_burst_saves_n_decodable_distinct_jpegs(tmp_path, capsys):
     assert len({i.tobytes() for i in images}) == 8  # distinct
     assert [r["file"] for r in read_log(out / "Cube")] == [p.name for p in files]
     err = capsys.readouterr().err
-    assert "saved 8 of 8 frames" in err and "hint: Cube has 8 images" in err
+    assert "saved 8 of 8 Cube photos" in err and "hint: Cube has 8 images" in err
 
 
-def test_still_video_with_min_change_saves_only_the_first_frame(tmp_path, capsys):
-    video = write_video(tmp_path / "still.avi", scene("still", 15))
+def test_a_slowly_moving_scene_gives_the_n_photos_asked_for(tmp_path, capsys):
+    """Done-means of the burst: a disc sliding 3.5 px a frame for 4 s (640x480, 30 fps),
+    --count 10 --every 0 at the default --min-change: 10 photos, each passing the check."""
+    video = write_video(tmp_path / "slide.avi", scene("slide", 120, step=1.75), fps=30)
     out = tmp_path / "data"
-    argv = ["--source", str(video), "--out", str(out), "--label", "Cube", "--count", "15",
-            "--every", "0", "--min-change", "1"]  # fmt: skip
+    argv = ["--source", str(video), "--out", str(out), "--label", "Cube", "--count", "10",
+            "--every", "0"]  # fmt: skip
+    assert run_cli(collect.main, argv) == 0
+    assert len(jpegs(out / "Cube")) == 10
+    err = capsys.readouterr().err
+    assert err.startswith("saved 10 of 10 Cube photos in ")
+    assert "frames too like the last one saved were passed over" in err
+
+
+def test_a_still_video_stops_with_the_sentence_that_says_why(tmp_path, capsys):
+    video = write_video(tmp_path / "still.avi", scene("still", 40), fps=10)  # 4 s
+    out = tmp_path / "data"
+    argv = ["--source", str(video), "--out", str(out), "--label", "Cube", "--count", "10",
+            "--every", "0", "--still-for", "2"]  # fmt: skip
     assert run_cli(collect.main, argv) == 0
     assert len(jpegs(out / "Cube")) == 1
-    assert "saved 1 of 15 frames" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("saved 1 of 10 Cube photo: the scene did not change for 2 s")
+    # Without --still-for the 4 s video ends first, and the sentence still says why.
+    assert run_cli(collect.main, argv[:-2]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("saved 1 of 10 Cube photo: the source ended; 39 frames too like")
+    assert "(a change under 1 of the last photo does not count)" in err
 
 
 @pytest.mark.parametrize(

@@ -86,8 +86,8 @@ def test_collect_stops_the_boot_service_and_starts_it_again(fake):
     assert sequence[2] == (
         'cd "$HOME"/edge-classifier && mkdir -p "$HOME"/\'edge-data/my data\' && '
         ".venv/bin/python -m edge.collect --source picamera2 --out \"$HOME\"/'edge-data/my data' "
-        "--serve 0.0.0.0:8000"
-    )  # every user value quoted for the Pi's shell
+        "--serve 0.0.0.0:8000 --pi pi@pi.local --host-data 'data/my data'"
+    )  # every user value quoted for the Pi's shell; --pi and DATA for the page's next step
     assert sequence[3] == "sudo -n systemctl start edge-classifier" and len(sequence) == 4
     first = json.loads((tmp_path / "ssh.log").read_text().splitlines()[2])
     assert "-t" in first and "BatchMode=yes" in first  # a terminal, so Ctrl-C reaches the Pi

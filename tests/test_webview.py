@@ -20,12 +20,17 @@ import pytest
 
 from edge import camera
 from edge.video import sources
+from edge.video.state import LIVE, FrameState, Guess
 from edge.web.webview import BOUNDARY, WebView, parse_address
 from tests.edge_models import colour_model_folder, solid
 from tests.fakes import FakeCapture
 
-PREDICTION = {"label": "red", "frame": 7, "fps": 9.5, "inference_ms": 1.25,
-              "top_k": [{"label": "red", "probability": 0.99}]}  # fmt: skip
+
+def prediction(**changes) -> FrameState:
+    """A fresh live frame's state, as the camera loop publishes it."""
+    guess = Guess("red", 0.99, [("red", 0.99)], 1.25)
+    return FrameState(**{"source": LIVE, "timestamp": time.time(), "frames": 7, "fps": 9.5,
+                         "guess": guess, **changes})  # fmt: skip
 
 
 def get(url: str, timeout: float = 5.0) -> tuple[str, bytes]:
@@ -59,11 +64,14 @@ def test_serves_page_stream_and_json():
     with WebView("127.0.0.1", 0) as view:
         red = np.zeros((60, 80, 3), np.uint8)
         red[:, :] = (255, 0, 0)  # RGB, as frames are inside the program
-        view.publish(red, PREDICTION)
+        state = prediction()
+        view.publish(red, state)
         kind, page = get(view.url)
         assert kind.startswith("text/html") and b'src="stream.mjpg"' in page
         kind, body = get(view.url + "prediction.json")
-        assert kind == "application/json" and json.loads(body) == PREDICTION
+        served = json.loads(body)
+        assert kind == "application/json" and served["age_s"] < 2
+        assert served == state.to_json(now=state.timestamp + served["age_s"])
         frame = first_mjpeg_frame(view.url + "stream.mjpg")
         assert frame.shape == (60, 80, 3)
         b, g, r = frame[30, 40].tolist()
@@ -150,7 +158,7 @@ def test_camera_web_view_in_headless_chromium(tmp_path, tmp_path_factory, monkey
         loop.join(15)
     assert not loop.is_alive() and result == {"code": 0}
     # The page's script fetched prediction.json and showed it.
-    assert '<div id="label">red</div>' in dom and "fps" in dom
+    assert '<div id="label" class="">red</div>' in dom and "fps" in dom
     # The screenshot shows the MJPEG stream: a large red area (the frame), drawn in RGB order.
     image = cv2.imread(str(shot))
     assert image is not None and image.shape[:2] == (600, 800)

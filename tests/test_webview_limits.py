@@ -20,6 +20,7 @@ from http.cookiejar import CookieJar
 import numpy as np
 import pytest
 
+from edge.video.state import FrameState
 from edge.web.access import Access
 from edge.web.webview import WebView, parse_address
 from tests.conftest import ROOT
@@ -31,6 +32,7 @@ SERVER = f"""
 import json, resource, sys, time
 resource.setrlimit(resource.RLIMIT_NOFILE, ({FD_LIMIT}, {FD_LIMIT}))
 import numpy as np
+from edge.video.state import FrameState
 from edge.web.webview import WebView
 with WebView("127.0.0.1", 0) as view:
     print(view.port, flush=True)
@@ -38,7 +40,7 @@ with WebView("127.0.0.1", 0) as view:
     end = time.monotonic() + float(sys.argv[1])
     while time.monotonic() < end:  # the inference loop: publish must never wait on a client
         started = time.perf_counter()
-        view.publish(frame, {{"frame": count}})
+        view.publish(frame, FrameState(frames=count))
         worst, count = max(worst, time.perf_counter() - started), count + 1
         time.sleep(0.01)
 print(json.dumps({{"frames": count, "worst_publish_ms": worst * 1000}}), flush=True)
@@ -98,7 +100,7 @@ def test_hundreds_of_idle_clients_do_not_stop_the_page_or_the_frames():
 
 def test_clients_beyond_the_cap_get_503_and_the_loop_goes_on():
     with WebView("127.0.0.1", 0, max_clients=2) as view:
-        view.publish(np.zeros((8, 8, 3), np.uint8), {"frame": 1})
+        view.publish(np.zeros((8, 8, 3), np.uint8), FrameState(frames=1))
         streams = [urllib.request.urlopen(view.url + "stream.mjpg", timeout=5) for _ in range(2)]
         try:
             time.sleep(0.2)
@@ -113,7 +115,9 @@ def test_clients_beyond_the_cap_get_503_and_the_loop_goes_on():
                 assert get(view.url + "prediction.json", timeout=2)[0] == 200
                 break
             except urllib.error.HTTPError:
-                view.publish(np.zeros((8, 8, 3), np.uint8), {"frame": 1})  # streams write, fail
+                view.publish(
+                    np.zeros((8, 8, 3), np.uint8), FrameState(frames=1)
+                )  # streams write, fail
                 time.sleep(0.2)
         else:
             pytest.fail("the slots were never freed")

@@ -39,11 +39,14 @@ def remote_path(path: str) -> str:
     return shlex.quote(path) if path.startswith("/") else f'"$HOME"/{shlex.quote(path)}'
 
 
-def collect_command(dest: str, source: str, name: str, port: int) -> str:
+def collect_command(dest: str, source: str, name: str, port: int, host: str, data: str) -> str:
+    """The Pi's command; `host` and `data` (the workstation's DATA) only go into the
+    commands the page shows once the photos are ready (make pull, make train)."""
     out = remote_path(f"{REMOTE_DATA}/{name}")
     return (
         f"cd {remote_path(dest)} && mkdir -p {out} && .venv/bin/python -m edge.collect "
-        f"--source {shlex.quote(source)} --out {out} --serve 0.0.0.0:{port}"
+        f"--source {shlex.quote(source)} --out {out} --serve 0.0.0.0:{port} "
+        f"--pi {shlex.quote(host)} --host-data {shlex.quote(data)}"
     )
 
 
@@ -60,14 +63,16 @@ def collect(options) -> int:
         print(f"stopping the boot service {SERVICE} (the camera has one owner)", file=sys.stderr)
         if _run(ssh(options.host, f"sudo -n systemctl stop {SERVICE}")) != 0:
             raise UserError(f"could not stop {SERVICE} on {options.host} (sudo -n refused?)")
-    host_name = options.host.rpartition("@")[2]
     print(
-        f"open http://{host_name}:{options.port}/?token=... as printed below "
-        "(the Pi prints 0.0.0.0 for its address); Ctrl-C ends",
+        "open the address the Pi prints below (with its token), or scan its QR code with a "
+        "phone on the same network; Ctrl-C ends",
         file=sys.stderr,
     )
     try:
-        command = collect_command(options.dest, options.source, options.name, options.port)
+        command = collect_command(
+            options.dest, options.source, options.name, options.port, options.host,
+            str(options.out),
+        )  # fmt: skip
         return _run(ssh(options.host, command, tty=True))
     finally:
         if running:
@@ -120,7 +125,12 @@ def build_parser() -> Parser:
     parser.add_argument("--source", default="picamera2", help="camera on the Pi")
     parser.add_argument("--dest", default="edge-classifier", help="deploy folder on the Pi")
     parser.add_argument("--port", type=positive_int, default=8000, help="page port on the Pi")
-    parser.add_argument("--out", type=Path, default=None, help="pull into (default data/NAME)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="DATA on this machine: pull into it; collect names it in the commands the page shows (default data/NAME)",
+    )
     return parser
 
 

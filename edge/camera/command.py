@@ -62,6 +62,7 @@ from edge.video.overlay import annotate
 from edge.video.reconnect import Reconnect
 from edge.video.recorder import Recorder
 from edge.video.sources import SourceError, parse_source
+from edge.video.state import LIVE, FrameState, Guess
 from edge.video.window import Window, check_can_open
 from edge.web.access import Access
 from edge.web.webview import WebView
@@ -91,6 +92,12 @@ def as_record(frame: Frame, count: int, prediction: Prediction, fps: float) -> d
         "inference_ms": round(prediction.inference_ms, 3),
         "fps": round(fps, 2),
     }
+
+
+def as_state(frame: Frame, count: int, prediction: Prediction, fps: float) -> FrameState:
+    """The frame's state for the web view (edge.video.state's schema)."""
+    guess = Guess(prediction.label, prediction.score, prediction.top, prediction.inference_ms)
+    return FrameState(LIVE, frame.timestamp, count, fps, guess)
 
 
 def _as_user_error(error: BaseException, name: str) -> BaseException:
@@ -193,7 +200,9 @@ class Outputs:
     view: WebView | None = None
     saver: UncertainSaver | None = None
 
-    def send(self, frame: Frame, prediction: Prediction, record: dict, rate: float, now: float):
+    def send(
+        self, frame: Frame, prediction: Prediction, record: dict, state: FrameState, now: float
+    ):
         """Hand one classified frame to each output; False when the loop should end (the
         window was closed, or the reader of stdout went away, as with `| head`)."""
         if self.saver is not None:
@@ -202,11 +211,11 @@ class Outputs:
             return False
         shown = None  # drawn only when someone looks at the picture
         if self.window is not None or self.recorder is not None or self._watched():
-            shown = annotate(frame.image, prediction, rate)
+            shown = annotate(frame.image, prediction, state.fps)
         if self.recorder is not None:
             self.recorder.write(shown)
         if self.view is not None:
-            self.view.publish(shown, record)  # the JSON prediction, even without a picture
+            self.view.publish(shown, state)  # the prediction, even without a picture
         return self.window is None or self.window.show(shown)
 
     def _watched(self) -> bool:
@@ -235,14 +244,17 @@ def _classify_frames(options, classify, capture, outputs: Outputs, stop, video_f
         if frame is None:
             if capture.error is not None:
                 raise _as_user_error(capture.error, capture.source.name)
+            if outputs.view is not None:
+                outputs.view.set_source(capture.state)  # "camera lost, retrying" on the page
             if capture.ended or (outputs.window is not None and not outputs.window.poll()):
                 break
             continue
         prediction = classify(frame.image if frame.model_input is None else frame.model_input)
         rate = fps.tick()
         record = as_record(frame, count, prediction, rate)
+        state = as_state(frame, count, prediction, rate)
         count += 1
-        if not outputs.send(frame, prediction, record, rate, frame_clock(frame, video_fps)):
+        if not outputs.send(frame, prediction, record, state, frame_clock(frame, video_fps)):
             break
         if options.max_frames and count >= options.max_frames:
             break

@@ -6,33 +6,40 @@
         # from a phone on the LAN: open the printed URL (it carries the access token once)
     python -m edge.collect --source 0 --out data/mine --window      # keys 1-9, u undo, q quit
     python -m edge.collect --source clip.mp4 --out data/mine --label Cube --count 20 --every 0.5
-    python -m edge.collect --out data/mine --review      # file edge.camera's uncertain frames
+    python -m edge.collect --out data/mine --review      # review only, no camera
 
 Classes default to DIR's existing sub-folders (folders starting with `_` or `.` are never
-classes); --classes adds folders. What is saved and how (full frames, JPEG q95, unique names,
-temporary name then rename, captures.jsonl, near-duplicates skipped): edge.collect.captures.
---label runs a headless burst: --count frames, one every --every seconds, then exit 0; the
-burst counts near-duplicates it skipped. Ctrl-C exits 130; bad input: one sentence, exit 2.
+classes); --classes adds folders; keys 1-9 keep their order across sessions (DIR/keys.txt).
+What is saved and how (full frames, JPEG q95, unique names, temporary name then rename,
+captures.jsonl, near-duplicates skipped): edge.collect.captures. --label runs a headless burst
+(edge.collect.burst): --count photos that pass the near-duplicate check, at least --every
+seconds apart; it ends early when the source ends or nothing changed for --still-for seconds,
+saying how many and why, then exit 0. The page's Review tab shows itself whenever
+DIR/_unlabeled/ holds frames. Beyond loopback the command prints the address with its token
+and a QR code of it for a phone. Ctrl-C exits 130; bad input: one sentence, exit 2.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
 from edge.cli import Parser, non_negative_int, positive_int, run_until_sigterm, seconds
+from edge.collect.burst import DEFAULT_STILL_FOR, MAX_BURST, Burst, run_burst
 from edge.collect.captures import DEFAULT_MIN_CHANGE, CaptureStore, check_class_name
 from edge.collect.loop import SOURCE_SHAPE, WAIT_FOR_FRAME, feed, log, summary
 from edge.collect.server import MAX_CLIENTS, CollectServer, preview_frames
-from edge.collect.session import Burst, Session, run_burst
+from edge.collect.session import NextStep, Session
 from edge.collect.unlabeled import Review
 from edge.collect.window import run_window
 from edge.errors import UserError
 from edge.video.capture import CaptureThread
 from edge.video.sources import open_source
 from edge.web.access import DEFAULT_TOKEN_FILE, Access
+from edge.web.join import print_qr
 from edge.web.webview import parse_address
 
 DEFAULT_SERVE = "127.0.0.1:8000"
@@ -51,9 +58,22 @@ def build_parser() -> Parser:
         "--classes", default=None, metavar="A,B,C", help="classes (folders) to offer, in key order"
     )
     parser.add_argument("--label", default=None, metavar="CLASS", help="headless burst into CLASS")
-    parser.add_argument("--count", type=positive_int, default=10, metavar="N", help="burst frames")
     parser.add_argument(
-        "--every", type=seconds, default=0.5, metavar="SECONDS", help="seconds between frames"
+        "--count", type=positive_int, default=10, metavar="N", help="photos the burst saves"
+    )
+    parser.add_argument(
+        "--every",
+        type=seconds,
+        default=0.5,
+        metavar="SECONDS",
+        help="least time between two saved photos (0: as soon as the scene changed enough)",
+    )
+    parser.add_argument(
+        "--still-for",
+        type=seconds,
+        default=DEFAULT_STILL_FOR,
+        metavar="SECONDS",
+        help="a burst ends when the scene has not changed enough for this long",
     )
     parser.add_argument(
         "--min-change",
@@ -79,7 +99,25 @@ def build_parser() -> Parser:
         "--window); a non-loopback HOST needs the token in --token-file",
     )
     parser.add_argument("--window", action="store_true", help="an OpenCV window instead")
-    parser.add_argument("--review", action="store_true", help="show the review tab (_unlabeled)")
+    parser.add_argument(
+        "--review",
+        action="store_true",
+        help="review only: no camera unless --source (the Review tab shows by itself whenever "
+        "DIR/_unlabeled holds frames)",
+    )
+    parser.add_argument(
+        "--pi",
+        default=None,
+        metavar="USER@HOST",
+        help="this Pi as the workstation reaches it (make collect PI= passes it), for the "
+        "`make pull` the page shows once the data is ready",
+    )
+    parser.add_argument(
+        "--host-data",
+        default=None,
+        metavar="DIR",
+        help="DATA on the workstation (make collect passes it), for the commands the page shows",
+    )
     parser.add_argument(
         "--token-file",
         type=Path,
@@ -98,6 +136,8 @@ def check_options(options) -> None:
     """Everything that can be checked before a camera opens."""
     if options.min_change < 0:
         raise UserError("--min-change must be 0 or more")
+    if options.count > MAX_BURST:
+        raise UserError(f"--count is at most {MAX_BURST} (a bigger burst is a typo)")
     if options.out.exists() and not options.out.is_dir():
         raise UserError(f"--out {options.out} is a file, not a folder")
     if options.label is not None:
@@ -115,27 +155,27 @@ def check_options(options) -> None:
 
 def headless_burst(options, store: CaptureStore, stop: threading.Event) -> int:
     source = open_source(options.source, SOURCE_SHAPE)
+    video_fps = 0.0 if source.live else source.fps  # now: the file's rate goes when it closes
     with CaptureThread(source) as capture:
 
         def take():
+            """The next frame and its time on its own clock (a file's position, else now)."""
             while not stop.is_set():
                 frame = capture.next_frame(timeout=WAIT_FOR_FRAME)
                 if frame is not None:
-                    return frame.image
+                    clock = frame.index / video_fps if video_fps > 0 else frame.timestamp
+                    return frame.image, clock
                 if capture.error is not None or capture.ended:
                     return None
             return None
 
         started = time.perf_counter()
-        burst = run_burst(store, Burst(options.label, options.count, options.every), take, stop)
+        burst = Burst(options.label, options.count, options.every, options.still_for)
+        run_burst(store, burst, take, stop)
         elapsed = time.perf_counter() - started
     if capture.error is not None:
         raise UserError(f"reading {source.name} failed: {capture.error}")
-    ended = " (the source ended)" if burst.done < burst.count and not stop.is_set() else ""
-    log(
-        f"saved {burst.saved} of {burst.done} frames into {store.root / options.label} in "
-        f"{elapsed:.1f} s; {burst.skipped} near-duplicates skipped{ended}"
-    )
+    log(f"{burst.sentence} (into {store.root / options.label}, {elapsed:.1f} s here)")
     summary(store)
     return 0
 
@@ -150,6 +190,9 @@ def serve(options, session: Session, stop: threading.Event) -> int:
         server = CollectServer(host, port, session, access, options.max_clients)
         stack.enter_context(server)
         log(f"collect page at {server.url}")
+        if server.join_url:
+            log(f"from a phone on this network: {server.join_url}  (or scan this QR code)")
+            print_qr(server.join_url, sys.stderr)
         if source is None:
             stop.wait()
         else:
@@ -168,8 +211,8 @@ def run(options, stop: threading.Event) -> int:
     )
     if options.label is not None:
         return headless_burst(options, store, stop)
-    review = Review(options.out) if options.review else None
-    session = Session(store, preview_frames(), options.classes, review)
+    next_step = NextStep(data=options.host_data, pi=options.pi)
+    session = Session(store, preview_frames(), options.classes, Review(options.out), next_step)
     if options.window:
         return run_window(options, session, stop)
     return serve(options, session, stop)

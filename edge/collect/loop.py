@@ -33,7 +33,7 @@ def summary(store: CaptureStore) -> None:
 
 def feed(capture: CaptureThread, source, frames: NewestFrame, stop, on_frame=None) -> None:
     """Hand frames to the page (or window) until stopped; a finite source plays at its own
-    rate and its last frame stays up when it ends."""
+    rate and its last frame stays up when it ends (the page says it ended)."""
     started = time.monotonic()
     video_fps = 0.0 if source.live else source.fps  # now: the file's rate goes when it closes
     while not stop.is_set():
@@ -41,12 +41,13 @@ def feed(capture: CaptureThread, source, frames: NewestFrame, stop, on_frame=Non
         if frame is None:
             if capture.error is not None:
                 raise UserError(f"reading {source.name} failed: {capture.error}")
+            frames.set_source(capture.state)  # "camera lost, retrying", "source ended"
             if on_frame is not None and not on_frame(None):
                 return
             if capture.ended:  # next_frame() no longer waits: without this the loop would spin
                 stop.wait(WAIT_FOR_FRAME)
             continue
-        frames.publish(frame.image)
+        frames.publish(frame.image, frame.timestamp)
         if on_frame is not None and not on_frame(frame.image):
             return
         if video_fps > 0:

@@ -8,9 +8,10 @@
     GET  /state.json               classes, counts, skipped, hints, recent captures, burst, review
     GET  /preview.jpg              the newest frame (JPEG, encoded once per frame, on demand)
     GET  /image/CLASS/FILE         a thumbnail of a capture (CLASS may be _unlabeled)
-    POST /capture {"class"}        save the newest frame      POST /undo
+    GET  /qr.svg                   the QR code of the address a phone opens (not on loopback)
+    POST /capture {"class"}        save the newest frame      POST /undo (this page's newest)
     POST /class {"name"}           add a class                POST /delete {"class", "file"}
-    POST /burst {"class", "count", "every"}                   one burst at a time
+    POST /burst {"class", "count", "every", "hold"}           one burst at a time; POST /stop
     POST /review/file {"file", "class"}                       POST /review/delete {"file"}
 
 POSTs must be `Content-Type: application/json`: a browser cannot send that cross-site without
@@ -35,6 +36,7 @@ from edge.errors import UserError
 from edge.imaging import bgr_to_rgb, encode_jpeg
 from edge.video.frames import NewestFrame
 from edge.web.access import Access
+from edge.web.join import phone_url, qr_svg
 from edge.web.server import PageHandler, PageServer, ServedPage
 
 PREVIEW_SIDE = 640  # pixels; the preview is scaled down to this, whatever the camera gives
@@ -59,6 +61,9 @@ class CollectServer(ServedPage):
         self.session, self.access = session, access
         self.frames = session.frames
         self._server = PageServer.open((host, port), _Handler, self, max_clients)
+        # What a phone opens (None on loopback): printed with its QR code, shown on the page.
+        self.join_url = phone_url(host, self._server.server_address[1], access)
+        session.join = {"url": self.join_url, "qr": "qr.svg"} if self.join_url else None
 
     def close(self) -> None:
         self.frames.close()  # the preview's waiters first, then the server
@@ -93,6 +98,8 @@ class _Handler(PageHandler):
                 self._send(jpeg, "image/jpeg")
         elif path.startswith("/image/"):
             self._image(app, path)
+        elif path == "/qr.svg" and app.join_url:
+            self._send(qr_svg(app.join_url), "image/svg+xml")
         else:
             self.send_error(HTTPStatus.NOT_FOUND, "no such page")
 

@@ -1,98 +1,164 @@
-"""What the collect page does, apart from HTTP: the class list, captures, bursts, review.
+"""What the collect page does, apart from HTTP: the class list, captures, bursts, undo, review.
 
-    session = Session(store, frames, classes=["Hat", "Cube"], review=Review(root))
-    session.handle("/capture", {"class": "Hat"})      # {"saved": "2025...jpg", "skipped": false}
+    session = Session(store, frames, classes=["Hat", "Cube"])
+    session.handle("/capture", {"class": "Hat", "client": "a1"})   # {"saved": ..., "says": ...}
     session.state()                                   # what /state.json returns
 
-Burst (also used by the headless CLI): take `count` frames, one every `every` seconds (each a
-newer frame than the last), saving each through the store (so near-duplicates are skipped).
+Keys 1-9 follow the order stored in DIR/keys.txt (KEYS_FILE), kept across sessions: classes
+named there first, then --classes, then other folders by name; a class added later gets the
+next key. (Training sorts its labels by name itself: the file only orders the page's keys.)
+Undo is per page session (each browser tab sends its own `client`): it takes back that tab's
+newest action, a photo it took (deleted) or a photo it deleted (put back), and says which.
+Bursts: edge.collect.burst. Review (edge.unlabeled) is always there; the page shows its tab
+once DIR/_unlabeled/ holds frames.
 """
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from edge.collect.captures import CaptureStore, check_class_name
+from edge.atomic import create_new, write_text
+from edge.collect.burst import DEFAULT_STILL_FOR, MAX_BURST, MAX_HOLD, Burst, run_burst
+from edge.collect.captures import (
+    MIN_IMAGES,
+    CaptureStore,
+    append_log,
+    check_class_name,
+    read_log,
+)
 from edge.collect.unlabeled import Review
 from edge.errors import UserError
 
-MAX_BURST = 500  # frames; a bigger burst is a typo
-FRAME_WAIT = 2.0  # s; a burst waits this long for a newer frame before giving up
+FRAME_WAIT = 2.0  # s; a burst waits this long for a newer frame before looking again
 RECENT = 12  # thumbnails of the last captures on the page
+KEYS_FILE = "keys.txt"
+_KEYS_HEADER = (
+    "# The collect page's keys 1-9, in this order (one class a line). Training sorts its labels\n"
+    "# by name itself: this file only orders the keys. Edit it to move a key.\n"
+)
+_UNDO_DEPTH = 50  # actions remembered per page session
 
 
 @dataclass
-class Burst:
+class Action:
+    """One undoable step of a page session: a photo it took, or one it deleted."""
+
+    kind: str  # "saved" or "deleted"
     cls: str
-    count: int
-    every: float
-    done: int = 0
-    saved: int = 0
-    skipped: int = 0
-    active: bool = True
+    name: str
+    data: bytes = b""  # a deleted photo's bytes, to put back
+    record: dict | None = None  # its captures.jsonl line
 
 
-def run_burst(
-    store: CaptureStore,
-    burst: Burst,
-    take: Callable[[], np.ndarray | None],
-    stop: threading.Event,
-    clock=time.monotonic,
-) -> Burst:
-    """Save burst.count frames from take() (None: the source ended), one per burst.every s."""
-    start = clock()
-    try:
-        for i in range(burst.count):
-            wait = start + i * burst.every - clock()
-            if wait > 0 and stop.wait(wait):
-                break
-            frame = take()
-            if frame is None or stop.is_set():
-                break
-            burst.done += 1
-            if store.save(burst.cls, frame) is None:
-                burst.skipped += 1
-            else:
-                burst.saved += 1
-    finally:
-        burst.active = False
-    return burst
+@dataclass
+class NextStep:
+    """What the page can tell about the commands after collecting (make collect PI= knows
+    the host and the workstation's DATA, which the device cannot)."""
+
+    data: str | None = None  # DATA on the workstation; default: --out as given
+    pi: str | None = None  # user@host of the Pi, when the page runs there
+
+
+def read_keys(path: Path) -> list[str]:
+    """The classes in KEYS_FILE, in order (comments, blanks and unusable names skipped)."""
+    if not path.is_file():
+        return []
+    names = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            with contextlib.suppress(UserError):
+                name = check_class_name(line)
+                if name not in names:
+                    names.append(name)
+    return names
 
 
 class Session:
-    def __init__(self, store: CaptureStore, frames, classes=(), review: Review | None = None):
-        self.store, self.frames, self.review = store, frames, review
+    def __init__(
+        self,
+        store: CaptureStore,
+        frames,
+        classes=(),
+        review: Review | None = None,
+        next_step: NextStep | None = None,
+    ):
+        self.store, self.frames = store, frames
+        self.review = review or Review(store.root)
         self.root = store.root
-        self.order = [store.add_class(c) for c in classes]  # keys 1-9 follow this order
+        self.next_step = next_step or NextStep()
+        self.join: dict | None = None  # {"url", "qr"}: set by the server beyond loopback
         self.burst: Burst | None = None
         self.stop = threading.Event()
         self._lock = threading.Lock()
+        self._actions: dict[str, list[Action]] = {}
+        self.order = read_keys(self.root / KEYS_FILE)
+        for name in classes:
+            self._remember(self.store.add_class(name))
+        self.classes()  # folders already there get their keys now
+
+    def _remember(self, name: str) -> None:
+        with self._lock:
+            if name not in self.order:
+                self.order.append(name)
 
     def classes(self) -> list[str]:
-        """Classes in key order: the ones given or added first, then other folders by name."""
+        """Classes in key order (see the module docstring); stores the order when it grew."""
         on_disk = self.store.classes()
         with self._lock:
-            return self.order + [c for c in on_disk if c not in self.order]
+            grew = [c for c in on_disk if c not in self.order]
+            self.order += grew
+            order = list(self.order)
+        if grew or not (self.root / KEYS_FILE).is_file() and order:
+            with contextlib.suppress(OSError):  # a read-only folder: keys just are not kept
+                write_text(self.root / KEYS_FILE, _KEYS_HEADER + "".join(c + "\n" for c in order))
+        return [c for c in order if c in on_disk]
 
     def state(self) -> dict:
         counts = self.store.counts()
         classes = [
-            {"name": c, "count": counts.get(c, 0), "skipped": self.store.skipped.get(c, 0)}
-            for c in self.classes()
+            {
+                "name": c,
+                "key": i + 1 if i < 9 else None,
+                "count": counts.get(c, 0),
+                "skipped": self.store.skipped.get(c, 0),
+            }
+            for i, c in enumerate(self.classes())
         ]
         return {
             "classes": classes,
             "hints": self.store.hints(),
             "recent": [{"class": s.cls, "file": s.path.name} for s in self.store.recent(RECENT)],
-            "burst": asdict(self.burst) if self.burst else None,
-            "review": self.review.items() if self.review else None,
+            "burst": self.burst.to_json() if self.burst else None,
+            "review": self.review.items(),
+            "frame": self.frames.state() if self.frames is not None else None,
+            "next": self.next_commands(counts),
+            "join": self.join,
             "source": self.store.source,
         }
+
+    def next_commands(self, counts: dict[str, int]) -> dict:
+        """The commands that come after collecting, and whether the data is ready for them."""
+        data = self.next_step.data or str(self.root)
+        name = Path(data).name
+        commands = []
+        if self.next_step.pi:
+            pi = self.next_step.pi
+            commands.append(f"make pull PI={shlex.quote(pi)} DATA={shlex.quote(data)}")
+        commands.append(f"make train convert DATA={shlex.quote(data)} NAME={shlex.quote(name)}")
+        ready = len(counts) >= 2 and min(counts.values()) >= MIN_IMAGES
+        says = (
+            f"every class has {MIN_IMAGES} or more photos: on the workstation, run"
+            if ready
+            else f"at least 2 classes with {MIN_IMAGES} photos each, then train"
+        )
+        return {"ready": ready, "says": says, "commands": commands}
 
     def handle(self, action: str, body: dict) -> dict:
         """Run one POST action; KeyError for an unknown one, UserError for bad values."""
@@ -100,6 +166,7 @@ class Session:
             "/capture": self.capture,
             "/class": self.add_class,
             "/burst": self.start_burst,
+            "/stop": self.stop_burst,
             "/undo": self.undo,
             "/delete": self.delete,
             "/review/file": self.review_file,
@@ -119,63 +186,109 @@ class Session:
             raise UserError("no camera frame yet")
         return frame
 
+    def _did(self, body: dict, action: Action) -> None:
+        with self._lock:
+            done = self._actions.setdefault(str(body.get("client", "")), [])
+            done.append(action)
+            del done[:-_UNDO_DEPTH]
+
     def capture(self, body: dict) -> dict:
-        path = self.store.save(self._class(body), self._frame())
-        return {"saved": path.name if path else None, "skipped": path is None}
+        cls = self._class(body)
+        path = self.store.save(cls, self._frame())
+        if path is None:
+            return {"saved": None, "skipped": True, "says": "skipped: too like the last one"}
+        self._did(body, Action("saved", cls, path.name))
+        return {"saved": path.name, "skipped": False, "says": f"saved {cls}/{path.name}"}
 
     def add_class(self, body: dict) -> dict:
         name = self.store.add_class(str(body.get("name", "")))
-        with self._lock:
-            if name not in self.order:
-                self.order.append(name)
-        return {"class": name}
+        self._remember(name)
+        key = self.classes().index(name) + 1
+        return {"class": name, "says": f"added {name}" + (f" (key {key})" if key <= 9 else "")}
 
     def start_burst(self, body: dict) -> dict:
-        cls, frames = self._class(body), self.frames
+        cls, frames, hold = self._class(body), self.frames, bool(body.get("hold", False))
         self._frame()
         try:
-            count, every = int(body.get("count", 10)), float(body.get("every", 0.5))
+            count = MAX_HOLD if hold else int(body.get("count", 10))
+            every = float(body.get("every", 0.5))
+            still_for = float(body.get("still_for", DEFAULT_STILL_FOR))
         except (TypeError, ValueError):
-            raise UserError("count and every must be numbers") from None
-        if not (1 <= count <= MAX_BURST and 0 <= every <= 60):
-            raise UserError(f"a burst is 1-{MAX_BURST} frames, 0-60 s apart")
+            raise UserError("count, every and still_for must be numbers") from None
+        if not (1 <= count <= MAX_BURST and 0 <= every <= 60 and 0 < still_for <= 600):
+            raise UserError(f"a burst is 1-{MAX_BURST} photos, 0-60 s apart")
         with self._lock:
             if self.burst is not None and self.burst.active:
-                raise UserError("a burst is already running")
-            self.burst = Burst(cls, count, every)
+                raise UserError(f"a burst into {self.burst.cls} is running: stop it first")
+            self.burst = burst = Burst(cls, count, every, still_for, hold)
         seq = [0]
 
-        def take() -> np.ndarray | None:
-            while not self.stop.is_set():
+        def take() -> tuple[np.ndarray, float] | None:
+            while not (self.stop.is_set() or burst.cancel.is_set()):
                 seq[0], frame = frames.frame_after(seq[0], FRAME_WAIT)
                 if frame is not None:
-                    return frame
-                if frames.closed:
+                    return frame, time.monotonic()
+                if frames.closed or frames.ended:
                     return None
             return None
 
-        args = (self.store, self.burst, take, self.stop)
+        def on_save(path: Path) -> None:
+            self._did(body, Action("saved", cls, path.name))
+
+        args = (self.store, burst, take, self.stop, on_save)
         threading.Thread(target=run_burst, args=args, name="burst", daemon=True).start()
-        return {"burst": asdict(self.burst)}
+        return {"burst": burst.to_json(), "says": burst.says()}
+
+    def stop_burst(self, body: dict) -> dict:
+        burst = self.burst
+        if burst is None or not burst.active:
+            return {"says": burst.sentence if burst else "no burst is running"}
+        burst.cancel.set()
+        deadline = time.monotonic() + FRAME_WAIT + 1
+        while burst.active and time.monotonic() < deadline:
+            time.sleep(0.02)  # the burst's thread finishes its frame, then says how many
+        return {"says": burst.says()}
 
     def undo(self, body: dict) -> dict:
-        undone = self.store.undo()
-        return {"undone": f"{undone.cls}/{undone.path.name}" if undone else None}
+        """Take back this page session's newest action, and say what it was."""
+        with self._lock:
+            done = self._actions.get(str(body.get("client", "")), [])
+            action = done.pop() if done else None
+        if action is None:
+            return {"undone": None, "says": "nothing of yours to undo"}
+        where = f"{action.cls}/{action.name}"
+        if action.kind == "saved":
+            try:
+                self.store.delete(action.cls, action.name)
+            except UserError:
+                return {"undone": None, "says": f"{where} was already deleted"}
+            return {"undone": where, "says": f"removed {where}, your newest photo"}
+        folder = self.root / action.cls
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            create_new(folder / action.name, action.data)
+        except FileExistsError:
+            return {"undone": None, "says": f"{where} is there again already"}
+        append_log(folder, action.record or {"file": action.name, "class": action.cls})
+        return {"undone": where, "says": f"put back {where}"}
 
     def delete(self, body: dict) -> dict:
         cls, name = check_class_name(str(body.get("class", ""))), str(body.get("file", ""))
-        self.store.delete(cls, name)
-        return {"deleted": f"{cls}/{name}"}
-
-    def _review(self) -> Review:
-        if self.review is None:
-            raise UserError("review is off: start with --review")
-        return self.review
+        folder = self.root / cls
+        record = next((r for r in read_log(folder) if r.get("file") == name), None)
+        data = b""
+        if record is not None and Path(name).name == name:
+            with contextlib.suppress(OSError):
+                data = (folder / name).read_bytes()
+        self.store.delete(cls, name)  # refuses a file captures.jsonl does not list
+        self._did(body, Action("deleted", cls, name, data, record))
+        return {"deleted": f"{cls}/{name}", "says": f"deleted {cls}/{name}", "undoable": True}
 
     def review_file(self, body: dict) -> dict:
-        target = self._review().file(str(body.get("file", "")), self._class(body))
-        return {"filed": f"{target.parent.name}/{target.name}"}
+        target = self.review.file(str(body.get("file", "")), self._class(body))
+        where = f"{target.parent.name}/{target.name}"
+        return {"filed": where, "says": f"filed into {target.parent.name}"}
 
     def review_delete(self, body: dict) -> dict:
-        self._review().delete(str(body.get("file", "")))
-        return {"deleted": str(body.get("file", ""))}
+        self.review.delete(str(body.get("file", "")))
+        return {"deleted": str(body.get("file", "")), "says": "deleted the frame"}

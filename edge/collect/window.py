@@ -43,7 +43,7 @@ def on_key(session: Session, key: int) -> str:
             answer = session.capture({"class": classes[key - ord("1")]})
             return "skipped: too like the last one" if answer["skipped"] else answer["saved"]
         if key in (ord("u"), ord("U")):
-            return f"removed {session.undo({})['undone']}"
+            return session.undo({})["says"]
     except UserError as exc:
         return str(exc)
     return ""

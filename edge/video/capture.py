@@ -15,6 +15,8 @@ fitted by the loop: most of them are dropped, and resizing those would be wasted
 
 A live source that fails mid-stream is closed and reopened with exponential back-off
 (edge.video.reconnect) while the loop keeps running (and keeps serving its last frame and prediction).
+`capture.state` says where the source stands (edge.video.state: starting, live, reconnecting,
+ended), so a page can say "camera lost, retrying" instead of showing the last frame as live.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 
 from edge.imaging import fit
 from edge.video.reconnect import Reconnect, log_to_stderr
+from edge.video.state import ENDED, LIVE, RECONNECTING, STARTING
 
 JOIN_TIMEOUT = 3.0  # s; how long stop() waits for a capture stuck inside a driver call
 
@@ -97,6 +100,7 @@ class CaptureThread:
         self.handover = LatestFrame(drop=source.live)
         self.log = log or log_to_stderr
         self.error: BaseException | None = None  # an unexpected failure, re-raised by the loop
+        self.state = STARTING  # edge.video.state: STARTING, LIVE, RECONNECTING or ENDED
         self._stop = threading.Event()
         self._reconnect = Reconnect(source, backoff, self.log, wait=self._stop.wait)
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
@@ -140,9 +144,11 @@ class CaptureThread:
                 captured = time.time()
                 if image is None:
                     lost = f"lost {self.source.name}"
+                    self.state = RECONNECTING if self.source.live else ENDED
                     if not self.source.live or not self._reconnect.reopen(lost):
                         break
                     continue
+                self.state = LIVE
                 small = fit(image, self.fit_to) if self.fit_to is not None else None
                 frame = Frame(image, index, captured, small)
                 index += 1
@@ -151,5 +157,6 @@ class CaptureThread:
         except BaseException as exc:  # handed to the loop, which reports it
             self.error = exc
         finally:
+            self.state = ENDED
             self.handover.close()
             self.source.close()

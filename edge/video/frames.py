@@ -9,15 +9,23 @@ swaps a reference and bumps a sequence number; JPEG encoding happens on request,
 whatever the number of viewers, outside the lock publish() takes. The capture thread's one-slot
 hand-over to the loop (edge.video.capture.LatestFrame) is the other direction: there one consumer
 takes each frame; here any number of viewers look at the newest.
+
+The frame's state travels with it (edge.video.state: its age, the source's state, fps, and
+the prediction when a model looked at it): publish() makes a live state from the capture time,
+set_state() replaces it with the loop's own (the web view's prediction), set_source() says the
+source was lost or ended, and state() is what /prediction.json and /state.json carry.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 
 from edge.imaging import encode_jpeg
+from edge.video.fps import RollingFps
+from edge.video.state import ENDED, LIVE, FrameState
 
 
 class NewestFrame:
@@ -31,11 +39,37 @@ class NewestFrame:
         self._seq = 0
         self._jpeg: tuple[int, bytes] = (0, b"")
         self._encode = threading.Lock()  # one encoding at a time, outside _changed
+        self._state = FrameState()
+        self._fps = RollingFps()
 
-    def publish(self, rgb: np.ndarray) -> None:
+    def publish(self, rgb: np.ndarray, timestamp: float | None = None) -> None:
+        """The newest frame, captured at `timestamp` (time.time(); default: now)."""
         with self._changed:
             self._frame, self._seq = rgb, self._seq + 1
+            when = time.time() if timestamp is None else timestamp
+            self._state = FrameState(LIVE, when, self._seq, self._fps.tick())
             self._changed.notify_all()
+
+    def set_state(self, state: FrameState) -> None:
+        """The newest frame's state as the loop knows it (with its prediction)."""
+        with self._changed:
+            self._state = state
+
+    def set_source(self, source: str) -> None:
+        """The source's state changed with no new frame (edge.video.state: lost, ended)."""
+        with self._changed:
+            self._state.source = source
+
+    @property
+    def ended(self) -> bool:
+        """The source ended: no newer frame will come."""
+        with self._changed:
+            return self._state.source == ENDED
+
+    def state(self) -> dict:
+        """The newest frame's age as of now and the rest of its state (edge.video.state)."""
+        with self._changed:
+            return self._state.to_json()
 
     def frame_after(self, seq: int, timeout: float) -> tuple[int, np.ndarray | None]:
         """The first frame newer than `seq` (waits up to timeout), or (seq, None)."""

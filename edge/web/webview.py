@@ -5,7 +5,8 @@
 
     /                   a page showing the stream and the current prediction
     /stream.mjpg        multipart/x-mixed-replace JPEG stream of the annotated frames
-    /prediction.json    the current prediction (the same fields as a headless JSON line)
+    /prediction.json    the newest frame's state and prediction (edge.video.state's schema:
+                        its age and the source's state travel with the label)
 
 The loop only hands over its newest annotated frame (publish() is O(1) and never waits on a
 browser: JPEG encoding happens in the server's threads, outside the hand-over's lock, once
@@ -32,46 +33,16 @@ from http import HTTPStatus
 import numpy as np
 
 from edge.video.frames import NewestFrame
+from edge.video.state import FrameState
 from edge.web.access import Access
 from edge.web.server import MAX_CLIENTS, PageHandler, PageServer, ServedPage
+from edge.web.webview_page import PAGE
 
 DEFAULT_HOST = "127.0.0.1"
 JPEG_QUALITY = 80  # 0..100
 STREAM_MAX_FPS = 20.0  # frames per second sent to each browser
 BOUNDARY = "edgeframe"
 _HOST = re.compile(r"[A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]")
-
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>edge classifier</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body { background: #111; color: #eee; font: 18px sans-serif; margin: 1em; }
-img { max-width: 100%; border: 1px solid #444; image-rendering: pixelated; }
-#label { font-size: 2em; font-weight: bold; margin: .3em 0; }
-#top, #meta { color: #bbb; }
-</style></head>
-<body>
-<div id="label">waiting for the first frame…</div>
-<img id="stream" src="stream.mjpg" alt="live camera stream" width="640">
-<div id="top"></div><div id="meta"></div>
-<script>
-async function refresh() {
-  try {
-    const p = await (await fetch("prediction.json", {cache: "no-store"})).json();
-    if (p.label !== undefined) {
-      document.getElementById("label").textContent = p.label;
-      document.getElementById("top").textContent =
-        p.top_k.map(t => t.label + " " + t.probability.toFixed(2)).join("  ·  ");
-      document.getElementById("meta").textContent =
-        "frame " + p.frame + "  ·  " + p.fps.toFixed(1) + " fps  ·  "
-        + p.inference_ms.toFixed(2) + " ms inference";
-    }
-  } catch (e) { document.getElementById("meta").textContent = "no connection"; }
-}
-refresh(); setInterval(refresh, 500);
-</script>
-</body></html>
-"""
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -101,7 +72,6 @@ class WebView(ServedPage):
         self.stream_clients = 0
         self.frames = NewestFrame(quality=JPEG_QUALITY)  # the annotated frames, for /stream.mjpg
         self._lock = threading.Lock()
-        self._prediction: dict = {}
 
     @property
     def port(self) -> int:
@@ -120,16 +90,19 @@ class WebView(ServedPage):
     def stopping(self) -> bool:
         return self.frames.closed
 
-    def publish(self, frame: np.ndarray | None, prediction: dict) -> None:
-        """Hand over the newest annotated RGB frame (or None: keep the last) and prediction."""
-        with self._lock:
-            self._prediction = prediction
+    def publish(self, frame: np.ndarray | None, state: FrameState) -> None:
+        """Hand over the newest annotated RGB frame (or None: keep the last) and its state."""
         if frame is not None:
             self.frames.publish(frame)
+        self.frames.set_state(state)
+
+    def set_source(self, source: str) -> None:
+        """The source's state changed with no new frame (lost, reconnecting, ended)."""
+        self.frames.set_source(source)
 
     def prediction(self) -> dict:
-        with self._lock:
-            return self._prediction
+        """/prediction.json: the newest frame's state, its age as of now."""
+        return self.frames.state()
 
     def close(self) -> None:
         self.frames.close()  # the streams' waits first, then the server

@@ -23,6 +23,7 @@ import edge.web.server
 from edge.collect.captures import CaptureStore
 from edge.collect.server import CollectServer, preview_frames
 from edge.collect.session import Session
+from edge.video.state import FrameState
 from edge.web.access import Access
 from edge.web.webview import WebView
 
@@ -41,7 +42,7 @@ def collect_page(tmp_path):
 @pytest.fixture
 def live_view():
     with WebView("127.0.0.1", 0) as view:
-        view.publish(np.zeros((16, 16, 3), np.uint8), {"frame": 1})
+        view.publish(np.zeros((16, 16, 3), np.uint8), FrameState(frames=1))
         yield view, view.port
 
 
@@ -139,7 +140,7 @@ def test_a_stream_outlives_the_request_deadline(live_view, monkeypatch):
 
     def frames():
         while not stop.wait(0.05):
-            view.publish(np.zeros((16, 16, 3), np.uint8), {"frame": 1})
+            view.publish(np.zeros((16, 16, 3), np.uint8), FrameState(frames=1))
 
     publisher = threading.Thread(target=frames, daemon=True)
     publisher.start()

@@ -128,7 +128,7 @@ format: $(VENV)/.stamp ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff format .
 
 bench: $(VENV)/.stamp ## Run the benchmarks in bench/ (ratios measured side by side)
-	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 # Deploy runs Ansible (tools/ansible), installed into .venv on first use (the `deploy` extra).
 # The values reach tools.deploy through the environment, never pasted into the recipe's shell

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/camera_loop.py                    # run by `make bench`
     .venv/bin/python bench/camera_loop.py --model models/mine --threads 4 --frames 5000
+    .venv/bin/python bench/camera_loop.py --quick            # seconds: checks that it runs
 
 Uses models/sample when it holds a .tflite (`make train convert`), else builds a small
 stand-in model (train/'s VGG16, random weights, 96x96, int8) in a temporary folder, and says
@@ -26,6 +27,10 @@ Then one long loop run of --frames frames reads RSS after --early and after --fr
 
 Goals (issue 5): loop frame rate >= 90 % of bare; RSS after 5000 frames within 5 % of RSS
 after 500. Missing a goal is printed; --strict also makes it exit 1.
+
+--quick (the test suite runs it) takes a tiny stand-in (bench/_tiny.py) unless --model says
+otherwise, a 64x48 video, one round of 20 frames and RSS at frames 20 and 40: seconds, and
+no figure worth reading.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._tiny import tiny_int8  # noqa: E402
 from edge import camera  # noqa: E402 - after the path set-up above
 from edge.atomic import write_bytes  # noqa: E402
 from edge.imaging import fit  # noqa: E402
@@ -64,6 +70,8 @@ STAND_IN_CLASSES = ["Hat", "Cube", "Card", "Torch", "Screw"]
 RATIO_GOAL = 0.90
 RSS_GOAL = 0.05
 BARE_SECONDS = 0.25  # s of bare invoke() before and after each loop run
+QUICK = ("64x48", 1, 20, 40, 20)  # --quick: video size, rounds, round frames, frames, early
+QUICK_SIZE = (32, 32)  # pixels, the tiny stand-in's input
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -100,7 +108,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--build-stand-in", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny model and video, one round: checks that it runs"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.size, args.rounds, args.round_frames, args.frames, args.early = QUICK
+    return args
 
 
 def default_thread_counts() -> list[int]:
@@ -124,22 +138,27 @@ def rss_mib() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def stand_in_model(folder: Path) -> Path:
+def stand_in_model(folder: Path, quick: bool = False) -> Path:
     """The product's network with random weights: train/'s VGG16 model (96x96, 5 classes),
-    int8 through convert/'s own quantize(), so the input is raw pixels (scale 1, zero point 0)
-    exactly as in the int8.tflite `make convert` writes. Needs the dev install (TensorFlow)."""
-    from train.tf_import import import_tensorflow
+    int8 through train/tflite's quantize() as convert/ does, so the input is raw pixels (scale
+    1, zero point 0) exactly as in the int8.tflite `make convert` writes; with quick,
+    bench/_tiny.py's 32x32 model instead. Needs the dev install (TensorFlow)."""
+    size = QUICK_SIZE if quick else STAND_IN_SIZE
+    if quick:
+        tiny_int8(folder / TFLITE_FILES["int8"], size, len(STAND_IN_CLASSES))
+    else:
+        from train.tf_import import import_tensorflow
 
-    import_tensorflow()  # TensorFlow's log level and start-up filter, before it loads
-    from train.model import build_model
-    from train.tflite.quantize import calibrate, quantize
+        import_tensorflow()  # TensorFlow's log level and start-up filter, before it loads
+        from train.model import build_model
+        from train.tflite.quantize import calibrate, quantize
 
-    model = build_model(num_classes=len(STAND_IN_CLASSES), size=STAND_IN_SIZE, base_weights=None)
-    pixels = np.random.default_rng(0).integers(0, 256, (8, *STAND_IN_SIZE, 3), np.uint8)
-    int8 = quantize(calibrate(model, pixels, "uint8", progress=False), "uint8")
-    write_bytes(folder / TFLITE_FILES["int8"], int8)
+        model = build_model(num_classes=len(STAND_IN_CLASSES), size=size, base_weights=None)
+        pixels = np.random.default_rng(0).integers(0, 256, (8, *size, 3), np.uint8)
+        int8 = quantize(calibrate(model, pixels, "uint8", progress=False), "uint8")
+        write_bytes(folder / TFLITE_FILES["int8"], int8)
     write_labels(folder / "labels.txt", STAND_IN_CLASSES)
-    write_meta(folder, {"classes": STAND_IN_CLASSES, "input_size": list(STAND_IN_SIZE),
+    write_meta(folder, {"classes": STAND_IN_CLASSES, "input_size": list(size),
                         "input_color": "RGB", "input_range": [0, 255]})  # fmt: skip
     return folder
 
@@ -233,23 +252,30 @@ def run_loop(model: Path, video: Path, threads: int, frames: int, early: int) ->
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.build_stand_in is not None:
-        stand_in_model(args.build_stand_in)
+        stand_in_model(args.build_stand_in, args.quick)
         return 0
     width, height = (int(v) for v in args.size.lower().split("x"))
     cpus = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="bench-camera-") as tmp:
         tmp = Path(tmp)
         folder = args.model
-        if folder is None and any((SAMPLE / name).is_file() for name in TFLITE_FILES.values()):
+        has_sample = any((SAMPLE / name).is_file() for name in TFLITE_FILES.values())
+        if folder is None and has_sample and not args.quick:
             folder = SAMPLE
         if folder is None:
-            print(f"model: {SAMPLE} has no .tflite (`make train convert` makes the real one);")
-            print("       building a stand-in: train/'s VGG16 model, random weights, 96x96, int8")
+            if args.quick:
+                print("model: --quick: a tiny stand-in (bench/_tiny.py), random weights, 32x32")
+            else:
+                print(f"model: {SAMPLE} has no .tflite (`make train convert` makes the real one);")
+                print(
+                    "       building a stand-in: train/'s VGG16 model, random weights, 96x96, int8"
+                )
             folder = tmp / "model"
             folder.mkdir()
             # In a child process: TensorFlow stays out of this one, as it is on the device.
+            quick = ["--quick"] if args.quick else []
             built = subprocess.run(
-                [sys.executable, __file__, "--build-stand-in", str(folder)],
+                [sys.executable, __file__, "--build-stand-in", str(folder), *quick],
                 capture_output=True,
                 text=True,
             )

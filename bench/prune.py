@@ -2,13 +2,16 @@
 
     .venv/bin/python bench/prune.py                      # the newest pruned folder in models/
     .venv/bin/python bench/prune.py --slim models/signs128-slim --threads 1,2 --rounds 20
+    .venv/bin/python bench/prune.py --quick             # seconds: checks that it runs
 
 The pruned folder is one `python -m train.prune` wrote (model.json records "pruning" and
 the folder it came from); both must hold an int8.tflite (`make prune` converts both).
 Each round times --invokes invoke() calls of one model, then of the other, at each thread
 count, so load from other processes hits both alike; the speed-up is the median of the
 per-round ratios (train.prune.latency). Without such a pair of folders it says so and exits
-0: `make bench` runs on a fresh clone too.
+0: `make bench` runs on a fresh clone too. --quick (the test suite runs it) times a pair of
+tiny stand-ins (bench/_tiny.py: 8 filters against 4, in a temporary folder, unless --slim says
+otherwise) for 2 rounds of 2 invokes at 1 thread: seconds, and no figure worth reading.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.model_folder import ModelFolderError, read_meta  # noqa: E402 - after the path set-up
-from train.prune.latency import side_by_side  # noqa: E402 - after the path set-up above
+from bench._tiny import tiny_int8  # noqa: E402 - after the path set-up above
+from edge.model_folder import ModelFolderError, read_meta, write_meta  # noqa: E402
+from train.prune.latency import side_by_side  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -37,7 +42,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", default="1,2", help="interpreter thread counts (default: 1,2)")
     parser.add_argument("--rounds", type=int, default=10, help="alternating rounds (default: 10)")
     parser.add_argument("--invokes", type=int, default=10, help="invokes per round (default: 10)")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--quick", action="store_true", help="a tiny stand-in pair, 2 short rounds: checks it runs"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.threads, args.rounds, args.invokes = "1", 2, 2
+    return args
+
+
+def stand_in_pair(root: Path) -> Path:
+    """A tiny unpruned folder and a narrower one that says it was pruned from it (--quick)."""
+    for name in ("unpruned", "pruned"):
+        (root / name).mkdir()
+    tiny_int8(root / "unpruned" / "int8.tflite", filters=8)
+    tiny_int8(root / "pruned" / "int8.tflite", filters=4)
+    write_meta(
+        root / "pruned", {"input_size": [32, 32], "pruning": {"from": str(root / "unpruned")}}
+    )
+    return root / "pruned"
 
 
 def pruning_of(folder: Path) -> dict | None:
@@ -75,7 +98,15 @@ def pair(slim: Path | None) -> tuple[Path, Path] | str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    found = pair(args.slim)
+    if args.quick and args.slim is None:
+        with tempfile.TemporaryDirectory(prefix="bench-prune-") as tmp:
+            print("--quick: a tiny stand-in pair (bench/_tiny.py), random weights, 32x32")
+            return measure(args, stand_in_pair(Path(tmp)))
+    return measure(args, args.slim)
+
+
+def measure(args: argparse.Namespace, slim: Path | None) -> int:
+    found = pair(slim)
     if isinstance(found, str):
         print(f"skipped: {found}")
         return 0

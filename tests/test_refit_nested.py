@@ -1,25 +1,17 @@
-"""bench/refit_nested.py: one nested cut for the --refit question, end to end on a tiny model:
-the cut is drawn from the model's training split only, its validation split judges, and both
-the selected and the refit model are judged."""
+"""tools/experiments/refit_nested.py: one nested cut for the --refit question, end to end on a
+tiny model: the cut is drawn from the model's training split only, its validation split judges,
+and both the selected and the refit model are judged."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.datagen import make_dataset as make_shapes_dataset
 from tests.test_train import FAST, _run
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("refit_nested", ROOT / "bench/refit_nested.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tools.experiments import refit_nested
 
 
 def _lines(path):
@@ -35,7 +27,7 @@ def test_a_nested_cut_trains_on_the_training_split_and_judges_on_validation(tmp_
 
     own_refit = train.refit.refit
     work = tmp_path / "cut1"
-    code = _bench().main(
+    code = refit_nested.main(
         ["--model", str(model), "--cut-seed", "1", "--work", str(work), "--", *FAST]
     )
     assert code == 0
@@ -58,6 +50,6 @@ def test_a_nested_cut_trains_on_the_training_split_and_judges_on_validation(tmp_
     meta = json.loads((work / "model" / "model.json").read_text())
     assert meta["training"]["refit"] is True
     # a folder that holds anything is never reused
-    assert _bench().main(["--model", str(model), "--cut-seed", "2", "--work", str(work), "--",
+    assert refit_nested.main(["--model", str(model), "--cut-seed", "2", "--work", str(work), "--",
                           *FAST]) == 2  # fmt: skip
     assert "is not empty" in capsys.readouterr().err

@@ -1,6 +1,7 @@
-"""Should --refit be the default? One nested cut: the measurement README "Why these defaults" has.
+"""Should --refit be the default? One nested cut: the measurement docs/training.md has ("Why these
+defaults").
 
-    .venv/bin/python bench/refit_nested.py --model models/signs --cut-seed 4 --work /tmp/cut4 \
+    .venv/bin/python -m tools.experiments.refit_nested --model models/signs --cut-seed 4 --work /tmp/cut4 \
         -- --size 96 --epochs-head 60 --epochs-finetune 60 --batch-size 32 --time-budget 0
 
 The refit trains on the validation split, so validation cannot judge it. This takes a trained
@@ -23,11 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from edge.errors import UserError  # noqa: E402
-from edge.model_folder import read_meta  # noqa: E402
-from train.dataset import load_split, read_split  # noqa: E402
+from edge.errors import UserError
+from edge.model_folder import read_meta
+from train.dataset import load_split, read_split
 
 
 def build_cut(model: Path, seed: int, cut: Path) -> dict[str, int]:

@@ -4,9 +4,9 @@
     tiny_int8(folder / "int8.tflite", size=(32, 32), classes=5, filters=8)
 
 One 3x3 convolution, global average pooling and a softmax layer, random weights, raw pixels
-in (0..255, as the int8.tflite `make convert` writes takes them), full-integer through
-convert/'s own quantize(). Built in seconds: --quick checks that a benchmark runs, on inputs
-too small for its figures to mean anything. Needs the dev install (TensorFlow).
+in (0..255, as the int8.tflite `make convert` writes takes them), full-integer through the
+quantize() convert/ uses (train/tflite). Built in seconds: --quick checks that a benchmark
+runs, on inputs too small for its figures to mean anything. Needs the dev install (TensorFlow).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ def tiny_int8(path: Path, size=(32, 32), classes: int = 5, filters: int = 8) -> 
 
     import_tensorflow()  # TensorFlow's log level and start-up filter, before it loads
     import keras
-    from convert.quantize import calibrate, quantize
+
+    from train.tflite.quantize import calibrate, quantize
 
     keras.utils.set_random_seed(filters)  # another width, other weights
     pixels = keras.Input(shape=(*size, 3))

@@ -129,3 +129,59 @@ def test_train_ignores_folders_starting_with_underscore(tmp_path):
     (tmp_path / UNLABELED).mkdir()
     (tmp_path / UNLABELED / "frame.png").write_bytes((tmp_path / "bar" / "000.png").read_bytes())
     assert scan(tmp_path).classes == ["bar", "disc", "square"]
+
+
+def test_the_saver_stops_at_its_caps_and_says_so_once(tmp_path):
+    said = []
+    frames = scene("turn", 8, step=30)
+    saver = UncertainSaver(tmp_path, 0.6, 0.0, 1.0, "cam", max_frames=3, say=said.append)
+    kept = [saver.offer(f, guess(0.4), now=float(i)) for i, f in enumerate(frames)]
+    assert [p is not None for p in kept] == [True] * 3 + [False] * 5
+    assert len(said) == 1 and "3 uncertain frames" in said[0] and "goes on classifying" in said[0]
+    again = UncertainSaver(tmp_path, 0.6, 0.0, 1.0, "cam", max_frames=4, say=said.append)
+    assert again.offer(frames[5], guess(0.4), 10.0) is not None  # the 3 already there count
+    assert again.offer(frames[6], guess(0.4), 11.0) is None and len(said) == 2
+    by_size = UncertainSaver(tmp_path / "b", 0.6, 0.0, 1.0, "cam", max_mib=0.001, say=said.append)
+    assert by_size.offer(frames[0], guess(0.4), 0.0) is not None  # 1 KiB: one frame passes it
+    assert by_size.offer(frames[1], guess(0.4), 1.0) is None and "MiB" in said[-1]
+    assert len(list((tmp_path / UNLABELED).glob("*.jpg"))) == 4
+
+
+def test_a_full_disk_stops_the_saver_once_and_the_camera_classifies_on(
+    tmp_path, tmp_path_factory, monkeypatch, capsys
+):
+    """The saver's writes fail with ENOSPC after two frames (a full tmpfs, simulated): every
+    frame of the video is still classified, the run ends 0, the warning is said once."""
+    import errno
+
+    import edge.collect.unlabeled as unlabeled
+
+    real, calls = unlabeled.create_new, []
+
+    def filling(path, data, mode=0o666):
+        calls.append(path)
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data, mode)
+
+    monkeypatch.setattr(unlabeled, "create_new", filling)
+    grey = []
+    for i in range(40):  # every channel equal: p = 1/3 each, uncertain; sliding stripes
+        frame = np.full((120, 160, 3), 100, np.uint8)
+        frame[:, (i * 7) % 160 : (i * 7) % 160 + 30] = 220
+        grey.append(frame)
+    video = write_video(tmp_path / "clip.avi", grey, fps=10)
+    data = tmp_path / "data"
+    data.mkdir()
+    model = str(colour_model_folder(tmp_path_factory))
+    flags = ["--source", str(video), "--headless", "--save-uncertain", str(data)]
+    options = camera.build_parser().parse_args(["--model", model, *flags, "--save-every", "0s"])
+    out = io.StringIO()
+    assert camera.run(options, threading.Event(), out=out) == 0
+    assert len(out.getvalue().splitlines()) == 40  # every frame classified
+    err = capsys.readouterr().err
+    assert err.count("no more uncertain frames are kept") == 1 and "No space left" in err
+    assert len(calls) == 3  # nothing tried after the failure
+    jpegs = sorted((data / UNLABELED).glob("*.jpg"))
+    assert [p.with_suffix(".json").is_file() for p in jpegs] == [True, True]  # no orphan
+    assert not list((data / UNLABELED).glob(".*"))  # no temporary file left

@@ -14,11 +14,13 @@ from edge.cli import (
     add_classifier_arguments,
     add_model_arguments,
     non_negative_int,
+    positive_float,
     positive_int,
     probability,
     seconds,
 )
 from edge.collect.captures import DEFAULT_MIN_CHANGE
+from edge.collect.unlabeled import DEFAULT_MAX_FRAMES, DEFAULT_MAX_MIB
 from edge.prediction import KINDS
 from edge.web.access import DEFAULT_TOKEN_FILE
 from edge.web.webview import parse_address
@@ -125,6 +127,21 @@ def add_uncertain_arguments(parser: Parser) -> None:
         default=2.0,
         metavar="SECONDS",
         help="keep at most one uncertain frame per this interval (2s, 500ms)",
+    )
+    parser.add_argument(
+        "--uncertain-max-frames",
+        type=positive_int,
+        default=DEFAULT_MAX_FRAMES,
+        metavar="N",
+        help="stop keeping uncertain frames once DIR/_unlabeled/ holds this many (the camera "
+        "goes on classifying)",
+    )
+    parser.add_argument(
+        "--uncertain-max-mib",
+        type=positive_float,
+        default=DEFAULT_MAX_MIB,
+        metavar="MIB",
+        help="stop keeping uncertain frames once DIR/_unlabeled/ holds this many MiB",
     )
     parser.add_argument(
         "--min-change",

@@ -22,7 +22,9 @@ The first (warm-up) invoke runs before the loop and is not counted.
 
 --save-uncertain DIR keeps frames whose top probability is below --uncertain-below in
 DIR/_unlabeled/ with the prediction beside each (edge.collect.unlabeled), at most one per --save-every
-(on a video file, its own clock) and none that barely differs from the last one kept.
+(on a video file, its own clock) and none that barely differs from the last one kept. At
+--uncertain-max-frames or --uncertain-max-mib, or when the disk is full, it stops keeping
+them and says so once; the camera goes on classifying.
 
 --wait-for-camera (what the boot service passes): a camera or stream that is not there at
 start is waited for, with the same back-off and rare log lines as a lost one, instead of exit 2.
@@ -280,6 +282,9 @@ def _uncertain_saver(options, source, model_path) -> UncertainSaver | None:
         min_change=options.min_change,
         source=source.name,
         model=model_path,
+        max_frames=options.uncertain_max_frames,
+        max_mib=options.uncertain_max_mib,
+        say=log,
     )
 
 

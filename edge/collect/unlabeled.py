@@ -13,6 +13,10 @@ seconds (of the frame's own clock: capture time for a camera, position for a vid
 not when it barely differs from the last kept one (edge.collect.captures.change < min_change). Each
 JPEG gets a sidecar NAME.json with the prediction: {"label", "probability", "top_k", "time",
 "source", "model"}. train ignores `_unlabeled` (folders starting with `_` are not classes).
+
+What is kept is capped, by count and by size (max_frames, max_mib; the frames already in the
+folder count): at the cap, or when a write fails (a full disk, a read-only card), the saver
+stops keeping frames and says so once; the camera goes on classifying.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,24 +41,46 @@ from edge.collect.captures import (
 )
 from edge.errors import UserError
 
+DEFAULT_MAX_FRAMES = 1000  # frames kept in DIR/_unlabeled at most (~150 MB at 640x480)
+DEFAULT_MAX_MIB = 500.0  # MiB of them (JPEGs and sidecars) at most
+_MIB = 1024 * 1024  # bytes
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
 
 class UncertainSaver:
-    """Decides, frame by frame, what to keep in root/_unlabeled/ (rate-limited, de-duplicated)."""
+    """Decides, frame by frame, what to keep in root/_unlabeled/ (rate-limited, de-duplicated,
+    capped); `say` gets the one sentence said when it stops keeping frames."""
 
     def __init__(
-        self, root: Path, below: float, every: float, min_change: float, source: str, model=""
+        self,
+        root: Path,
+        below: float,
+        every: float,
+        min_change: float,
+        source: str,
+        model="",
+        max_frames: int = DEFAULT_MAX_FRAMES,
+        max_mib: float = DEFAULT_MAX_MIB,
+        say: Callable[[str], None] = _say,
     ):
         self.below, self.every, self.min_change = below, every, min_change
         self.store = CaptureStore(Path(root), source)
         self.folder = Path(root) / UNLABELED
         self.model = str(model)
+        self.max_frames, self.max_bytes, self.say = max_frames, max_mib * _MIB, say
         self.kept = 0
+        self.stopped: str | None = None  # why no more frames are kept, once that happened
+        self.frames, self.bytes = _holding(self.folder)
         self._last_time: float | None = None
         self._last_thumb: np.ndarray | None = None
 
     def offer(self, rgb: np.ndarray, prediction, now: float) -> Path | None:
-        """Keep this frame if the model was unsure, the interval passed and the scene changed."""
-        if prediction.score >= self.below:
+        """Keep this frame if the model was unsure, the interval passed and the scene changed
+        (and the saver has not stopped: at the cap, or after a failed write)."""
+        if self.stopped is not None or prediction.score >= self.below:
             return None
         if self._last_time is not None and now - self._last_time < self.every:
             return None
@@ -60,6 +88,28 @@ class UncertainSaver:
         if self._last_thumb is not None and change(thumb, self._last_thumb) < self.min_change:
             return None
         self._last_time, self._last_thumb = now, thumb
+        if self.frames >= self.max_frames or self.bytes >= self.max_bytes:
+            self._stop(
+                f"{self.folder} holds {self.frames} uncertain frames "
+                f"({self.bytes / _MIB:.1f} MiB), the cap (--uncertain-max-frames "
+                f"{self.max_frames}, --uncertain-max-mib {self.max_bytes / _MIB:g})"
+            )
+            return None
+        try:
+            return self._keep(rgb, prediction, now)
+        except OSError as exc:  # a full disk, a read-only or removed card
+            self._stop(f"cannot write to {self.folder}: {exc.strerror or exc}")
+            return None
+
+    def _stop(self, why: str) -> None:
+        self.stopped = why
+        self.say(
+            f"warning: {why}; no more uncertain frames are kept (the camera goes on "
+            f"classifying); review them with python -m edge.collect --out "
+            f"{self.folder.parent} --review"
+        )
+
+    def _keep(self, rgb: np.ndarray, prediction, now: float) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.store.write_jpeg(self.folder, rgb)
         sidecar = {
@@ -72,9 +122,28 @@ class UncertainSaver:
             "width": int(rgb.shape[1]),
             "height": int(rgb.shape[0]),
         }
-        create_new(path.with_suffix(".json"), json.dumps(sidecar, indent=1).encode())
+        data = json.dumps(sidecar, indent=1).encode()
+        try:
+            create_new(path.with_suffix(".json"), data)
+        except OSError:
+            path.unlink(missing_ok=True)  # ours, a moment old: no frame without its sidecar
+            raise
         self.kept += 1
+        self.frames += 1
+        self.bytes += path.stat().st_size + len(data)
         return path
+
+
+def _holding(folder: Path) -> tuple[int, int]:
+    """(frames, bytes of frames and sidecars) in an _unlabeled folder; (0, 0) if none."""
+    frames = size = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.endswith((".jpg", ".json")) and not entry.name.startswith("."):
+                frames += entry.name.endswith(".jpg")
+                with contextlib.suppress(OSError):
+                    size += entry.stat().st_size
+    return frames, size
 
 
 class Review:

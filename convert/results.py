@@ -92,7 +92,7 @@ class TestResults:
 
 
 def build_report(args, source, search: Search, final: TestResults, seconds: float) -> dict:
-    """Everything report.json holds (see README, "Conversion")."""
+    """Everything report.json holds (see docs/conversion.md)."""
     float_scores, int8_scores, keras_float = _scores(source, final)
     return {
         "format_version": 1,

@@ -10,7 +10,7 @@ exactly E epochs on the same learning-rate curve (the cosine's planned length is
 e has the rate it had). Nothing is chosen on the validation split afterwards: its photos are
 training photos now (model.json says so), and the test split stays the measure of the result.
 
-Off by default: README, "Why these defaults", has the measurement (the sign photos' training
+Off by default: docs/training.md, "Why these defaults", has the measurement (the sign photos' training
 split cut again into a smaller train and validation split, the real validation split as the
 judge): on three cuts as accurate or better by one or two photos, its NLL lower on one and
 higher on two; the first rule (stated before the second cut's result) did not make it a

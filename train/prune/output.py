@@ -97,7 +97,7 @@ def _meta(out: Path, summary: dict, splits: dict) -> dict:
 
 
 def table(report: dict) -> str:
-    """The per-step table, as printed and as README shows it."""
+    """The per-step table, as printed and as docs/pruning.md shows it."""
     lines = [
         f"{'step':>4} {'criterion':<10} {'MMAC':>8} {'x fewer':>7} {'params M':>8} "
         f"{'val pruned':>10} {'val tuned':>9}  status"

@@ -172,3 +172,40 @@ def test_kill_9_during_a_burst_leaves_no_partial_file(tmp_path):
         assert path.read_bytes()[-2:] == b"\xff\xd9" and decode(path).shape == (480, 640, 3)
     lines = (out / "Cube" / LOG_NAME).read_text().splitlines()
     assert all(json.loads(line)["file"] in {p.name for p in jpegs} for line in lines)
+
+
+def test_a_cut_last_log_line_never_swallows_the_next_record(tmp_path):
+    store = CaptureStore(tmp_path, source="cam")
+    first, second = (store.save("Cube", f) for f in scene("turn", 2, step=30))
+    log = tmp_path / "Cube" / LOG_NAME
+    cut = log.read_bytes()[:-25]  # a crash in the middle of the second line
+    log.write_bytes(cut)
+    third = store.save("Cube", scene("turn", 3, step=30)[2])
+    assert [r["file"] for r in read_log(tmp_path / "Cube")] == [first.name, third.name]
+    store.delete("Cube", third.name)  # listed on a line of its own: deletable
+    assert log.read_bytes() == cut + b"\n"  # the cut line kept as it was, byte for byte
+
+
+def test_lines_that_are_not_records_are_kept_by_a_delete(tmp_path):
+    store = CaptureStore(tmp_path, source="cam\u2028\u0085")  # splitlines() would cut here
+    first, second = (store.save("Cube", f) for f in scene("turn", 2, step=30))
+    log = tmp_path / "Cube" / LOG_NAME
+    garbage = b'my note\n5\n["x"]\n{"file": "\xe2\x80'  # text, not-objects, half a character
+    log.write_bytes(log.read_bytes() + garbage + b"\n")
+    third = store.save("Cube", scene("turn", 3, step=30)[2])
+    assert [r["file"] for r in read_log(tmp_path / "Cube")] == [
+        f.name for f in (first, second, third)
+    ]
+    store.delete("Cube", second.name)
+    text = log.read_bytes()
+    assert garbage in text and second.name.encode() not in text
+    assert [r["file"] for r in read_log(tmp_path / "Cube")] == [first.name, third.name]
+
+
+def test_a_refused_delete_leaves_undo_as_it_was(tmp_path):
+    store = CaptureStore(tmp_path, source="cam")
+    saved = store.save("Cube", scene("turn", 1)[0])
+    (tmp_path / "Cube" / LOG_NAME).write_bytes(b"")  # the log lost its line
+    with pytest.raises(UserError, match="not a capture"):
+        store.delete("Cube", saved.name)
+    assert [s.path for s in store.saved] == [saved]

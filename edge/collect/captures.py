@@ -38,7 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.atomic import create_new, write_text
+from edge.atomic import create_new, write_bytes
 from edge.errors import UserError
 from edge.imaging import encode_jpeg, is_image_file
 
@@ -192,9 +192,9 @@ class CaptureStore:
 
     def delete(self, cls: str, name: str) -> None:
         """Delete one capture (a file listed in the class's captures.jsonl)."""
+        delete_capture(self.root, cls, name)  # first: a refused delete leaves undo as it was
         with self._lock:
             self.saved = [s for s in self.saved if not (s.cls == cls and s.path.name == name)]
-        delete_capture(self.root, cls, name)
 
     def recent(self, n: int = 12) -> list[Saved]:
         with self._lock:
@@ -205,38 +205,54 @@ _LOG_LOCK = threading.Lock()  # one captures.jsonl writer at a time in this proc
 
 
 def append_log(folder: Path, record: dict) -> None:
-    """Append one JSON line to folder/captures.jsonl (created on first use)."""
+    """Append one JSON line to folder/captures.jsonl (created on first use), on a line of its
+    own even when the last line was cut off (a crash mid-write, a full disk)."""
     line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
     with _LOG_LOCK:
         # One write() of a short line to an O_APPEND file: lines never interleave, and a crash
         # loses at most the line being written; the image it describes is already complete.
-        fd = os.open(folder / LOG_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(folder / LOG_NAME, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            if os.fstat(fd).st_size and os.pread(fd, 1, os.fstat(fd).st_size - 1) != b"\n":
+                line = b"\n" + line  # the cut line stays as it is, ours starts anew
             os.write(fd, line)
             os.fsync(fd)
         finally:
             os.close(fd)
 
 
-def read_log(folder: Path) -> list[dict]:
-    path = folder / LOG_NAME
-    if not path.is_file():
+def _log_lines(folder: Path) -> list[bytes]:
+    """captures.jsonl split at \\n only (a name may hold U+2028 or U+0085, which str's
+    splitlines() would cut at), as bytes (a cut line may end inside a UTF-8 character)."""
+    try:
+        return (folder / LOG_NAME).read_bytes().split(b"\n")
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        with contextlib.suppress(json.JSONDecodeError):
-            records.append(json.loads(line))
-    return records
+
+
+def _record(line: bytes) -> dict | None:
+    """The record a line holds; None for a line that is not one (cut, garbage, not an object)."""
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_log(folder: Path) -> list[dict]:
+    """The records of folder/captures.jsonl, oldest first; lines that are not records skipped."""
+    return [r for r in map(_record, _log_lines(folder)) if r is not None]
 
 
 def delete_capture(root: Path, cls: str, name: str) -> None:
-    """Delete a JPEG this tool saved (it must be listed in captures.jsonl) and its log line."""
+    """Delete a JPEG this tool saved (it must be listed in captures.jsonl) and its log line;
+    every other line, records or not, is kept byte for byte."""
     folder = root / check_class_name(cls)
     with _LOG_LOCK:  # read and rewrite as one step, so a line appended meanwhile is kept
-        records = read_log(folder)
-        if Path(name).name != name or not any(r.get("file") == name for r in records):
+        lines = _log_lines(folder)
+        kept = [line for line in lines if (_record(line) or {}).get("file") != name]
+        if Path(name).name != name or len(kept) == len(lines):
             raise UserError(f"{cls}/{name} is not a capture listed in {folder / LOG_NAME}")
         with contextlib.suppress(FileNotFoundError):
             (folder / name).unlink()
-        kept = [json.dumps(r, ensure_ascii=False) + "\n" for r in records if r.get("file") != name]
-        write_text(folder / LOG_NAME, "".join(kept))
+        write_bytes(folder / LOG_NAME, b"\n".join(kept))

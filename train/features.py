@@ -1,6 +1,6 @@
 """One pass of the frozen VGG16 layers serves every candidate the head could read.
 
-    from train.features import compute_cache
+from train.features import compute_cache
     cache = compute_cache(vgg, (96, 96), views, val_pixels, blocks=("block4", "block5"),
                           map_layers=("block3_pool",), batch_size=32, limit_bytes=6 * 2**30)
     cache.head_inputs("concat", "train")   # [pooled block4, pooled block5], (N, 1, 1, 512) each
@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from train.checkpoint import StopOnSigterm
+from train.macs import count_macs
 from train.model import FEATURE_LAYERS, CaffePreprocess
 
 _BYTES = 4  # float32
@@ -93,9 +94,5 @@ def compute_cache(
         cache.pooled[split] = dict(zip(blocks, joined[: len(blocks)], strict=True))
         cache.maps[split] = dict(zip(map_layers, joined[len(blocks) :], strict=True))
     cache.seconds = time.perf_counter() - started
-    cache.pass_macs = sum(
-        int(np.prod(layer.output.shape[1:3])) * int(np.prod(layer.kernel.shape))
-        for layer in model.layers
-        if "conv" in layer.name
-    )
+    cache.pass_macs = count_macs(model)
     return cache

@@ -40,23 +40,6 @@ class SearchSpec:
     threads: int = 2  # interpreter threads for the latency
 
 
-def count_macs(model) -> int:
-    """Multiply-accumulates of one image: every Conv2D and Dense layer, nested models too."""
-    import keras
-
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            total += count_macs(layer)
-        elif isinstance(layer, keras.layers.Conv2D):
-            kh, kw, cin, cout = layer.kernel.shape
-            _, h, w, _ = layer.output.shape
-            total += int(h) * int(w) * int(kh) * int(kw) * int(cin) * int(cout)
-        elif isinstance(layer, keras.layers.Dense):
-            total += int(np.prod(layer.kernel.shape))
-    return total
-
-
 def int8_latency_ms(model, pixels: np.ndarray, threads: int) -> float:
     """Median invoke() time of a quickly quantized copy (uint8 input), on this machine."""
     from edge.runner import TFLiteModel

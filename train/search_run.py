@@ -18,11 +18,11 @@ import numpy as np
 
 from train.checkpoint import BEST, atomic_save_weights, load_weights
 from train.head import choose_features, format_table
+from train.macs import count_macs
 from train.model import assemble, build_base, build_model, truncate
 from train.phases import Target, finetune_spec, own_best, run_finetune, split_base
 from train.search import (
     SearchSpec,
-    count_macs,
     format_rows,
     int8_latency_ms,
     pick,

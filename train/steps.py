@@ -20,6 +20,7 @@ from edge.errors import UserError
 from train.checkpoint import BEST, LAST, atomic_save_weights, load_weights, save_state
 from train.features import compute_cache, map_bytes
 from train.head import HeadSpec, choose_features, format_table
+from train.macs import count_macs, layer_macs
 from train.model import FEATURE_LAYERS, FEATURES, assemble, build_base, build_head, truncate
 from train.phases import Target, finetune_spec, run_finetune, split_base
 from train.refit import save_head
@@ -156,14 +157,6 @@ def head_phase(cfg, data, state, run, num_classes):
     return Target(model, features, state, checkpoint_dir), cache
 
 
-def _conv_macs(layers) -> int:
-    return sum(
-        int(np.prod(layer.output.shape[1:3])) * int(np.prod(layer.kernel.shape))
-        for layer in layers
-        if "conv" in layer.name
-    )
-
-
 def epoch_estimate(target: Target, first: int, cache, data) -> float:
     """Seconds one fine-tuning epoch should take, scaled from the timed feature pass: the
     layers above the cut, forward and two backward products, over one view of the training
@@ -171,8 +164,8 @@ def epoch_estimate(target: Target, first: int, cache, data) -> float:
     if cache is None or not cache.seconds:
         return 0.0
     base = target.model.get_layer("vgg16")
-    trainable = _conv_macs(base.layers[first:])
-    passed = cache.pass_macs or _conv_macs(base.layers)
+    trainable = sum(layer_macs(layer) for layer in base.layers[first:])
+    passed = cache.pass_macs or count_macs(base)
     images = len(data.train_labels)
     share = images / max(1, len(data.train_views) * images + len(data.val_labels))
     return cache.seconds * share * 3 * trainable / max(passed, 1)

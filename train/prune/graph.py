@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from train.macs import walk_layers
+
 # Layers whose output channel c depends only on input channel c (labels pass through).
 _CHANNELWISE = (
     keras.layers.ReLU,
@@ -56,15 +58,6 @@ class Layout:
     def alive(self, label, keep: dict) -> bool:
         name, index = label
         return name not in keep or index in keep[name]
-
-
-def walk_layers(model):
-    """Every non-model layer of `model`, nested models entered, in graph order."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from walk_layers(layer)
-        else:
-            yield layer
 
 
 def _output_channels(layer) -> int:
@@ -238,21 +231,6 @@ def macs(layout: Layout, keep: dict | None = None) -> int:
         inputs = sum(1 for label in layout.inputs[name] if layout.alive(label, keep))
         outputs = len(keep[name]) if name in keep else layout.outputs[name]
         total += factor * inputs * outputs
-    return int(total)
-
-
-def count_macs(model) -> int:
-    """MACs of one image, read from a built model's Conv2D and Dense layers (no tracing)."""
-    total = 0
-    for layer in walk_layers(model):
-        if isinstance(layer, keras.layers.Conv2D):
-            kh, kw = layer.kernel_size
-            height, width = layer.output.shape[1:3]
-            cin = int(layer.input.shape[-1]) // layer.groups
-            total += int(height) * int(width) * kh * kw * cin * layer.filters
-        elif isinstance(layer, keras.layers.Dense):
-            positions = int(np.prod(layer.input.shape[1:-1], dtype=np.int64))
-            total += positions * int(layer.input.shape[-1]) * layer.units
     return int(total)
 
 

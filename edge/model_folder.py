@@ -19,11 +19,19 @@ Adding to the folder (e.g. statistics for saying "unknown", a head's weights): a
 to KEYS (meaning, writer, check) or the file to FILES, write the key through write_meta /
 update_meta and the file through edge.atomic; an optional key needs no new version, one
 that changes the meaning of an existing key does (and an upgrade() step for the old one).
+
+Class names have one rule here too (class_name_problem, check_class_name), the same for
+train (class folders), collect (--label, --classes, the page) and the pages: a name becomes
+a folder, a line of labels.txt and a button, so it is 1-64 characters and at most 255 bytes
+of UTF-8, holds no slash and no invisible or control character (U+2028, U+0085, zero-width
+space, DEL, right-to-left override...), does not start with `_` or `.` (such folders are never
+classes) and does not start or end with a space or end with a dot.
 """
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,6 +204,50 @@ def read_labels(path: Path) -> list[str]:
     if duplicates:
         raise ModelFolderError(f"{path} lists {', '.join(duplicates)} more than once")
     return labels
+
+
+MAX_CLASS_NAME = 64  # characters; a label drawn on a frame, a button on a phone
+_MAX_NAME_BYTES = 255  # bytes of UTF-8; a folder name on ext4 and FAT
+
+
+def class_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a class name (see the module docstring), or None when it can."""
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:  # a folder name in another encoding (os.fsdecode's surrogates)
+        return "it is not a UTF-8 name"
+    hidden = next((c for c in name if not c.isprintable()), None)  # ' ' is printable
+    if hidden is not None:
+        what = unicodedata.name(hidden, "")
+        return f"it holds an invisible or control character (U+{ord(hidden):04X}{' ' + what if what else ''})"
+    if not name:
+        return "it is empty"
+    if len(name) > MAX_CLASS_NAME or size > _MAX_NAME_BYTES:
+        return f"it is longer than {MAX_CLASS_NAME} characters or {_MAX_NAME_BYTES} bytes"
+    if "/" in name or "\\" in name:
+        return "it holds a slash"
+    if name.startswith(("_", ".")):
+        return "it starts with '_' or '.' (such folders are never classes)"
+    if name != name.strip(" ") or name.endswith("."):
+        return "it starts or ends with a space, or ends with a dot"
+    return None
+
+
+def check_class_name(value: object) -> str:
+    """A class name as a person typed it (spaces around it dropped), or UserError saying why
+    not; a value that is not text (JSON null, a number, a list) is refused, not converted."""
+    if not isinstance(value, str):
+        raise UserError(f"a class name must be text, not {json.dumps(value)[:40]}")
+    name = value.strip(" ")
+    problem = class_name_problem(name)
+    if problem is not None:
+        raise UserError(f"{name!r} is not a usable class name: {problem}")
+    return name
+
+
+def same_but_case(name: str, classes: list[str]) -> str | None:
+    """The class among `classes` that differs from `name` only by case (Hat, hat), or None."""
+    return next((c for c in classes if c != name and c.casefold() == name.casefold()), None)
 
 
 def write_labels(path: Path, labels: list[str]) -> None:

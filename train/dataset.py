@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import numpy as np
 from edge.atomic import write_bytes
 from edge.errors import UserError
 from edge.imaging import ImageError, is_image_file, prepare
+from edge.model_folder import class_name_problem, same_but_case
 from edge.quiet import progress_of
 
 SPLITS = ("train", "validation", "test")
@@ -73,19 +75,24 @@ def _holds_images(folder: Path) -> bool:
 
 
 def _check_names(classes: list[str], where: Path) -> None:
-    """A class name becomes a line of labels.txt: it must be one clean line of UTF-8."""
+    """Each class folder's name by the one class-name rule (edge.model_folder): it becomes a
+    line of labels.txt and a label on the device. Names that differ only by case are warned
+    about (on a case-insensitive disk, or to a person, they are one class)."""
     for name in classes:
-        try:
-            name.encode("utf-8")
-        except UnicodeEncodeError:
+        problem = class_name_problem(name)
+        if problem is not None:
+            shown = name.encode("utf-8", "surrogateescape")
             raise UserError(
-                f"class folder {name.encode('utf-8', 'surrogateescape')!r} in {where} "
-                "is not a UTF-8 name: rename it"
-            ) from None
-        if not name.isprintable() or name != name.strip():
-            raise UserError(
-                f"class folder {name!r} in {where} has a tab, a newline or spaces at its ends: "
-                "rename it (the name becomes a line of labels.txt)"
+                f"class folder {shown if 'UTF-8' in problem else name!r} in {where} is not a "
+                f"usable class name: {problem}: rename it"
+            )
+    for i, name in enumerate(classes):
+        twin = same_but_case(name, classes[:i])
+        if twin is not None:
+            print(
+                f"warning: classes {twin!r} and {name!r} in {where} differ only by case: "
+                "they train as two classes; merge them if they are one",
+                file=sys.stderr,
             )
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ import numpy as np
 from edge.atomic import create_new, write_bytes
 from edge.errors import UserError
 from edge.imaging import encode_jpeg, is_image_file
+from edge.model_folder import check_class_name, same_but_case
 
 JPEG_QUALITY = 95  # 0..100; what is saved is training data, so barely lossy
 THUMB_SIDE = 32  # pixels; the side of the grayscale thumbnail the change is measured on
@@ -49,23 +49,11 @@ MIN_IMAGES = 30  # images per class under which training tends to fail quietly
 MIN_SHARE = 0.2  # of the largest class; a smaller class is mostly ignored by training
 LOG_NAME = "captures.jsonl"
 UNLABELED = "_unlabeled"
-_CLASS_NAME = re.compile(r"^[^/\\\x00-\x1f._][^/\\\x00-\x1f]{0,63}$")  # no separators, no _/. start
 
 
 def is_class_folder(path: Path) -> bool:
     """A sub-folder that is a class: folders starting with `_` or `.` never are."""
     return path.is_dir() and not path.name.startswith(("_", "."))
-
-
-def check_class_name(name: str) -> str:
-    """The name stripped, or UserError: one path component, not starting with `_` or `.`."""
-    name = name.strip()
-    if not _CLASS_NAME.match(name) or name != name.rstrip(". "):
-        raise UserError(
-            f"{name!r} is not a usable class name: 1-64 characters, no slashes, "
-            "not starting with '_' or '.'"
-        )
-    return name
 
 
 def change(a: np.ndarray, b: np.ndarray) -> float:
@@ -132,9 +120,22 @@ class CaptureStore:
     def classes(self) -> list[str]:
         return list(class_counts(self.root))
 
-    def add_class(self, name: str) -> str:
-        name = check_class_name(name)
+    def add_class(self, name: object) -> str:
+        name = self.new_class_name(name)
         (self.root / name).mkdir(parents=True, exist_ok=True)
+        return name
+
+    def new_class_name(self, name: object) -> str:
+        """check_class_name(), and for a class that does not exist yet: not one that differs
+        from an existing class only by case (Hat, hat, HAT would be three classes)."""
+        name = check_class_name(name)
+        if not (self.root / name).is_dir():
+            twin = same_but_case(name, self.classes())
+            if twin is not None:
+                raise UserError(
+                    f"{name!r} differs from the class {twin!r} only by case: "
+                    f"use {twin}, or a name that differs in letters"
+                )
         return name
 
     def counts(self) -> dict[str, int]:
@@ -145,7 +146,7 @@ class CaptureStore:
 
     def save(self, cls: str, rgb: np.ndarray, extra: dict | None = None) -> Path | None:
         """Save one RGB frame into class `cls`; None when it is a near-duplicate (counted)."""
-        cls = check_class_name(cls)
+        cls = self.new_class_name(cls)
         thumb = thumbnail(rgb)
         with self._lock:
             last = self._last_thumb.get(cls)

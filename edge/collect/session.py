@@ -175,7 +175,7 @@ class Session:
         return actions[action](body)
 
     def _class(self, body: dict, key: str = "class") -> str:
-        name = check_class_name(str(body.get(key, "")))
+        name = check_class_name(body.get(key, ""))
         if name not in self.classes():
             raise UserError(f"there is no class {name!r}; add it first")
         return name
@@ -201,7 +201,7 @@ class Session:
         return {"saved": path.name, "skipped": False, "says": f"saved {cls}/{path.name}"}
 
     def add_class(self, body: dict) -> dict:
-        name = self.store.add_class(str(body.get("name", "")))
+        name = self.store.add_class(body.get("name", ""))
         self._remember(name)
         key = self.classes().index(name) + 1
         return {"class": name, "says": f"added {name}" + (f" (key {key})" if key <= 9 else "")}
@@ -273,7 +273,7 @@ class Session:
         return {"undone": where, "says": f"put back {where}"}
 
     def delete(self, body: dict) -> dict:
-        cls, name = check_class_name(str(body.get("class", ""))), str(body.get("file", ""))
+        cls, name = check_class_name(body.get("class", "")), str(body.get("file", ""))
         folder = self.root / cls
         record = next((r for r in read_log(folder) if r.get("file") == name), None)
         data = b""

@@ -15,7 +15,10 @@ source lives in edge.video.picamera).
 
 from __future__ import annotations
 
+import http.client
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +31,7 @@ from edge.quiet import opencv_errors_only
 from edge.video.picamera import Picamera2Source
 
 STREAM_TIMEOUT_MS = 5000  # ms; an unreachable URL fails instead of hanging for FFmpeg's 30 s
+PROBE_TIMEOUT = 2.0  # s; a look at what an http(s) URL answers, once OpenCV could not open it
 TRUNCATED_SHARE = 0.98  # a file ending before this share of its header's frame count is cut
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 
@@ -63,7 +67,7 @@ class OpenCVSource:
             capture = self._factory(self.target)
             if not capture.isOpened():
                 capture.release()
-                raise SourceError(f"cannot open {self.name}: {_hint(self.target)}")
+                raise SourceError(f"cannot open {self.name}: {_why_not(self.target)}")
             ok, frame = capture.read()
         if not ok or frame is None:
             capture.release()
@@ -135,6 +139,34 @@ def _open_capture(target: int | str):
         ]
         return cv2.VideoCapture(target, cv2.CAP_FFMPEG, timeouts)
     return cv2.VideoCapture(target)
+
+
+def _why_not(target: int | str) -> str:
+    """Why a source did not open: for an http(s) URL that answered, what it answered (an HTML
+    page, 404, ...); otherwise what to check."""
+    if isinstance(target, str) and target.lower().startswith(("http://", "https://")):
+        received = _received(target)
+        if received is not None:
+            return received
+    return _hint(target)
+
+
+def _received(url: str) -> str | None:
+    """What an http(s) URL answers, in words; None when it does not answer at all."""
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT) as response:
+            kind = response.headers.get_content_type()
+            start = response.read(512).lstrip().lower()
+    except urllib.error.HTTPError as error:
+        return f"it answered {error.code} {error.reason}"
+    except (OSError, ValueError, http.client.HTTPException):  # refused, timed out, not HTTP
+        return None
+    if kind == "text/html" or start.startswith((b"<!doctype html", b"<html")):
+        return (
+            f"it answered with a web page ({kind}), not a video stream: give the stream's own "
+            "address (an MJPEG or RTSP URL), not the page around it"
+        )
+    return f"it answered with {kind}, which OpenCV could not read as video"
 
 
 def _hint(target: int | str) -> str:

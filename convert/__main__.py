@@ -30,7 +30,7 @@ from convert.loading import Images, Source, load_images, load_keras_model, open_
 from convert.model_json import int8_entry, record_int8
 from convert.remedies import REMEDIES
 from convert.results import Search, TestResults
-from edge.atomic import move_into_place, write_bytes
+from edge.atomic import move_into_place, process_alive, remove_stale_temporaries, write_bytes
 from edge.cli import Parser, non_negative_float, non_negative_int, positive_int, thread_count
 from edge.errors import Refused, UserError, run_cli
 from train.tflite.quantize import INPUT_TYPES
@@ -165,18 +165,9 @@ def _remove_stale_scratch(folder: Path) -> None:
     """.convert-PID-*/ folders left by a run that was killed (SIGKILL, power loss)."""
     for scratch in folder.glob(".convert-*-*"):
         pid = scratch.name.split("-")[1]
-        if scratch.is_dir() and pid.isdigit() and not _alive(int(pid)):
+        if scratch.is_dir() and pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    remove_stale_temporaries(folder)  # files of writes killed half-way (edge.atomic)
 
 
 def main(argv: list[str] | None = None) -> int:

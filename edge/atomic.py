@@ -8,13 +8,20 @@ convert/ use it too): a crash never leaves a half-written file under the final n
 
 Each file is written to a hidden temporary name in the same folder (same file system, so
 the final os.replace is atomic), flushed to disk, and then renamed over the final name.
+A write killed half-way (SIGKILL, power loss) leaves its temporary file, named with the
+writer's process id: remove_stale_temporaries(folder), called where a command starts using a
+folder (collect's and the saver's class folders, convert's model folder), removes those whose
+process is gone, or that are older than the process now holding that id.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +35,61 @@ def temporary_path(path: str | Path, suffix: str = "") -> Path:
 
 
 _temporary = temporary_path
+_TEMPORARY = re.compile(r"\..+\.([0-9]+)\.[0-9a-f]{8}\.tmp(\.[\w.]+)?")  # temporary_path's
+_QUIET_FOR = 60.0  # s; a dead writer's file must also be this old (a writer in another PID
+# namespace, writing right now, looks dead from here)
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the temporary files in `folder` that killed writes left (see the docstring) and
+    say so in one line on stderr; returns them."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            match = _TEMPORARY.fullmatch(entry.name)
+            if match is None or not entry.is_file(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                if left_by_a_dead_process(int(match[1]), entry.stat().st_mtime):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    if removed:
+        print(
+            f"removed {len(removed)} temporary file(s) of writes cut off earlier in {folder}",
+            file=sys.stderr,
+        )
+    return removed
+
+
+def left_by_a_dead_process(pid: int, mtime: float) -> bool:
+    """True when process `pid` cannot still be writing a file last changed at `mtime`: it is
+    gone (and the file quiet for a minute), or the process with that id started after it."""
+    if not process_alive(pid):
+        return time.time() - mtime > _QUIET_FOR
+    started = _start_time(pid)
+    return started is not None and mtime < started - 1.0  # 1 s: the clock's tick
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process; an id out of range
+        return True
+    return True
+
+
+def _start_time(pid: int) -> float | None:
+    """When process `pid` started (Unix seconds), from /proc on Linux; None where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            ticks = int(stat.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime
+        with open("/proc/stat") as stat:
+            boot = next(float(line.split()[1]) for line in stat if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def move_into_place(tmp: str | Path, path: str | Path, replace: bool = True) -> Path:

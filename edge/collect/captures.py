@@ -37,7 +37,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.atomic import create_new, write_bytes
+from edge.atomic import create_new, remove_stale_temporaries, write_bytes
 from edge.errors import UserError
 from edge.imaging import encode_jpeg, is_image_file
 from edge.model_folder import check_class_name, same_but_case
@@ -116,6 +116,8 @@ class CaptureStore:
         self._last_thumb: dict[str, np.ndarray] = {}
         self._counter = 0
         self._lock = threading.Lock()
+        for folder in (self.root, *_sub_folders(self.root)):
+            remove_stale_temporaries(folder)  # of JPEGs and logs whose write was killed
 
     def classes(self) -> list[str]:
         return list(class_counts(self.root))
@@ -200,6 +202,12 @@ class CaptureStore:
     def recent(self, n: int = 12) -> list[Saved]:
         with self._lock:
             return [s for s in self.saved[-n:] if s.path.is_file()][::-1]
+
+
+def _sub_folders(root: Path) -> list[Path]:
+    with contextlib.suppress(OSError):
+        return [Path(e.path) for e in os.scandir(root) if e.is_dir(follow_symlinks=False)]
+    return []
 
 
 _LOG_LOCK = threading.Lock()  # one captures.jsonl writer at a time in this process

@@ -19,10 +19,15 @@ import os
 import subprocess
 import time
 
+_SPECIAL_KEYS = {"Enter": (13, "\r"), "Escape": (27, ""), "Tab": (9, "")}  # key: (code, text)
+
 
 class Browser:
-    def __init__(self, executable: str, profile, width: int = 412, height: int = 900):
+    def __init__(
+        self, executable: str, profile, width: int = 412, height: int = 900, mobile: bool = True
+    ):
         self.executable, self.profile, self.size = executable, profile, (width, height)
+        self.mobile = mobile
         self._id = 0
         self._buffer = b""
 
@@ -54,7 +59,7 @@ class Browser:
         ]
         width, height = self.size  # a phone's viewport (the window itself has a minimum width)
         self.call("Emulation.setDeviceMetricsOverride", self.session, width=width,
-                  height=height, deviceScaleFactor=1, mobile=True)  # fmt: skip
+                  height=height, deviceScaleFactor=1, mobile=self.mobile)  # fmt: skip
         return self
 
     def __exit__(self, *exc) -> None:
@@ -112,8 +117,22 @@ class Browser:
         raise TimeoutError(f"never true in the page: {expression}")
 
     def key(self, text: str) -> None:
-        for kind in ("keyDown", "keyUp"):
-            self.call("Input.dispatchKeyEvent", self.session, type=kind, key=text, text=text)
+        """Press and release a key: a character, or Enter / Escape / Tab."""
+        self.key_down(text)
+        self.key_up(text)
+
+    def key_down(self, key: str) -> None:
+        self._key("keyDown", key)
+
+    def key_up(self, key: str) -> None:
+        self._key("keyUp", key)
+
+    def _key(self, kind: str, key: str) -> None:
+        code, text = _SPECIAL_KEYS[key] if key in _SPECIAL_KEYS else (ord(key.upper()), key)
+        params = {"type": kind, "key": key, "windowsVirtualKeyCode": code}
+        if text and kind == "keyDown":
+            params["text"] = text
+        self.call("Input.dispatchKeyEvent", self.session, **params)
 
     def screenshot(self) -> bytes:
         return base64.b64decode(self.call("Page.captureScreenshot", self.session)["data"])

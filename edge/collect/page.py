@@ -26,6 +26,7 @@ body { background: #111; color: #eee; font: 18px sans-serif; margin: 0 auto; pad
           font-weight: bold; margin-bottom: .3em; }
 #msgrow { display: flex; gap: .5em; align-items: center; min-height: 2.2em; }
 #msg { color: #9cf; flex: 1; }
+#burstrow { display: flex; gap: .5em; align-items: center; flex-wrap: wrap; }
 nav button { font-size: 1em; padding: .5em 1em; background: #333; color: #eee; border: 0;
              border-radius: 6px; min-height: 44px; }
 nav button.on { background: #17693a; color: #fff; }
@@ -83,6 +84,8 @@ a { color: #8cf; }
 <button id="tab-review" onclick="tab('review')" hidden>Review <span id="nreview"></span></button></nav>
 <div id="msgrow"><span id="msg" role="status"></span>
 <button class="tool" id="msg-undo" hidden onclick="undo()">undo</button></div>
+<div id="burstrow"><span id="burst"></span>
+<button class="tool" id="stop" hidden onclick="stopBurst()">Stop (Esc)</button></div>
 </div>
 <section id="collect">
 <img id="live" alt="live camera preview">
@@ -91,8 +94,6 @@ a { color: #8cf; }
 <div class="row"><label>burst <input id="count" type="number" value="20" min="1" max="500">
 photos,</label> <label>at least <input id="every" type="number" value="0.5" min="0" max="60"
 step="0.1"> s apart</label></div>
-<div class="row"><span id="burst"></span>
-<button class="tool" id="stop" hidden onclick="stopBurst()">Stop (Esc)</button></div>
 <div class="row"><input id="newname" placeholder="new class" aria-label="new class name">
 <button class="tool" id="add" onclick="addClass()">add class</button>
 <button class="tool" id="undo" onclick="undo()">undo (u)</button></div>
@@ -134,7 +135,7 @@ async function post(action, body) {
     answer = await r.json().catch(() => ({error: r.status + " " + r.statusText}));
   } catch (e) { answer = {error: "no answer from the device"}; }
   if (answer.error) say(answer.error, false);
-  else if (answer.says) say(answer.says, !!answer.undoable);
+  else say(answer.says || "", !!answer.undoable);  // a burst speaks in its own line
   await refresh();
   return answer;
 }

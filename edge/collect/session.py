@@ -99,25 +99,24 @@ class Session:
         self._lock = threading.Lock()
         self._actions: dict[str, list[Action]] = {}
         self.order = read_keys(self.root / KEYS_FILE)
-        for name in classes:
-            self._remember(self.store.add_class(name))
+        self._remember(*(self.store.add_class(name) for name in classes))
         self.classes()  # folders already there get their keys now
 
-    def _remember(self, name: str) -> None:
+    def _remember(self, *names: str) -> list[str]:
+        """Give new classes the next keys and store the order (KEYS_FILE); the order."""
         with self._lock:
-            if name not in self.order:
-                self.order.append(name)
+            new = [n for n in names if n not in self.order]
+            self.order += new
+            order = list(self.order)
+        if new or not (self.root / KEYS_FILE).is_file() and order:
+            with contextlib.suppress(OSError):  # a read-only folder: keys just are not kept
+                write_text(self.root / KEYS_FILE, _KEYS_HEADER + "".join(c + "\n" for c in order))
+        return order
 
     def classes(self) -> list[str]:
         """Classes in key order (see the module docstring); stores the order when it grew."""
         on_disk = self.store.classes()
-        with self._lock:
-            grew = [c for c in on_disk if c not in self.order]
-            self.order += grew
-            order = list(self.order)
-        if grew or not (self.root / KEYS_FILE).is_file() and order:
-            with contextlib.suppress(OSError):  # a read-only folder: keys just are not kept
-                write_text(self.root / KEYS_FILE, _KEYS_HEADER + "".join(c + "\n" for c in order))
+        order = self._remember(*on_disk)
         return [c for c in order if c in on_disk]
 
     def state(self) -> dict:
@@ -237,7 +236,7 @@ class Session:
 
         args = (self.store, burst, take, self.stop, on_save)
         threading.Thread(target=run_burst, args=args, name="burst", daemon=True).start()
-        return {"burst": burst.to_json(), "says": burst.says()}
+        return {"burst": burst.to_json()}  # the page shows burst.says in its own line
 
     def stop_burst(self, body: dict) -> dict:
         burst = self.burst

@@ -123,7 +123,10 @@ class Access:
             return Decision(HTTPStatus.OK)
         where = f" (kept in {self.token_file} on the device)" if self.token_file else ""
         return Decision(
-            HTTPStatus.UNAUTHORIZED, reason=f"open the URL with ?token=... printed at start{where}"
+            HTTPStatus.UNAUTHORIZED,
+            reason="this page needs its access token: open the address the device printed at "
+            "start (it ends in ?token=...), or scan the QR code printed beside it or shown on the "
+            f"page under 'join from a phone'{where}",
         )
 
 

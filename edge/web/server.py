@@ -38,6 +38,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from edge.errors import UserError
 from edge.web.access import Access
+from edge.web.error_page import ERROR_PAGE
 
 MAX_CLIENTS = 16  # connections served at once (streams included); 503 beyond
 CLIENT_TIMEOUT = 10.0  # s; any one write to a client (a stream's frame included)
@@ -63,6 +64,8 @@ class PageHandler(BaseHTTPRequestHandler):
         conn.settimeout(CLIENT_TIMEOUT)
         self.rfile = io.BufferedReader(_RequestReader(conn, head, deadline))
         self.wfile = _Writer(conn)
+
+    error_message_format = ERROR_PAGE  # phone-sized, the reason alone (edge.web.error_page)
 
     def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
         pass  # one line per request would drown the useful ones (and the headless JSON)

@@ -25,7 +25,8 @@ body { background: #111; color: #eee; font: 18px sans-serif; margin: 0 auto; pad
 #picture { position: relative; }
 img { width: 100%; max-height: 60vh; object-fit: contain; background: #000; display: block;
       border: 1px solid #444; }
-.stale img, .stale #label, .stale #bars { opacity: .45; }
+.stale img { opacity: .45; }
+.stale #label, .stale #bars, .stale #note { opacity: .65; }
 #label { font-size: 2em; font-weight: bold; margin: .3em 0 .1em; color: #fff; }
 #label.unknown { color: #ffb74d; font-style: italic; }
 #note { color: #ffb74d; min-height: 1.2em; }

@@ -73,10 +73,15 @@ def test_a_still_video_stops_with_the_sentence_that_says_why(tmp_path, capsys):
     assert len(jpegs(out / "Cube")) == 1
     err = capsys.readouterr().err
     assert err.startswith("saved 1 of 10 Cube photo: the scene did not change for 2 s")
-    # Without --still-for the 4 s video ends first, and the sentence still says why.
+    # At the default --still-for (3 s) the 4 s video stops the same way.
     assert run_cli(collect.main, argv[:-2]) == 0
     err = capsys.readouterr().err
-    assert err.startswith("saved 1 of 10 Cube photo: the source ended; 39 frames too like")
+    assert err.startswith("saved 1 of 10 Cube photo: the scene did not change for 3 s")
+    # A video that ends before then: the sentence still says why.
+    short = write_video(tmp_path / "short.avi", scene("still", 20), fps=10)  # 2 s
+    assert run_cli(collect.main, ["--source", str(short), *argv[2:-2]]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("saved 1 of 10 Cube photo: the source ended; 19 frames too like")
     assert "(a change under 1 of the last photo does not count)" in err
 
 

@@ -441,7 +441,7 @@ def test_review_turns_itself_on_and_the_next_step_shows_the_commands(tmp_path, m
 
 
 def test_the_source_ending_mid_view_and_mid_burst_is_said(tmp_path, monkeypatch):
-    video = write_video(tmp_path / "clip.avi", scene("slide", 30, step=1.0), fps=10)  # 3 s
+    video = write_video(tmp_path / "clip.avi", scene("turn", 30, step=15), fps=10)  # 3 s
     out = tmp_path / "data"
     page = collect_page(monkeypatch, out, "--classes", "Cube", source=str(video))
     with page as url, browser_at("phone", tmp_path) as browser:

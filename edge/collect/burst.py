@@ -11,7 +11,8 @@ edge.collect.captures) does not count towards N; while that goes on the burst sa
 when nothing changed enough for `still_for` seconds, or on stop, each time with one sentence
 that says how many and why. Times are the frame's own clock (a video file's position, a
 camera's capture time), so a file read faster than it plays is judged as if it played.
-A held button or key is a burst too (hold=True): it ends when released.
+A held button or key is a burst too (hold=True): it ends when released (a still scene alone
+does not end it).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_STILL_FOR = 10.0  # s; a burst whose scene has not changed for this long ends
+DEFAULT_STILL_FOR = 3.0  # s; a burst whose scene has not changed for this long ends
 MAX_BURST = 500  # photos; a bigger burst is a typo
 MAX_HOLD = 200  # photos one hold may save (a phone that lost its connection mid-hold stops here)
 DONE, SOURCE_ENDED, STILL, STOPPED = "done", "source ended", "still", "stopped"

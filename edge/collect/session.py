@@ -38,6 +38,7 @@ from edge.errors import UserError
 
 FRAME_WAIT = 2.0  # s; a burst waits this long for a newer frame before looking again
 RECENT = 12  # thumbnails of the last captures on the page
+HOLD_STILL_FOR = 600.0  # s; a held button ends when released, not because the scene is still
 KEYS_FILE = "keys.txt"
 _KEYS_HEADER = (
     "# The collect page's keys 1-9, in this order (one class a line). Training sorts its labels\n"
@@ -211,7 +212,7 @@ class Session:
         try:
             count = MAX_HOLD if hold else int(body.get("count", 10))
             every = float(body.get("every", 0.5))
-            still_for = float(body.get("still_for", DEFAULT_STILL_FOR))
+            still_for = HOLD_STILL_FOR if hold else float(body.get("still_for", DEFAULT_STILL_FOR))
         except (TypeError, ValueError):
             raise UserError("count, every and still_for must be numbers") from None
         if not (1 <= count <= MAX_BURST and 0 <= every <= 60 and 0 < still_for <= 600):

@@ -242,12 +242,12 @@ class Session:
     def stop_burst(self, body: dict) -> dict:
         burst = self.burst
         if burst is None or not burst.active:
-            return {"says": burst.sentence if burst else "no burst is running"}
+            return {"stopped": None, "says": "no burst is running"}
         burst.cancel.set()
         deadline = time.monotonic() + FRAME_WAIT + 1
         while burst.active and time.monotonic() < deadline:
             time.sleep(0.02)  # the burst's thread finishes its frame, then says how many
-        return {"says": burst.says()}
+        return {"stopped": burst.sentence}  # the page shows it in the burst's own line
 
     def undo(self, body: dict) -> dict:
         """Take back this page session's newest action, and say what it was."""

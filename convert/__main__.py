@@ -86,7 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_remedy_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibration sample")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress (bars at a terminal, lines in a log)",
+    )
     parser.set_defaults(skipped_float_fallback=False)  # set by _check
     return parser
 

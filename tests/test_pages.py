@@ -283,7 +283,7 @@ def test_collect_page_flow(size, tmp_path, monkeypatch):
 
         # The page updates in place: a focused button keeps its focus over several updates.
         browser.eval("window.focused = document.getElementById('burst-Hat'); focused.focus()")
-        time.sleep(3.5)
+        time.sleep(5.0)  # five page updates
         assert browser.eval(
             "document.activeElement === focused && document.getElementById('burst-Hat') === focused"
         )

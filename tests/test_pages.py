@@ -16,6 +16,7 @@ look at. Skips with a reason where Chromium is not installed (apt-get install ch
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import threading
@@ -499,3 +500,47 @@ def test_the_qr_code_holds_the_phone_url_with_its_token(tmp_path):
     terminal = io.StringIO()
     print_qr(url, terminal)
     assert len(terminal.getvalue().splitlines()) > 20
+
+
+def test_the_camera_loop_says_camera_lost_in_prediction_json(tmp_path_factory, monkeypatch):
+    """edge.camera --serve, its camera unplugged mid-run: /prediction.json stops being live and
+    says so in words (the capture thread's state reaches the page), then ends cleanly."""
+    from edge import camera
+    from tests.edge_models import colour_model_folder, solid
+    from tests.fakes import ClosedCapture
+
+    model = colour_model_folder(tmp_path_factory)
+    opened = []
+
+    def open_capture(target):  # plugged in once, for 40 frames; gone after that
+        opened.append(target)
+        if len(opened) > 1:
+            return ClosedCapture()
+        return FakeCapture([solid("red", (120, 160))], fail_after=40, endless=True, delay=0.01)
+
+    monkeypatch.setattr(sources, "_open_capture", open_capture)
+    port = free_port()
+    argv = ["--model", str(model), "--source", "0", "--headless", "--serve", f"127.0.0.1:{port}"]
+    options = camera.build_parser().parse_args(argv)
+    stop, result = threading.Event(), {}
+    loop = threading.Thread(
+        target=lambda: result.update(code=camera.run(options, stop, out=io.StringIO()))
+    )
+    loop.start()
+    seen = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                url = f"http://127.0.0.1:{port}/prediction.json"
+                state = json.loads(urllib.request.urlopen(url, timeout=2).read())
+                seen.append((state["source"], state["says"], state["stale"], state["label"]))
+                if state["source"] == "reconnecting":
+                    break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        loop.join(20)
+    assert not loop.is_alive() and result == {"code": 0}
+    assert ("live", "live", False, "red") in seen
+    assert seen[-1] == ("reconnecting", "camera lost, retrying", True, "red")

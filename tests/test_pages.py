@@ -35,7 +35,7 @@ from edge.collect.session import KEYS_FILE, Session
 from edge.video import sources
 from edge.video.state import ENDED, LIVE, RECONNECTING, FrameState, Guess
 from edge.web.access import Access
-from edge.web.join import phone_url, print_qr
+from edge.web.join import phone_url, say_where
 from edge.web.webview import WebView
 from tests.cdp import Browser
 from tests.conftest import ROOT
@@ -497,9 +497,18 @@ def test_the_qr_code_holds_the_phone_url_with_its_token(tmp_path):
     segno.make(url, error="m").save(png, kind="png", scale=8, border=4)
     image = cv2.imdecode(np.frombuffer(png.getvalue(), np.uint8), cv2.IMREAD_COLOR)
     assert cv2.QRCodeDetector().detectAndDecode(image)[0] == url
-    terminal = io.StringIO()
-    print_qr(url, terminal)
-    assert len(terminal.getvalue().splitlines()) > 20
+    log = io.StringIO()  # a journal or a log file: the line alone
+    say_where(url, log)
+    assert log.getvalue() == f"from a phone on this network: {url}\n"
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    say_where(url, terminal)
+    lines = terminal.getvalue().splitlines()
+    assert lines[0].endswith("(or scan this QR code)") and len(lines) > 20
 
 
 def test_the_camera_loop_says_camera_lost_in_prediction_json(tmp_path_factory, monkeypatch):

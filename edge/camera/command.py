@@ -67,6 +67,7 @@ from edge.video.sources import SourceError, parse_source
 from edge.video.state import LIVE, FrameState, Guess
 from edge.video.window import Window, check_can_open
 from edge.web.access import Access
+from edge.web.join import phone_url, say_where
 from edge.web.webview import WebView
 
 __all__ = ["DEFAULT_THREADS", "OPENCV_THREADS", "build_parser", "main", "run"]
@@ -234,6 +235,7 @@ def _open_outputs(stack: ExitStack, options, source, classify, recorder, access)
         view = stack.enter_context(WebView(*options.serve, access=access))
         open_to = "" if access.token or access.loopback else " (no token: anyone can open it)"
         log(f"web view at {view.url}{open_to}")
+        say_where(phone_url(options.serve[0], view.port, access), sys.stderr)
     saver = _uncertain_saver(options, source, classify.model.path)
     return Outputs(window=window, recorder=recorder, view=view, saver=saver)
 

@@ -39,7 +39,7 @@ from edge.errors import UserError
 from edge.video.capture import CaptureThread
 from edge.video.sources import open_source
 from edge.web.access import DEFAULT_TOKEN_FILE, Access
-from edge.web.join import print_qr
+from edge.web.join import say_where
 from edge.web.webview import parse_address
 
 DEFAULT_SERVE = "127.0.0.1:8000"
@@ -190,9 +190,7 @@ def serve(options, session: Session, stop: threading.Event) -> int:
         server = CollectServer(host, port, session, access, options.max_clients)
         stack.enter_context(server)
         log(f"collect page at {server.url}")
-        if server.join_url:
-            log(f"from a phone on this network: {server.join_url}  (or scan this QR code)")
-            print_qr(server.join_url, sys.stderr)
+        say_where(server.join_url, sys.stderr)
         if source is None:
             stop.wait()
         else:

@@ -125,8 +125,8 @@ class Access:
         return Decision(
             HTTPStatus.UNAUTHORIZED,
             reason="this page needs its access token: open the address the device printed at "
-            "start (it ends in ?token=...), or scan the QR code printed beside it or shown on the "
-            f"page under 'join from a phone'{where}",
+            "start (it ends in ?token=...), or scan its QR code (printed beside it, and shown on "
+            f"the collect page under 'join from a phone'){where}",
         )
 
 

@@ -50,3 +50,16 @@ def qr_svg(url: str) -> bytes:
 def print_qr(url: str, out: TextIO) -> None:
     """The QR code in the terminal (two characters a module), for a phone's camera."""
     segno.make(url, error="m").terminal(out=out, border=QR_BORDER)
+
+
+def say_where(url: str | None, out: TextIO) -> None:
+    """The phone's URL on one line, and its QR code when `out` is a terminal (a journal or a
+    log file gets the line alone)."""
+    if url is None:
+        return
+    isatty = getattr(out, "isatty", lambda: False)
+    qr = isatty()
+    print(f"from a phone on this network: {url}" + ("  (or scan this QR code)" if qr else ""),
+          file=out, flush=True)  # fmt: skip
+    if qr:
+        print_qr(url, out)

@@ -201,6 +201,8 @@ def test_content_length_is_parsed_strictly_and_bad_json_is_a_400(collect_page, c
     both = post("2", b"{}").replace(b"\r\n\r\n", b"\r\nContent-Length: 3\r\n\r\n")
     assert exchange(port, both) == 400  # two lengths that disagree
     assert exchange(port, post("10", b"{}"), close_after_send=True) == 400  # cut short
+    huge = b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 16500  # past MAX_HEAD (16384), unfinished
+    assert exchange(port, huge) == 431
     assert exchange(port, post("22", b'{"class": "Hat"}'.ljust(22))) == 200
     assert "Traceback" not in capfd.readouterr().err
 

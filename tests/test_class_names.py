@@ -89,3 +89,13 @@ def test_the_page_answers_every_bad_name_with_a_sentence(tmp_path):
         status, answer = _post(server.url + "capture", {"class": None})
         assert status == 400 and "must be text" in answer["error"]
     assert session.store.classes() == ["Hat"]
+
+
+def test_a_burst_into_a_case_twin_is_refused_before_the_camera_opens(tmp_path, capsys):
+    from edge import collect
+    from edge.errors import run_cli
+
+    (tmp_path / "out" / "Hat").mkdir(parents=True)
+    argv = ["--source", "/no/such/clip.mp4", "--out", str(tmp_path / "out"), "--label", "hat"]
+    assert run_cli(collect.main, argv) == 2  # the class is refused first, not the --source
+    assert "only by case" in capsys.readouterr().err

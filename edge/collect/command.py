@@ -208,6 +208,7 @@ def run(options, stop: threading.Event) -> int:
         options.out, options.source or "", min_change=options.min_change, max_side=options.max_side
     )
     if options.label is not None:
+        store.new_class_name(options.label)  # not Hat's twin hat: before the camera opens
         return headless_burst(options, store, stop)
     next_step = NextStep(data=options.host_data, pi=options.pi)
     session = Session(store, preview_frames(), options.classes, Review(options.out), next_step)

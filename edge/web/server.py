@@ -279,7 +279,9 @@ class PageServer(HTTPServer):
 
     def _ready(self, conn: socket.socket) -> None:
         """Take what arrived; once the head is complete, the connection gets a worker."""
-        waiting = self._waiting[conn]
+        waiting = self._waiting.get(conn)
+        if waiting is None:  # dropped earlier in this round of select() (to make room)
+            return
         try:
             chunk = conn.recv(MAX_HEAD)
         except BlockingIOError:

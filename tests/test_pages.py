@@ -350,8 +350,28 @@ def test_collect_page_flow(size, tmp_path, monkeypatch):
         assert says.startswith("saved ") and says.split()[1] != "0"
         browser.wait_for(f"+document.getElementById('count-Torch').textContent > {before}")
 
+        # Press and hold the Hat button with the pointer (a finger or a mouse).
+        before = count(browser, "Hat")
+        browser.eval("document.getElementById('shoot-Hat').scrollIntoView({block: 'center'})")
+        x, y = browser.eval(
+            "(r => [r.left + r.width / 2, r.top + r.height / 2])"
+            "(document.getElementById('shoot-Hat').getBoundingClientRect())"
+        )
+        mouse = {"x": x, "y": y, "button": "left", "clickCount": 1}
+        browser.call("Input.dispatchMouseEvent", browser.session, type="mousePressed", **mouse)
+        browser.wait_for("document.getElementById('shoot-Hat').classList.contains('holding')")
+        time.sleep(1.0)
+        browser.call("Input.dispatchMouseEvent", browser.session, type="mouseReleased", **mouse)
+        says = wait_text(browser, "burst", "Hat photos: released")
+        browser.wait_for(f"+document.getElementById('count-Hat').textContent > {before}")
+        # A short tap with the pointer is one photo.
+        browser.call("Input.dispatchMouseEvent", browser.session, type="mousePressed", **mouse)
+        browser.call("Input.dispatchMouseEvent", browser.session, type="mouseReleased", **mouse)
+        assert wait_text(browser, "msg", "saved Hat/").startswith("saved Hat/")
+
         assert not shown(browser, "banner")  # the fake camera is live
         assert contrast_failures(browser) == []
+        browser.eval("window.scrollTo(0, 0)")
         shot = shoot(browser, f"collect-{size}")
     assert (out / KEYS_FILE).read_text().splitlines()[-3:] == ["Hat", "Cube", "Torch"]
     if size == "phone" and os.environ.get("REFRESH_DOCS"):

@@ -22,6 +22,7 @@ DEST     ?= ~/edge-classifier
 SERVICE  ?= 0
 PURGE    ?= 0
 INVENTORY ?=
+SERIAL   ?=
 SERVE    ?= 0.0.0.0:8080
 SERVICE_ARGS ?=
 DEPLOY_ARGS  ?=
@@ -43,7 +44,7 @@ export SLIM TARGET_MACS PRUNE_ARGS
 
 .DEFAULT_GOAL := help
 # SLIM, TARGET_MACS, PRUNE_ARGS: make prune (python -m train.prune --help)
-.PHONY: help setup data train convert prune camera collect pull test test-fast test-pi lint format bench deploy undeploy pi-vm pi-vm-stop check-wheels clean
+.PHONY: help setup data train convert prune camera collect pull test test-fast test-pi lint format bench deploy rollback undeploy pi-vm pi-vm-stop check-wheels clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -51,7 +52,7 @@ help: ## List the targets
 	@echo "Variables (current value): DATA=$$DATA MODEL=$$MODEL SIZE=$$SIZE WEIGHTS=$$WEIGHTS"
 	@echo "  EPOCHS=$$EPOCHS FINETUNE=$$FINETUNE (at most: early stopping) BUDGET=$$BUDGET (minutes for training, 0: no limit) BATCH=$$BATCH MAX_DROP=$$MAX_DROP THREADS=$$THREADS SOURCE=$$SOURCE"
 	@echo "  PI=user@host DEST=$$DEST SERVICE=0|1 SERVE=$$SERVE SERVICE_ARGS='--source picamera2' PURGE=0|1"
-	@echo "  INVENTORY=pis.ini (instead of PI) DEPLOY_ARGS='--port 2222 --identity ~/.ssh/pi' (python -m tools.deploy --help)"
+	@echo "  INVENTORY=pis.ini (instead of PI) SERIAL=N (deploy N Pis at a time) DEPLOY_ARGS='--port 2222 --identity ~/.ssh/pi' (python -m tools.deploy --help)"
 
 # The venv is rebuilt only when pyproject.toml changes (the stamp is older than it).
 $(VENV)/.stamp: pyproject.toml
@@ -133,7 +134,7 @@ bench: $(VENV)/.stamp ## Run the benchmarks in bench/ (ratios measured side by s
 # Deploy runs Ansible (tools/ansible), installed into .venv on first use (the `deploy` extra).
 # The values reach tools.deploy through the environment, never pasted into the recipe's shell
 # text; "$$DEST" stays quoted so that ~ means the home folder on the Pi, not here.
-export INVENTORY
+export INVENTORY SERIAL
 
 $(VENV)/bin/ansible-playbook: | $(VENV)/.stamp
 	$(PY) -m pip install --quiet -e '.[deploy]'
@@ -141,7 +142,13 @@ $(VENV)/bin/ansible-playbook: | $(VENV)/.stamp
 deploy: $(VENV)/.stamp $(VENV)/bin/ansible-playbook ## Copy edge/ + MODEL to Raspberry Pis with Ansible, smoke-test and benchmark there: make deploy PI="pi@a pi@b" (or INVENTORY=pis.ini) [SERVICE=1]
 	@test -n "$$PI$$INVENTORY" || { echo "error: say where to deploy: make deploy PI=user@host (or INVENTORY=pis.ini)"; exit 2; }
 	set -f; $(PY) -m tools.deploy $${INVENTORY:+--inventory "$$INVENTORY"} $${PI:+--host "$$PI"} --model "$$MODEL" \
-		--dest "$$DEST" --serve "$$SERVE" --camera-args="$$SERVICE_ARGS" $(if $(filter 1,$(SERVICE)),--service) $$DEPLOY_ARGS
+		--dest "$$DEST" --serve "$$SERVE" --camera-args="$$SERVICE_ARGS" $(if $(filter 1,$(SERVICE)),--service) \
+		$${SERIAL:+--serial "$$SERIAL"} $$DEPLOY_ARGS
+
+rollback: $(VENV)/.stamp $(VENV)/bin/ansible-playbook ## Switch the Pis back to the release that served before the current one, and restart: make rollback PI=user@host
+	@test -n "$$PI$$INVENTORY" || { echo "error: say which device: make rollback PI=user@host (or INVENTORY=pis.ini)"; exit 2; }
+	set -f; $(PY) -m tools.deploy $${INVENTORY:+--inventory "$$INVENTORY"} $${PI:+--host "$$PI"} --dest "$$DEST" \
+		--rollback $$DEPLOY_ARGS
 
 undeploy: $(VENV)/.stamp $(VENV)/bin/ansible-playbook ## Remove the boot service from the Pis (PURGE=1: and DEST): make undeploy PI=user@host
 	@test -n "$$PI$$INVENTORY" || { echo "error: say which device: make undeploy PI=user@host (or INVENTORY=pis.ini)"; exit 2; }

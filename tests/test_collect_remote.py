@@ -84,7 +84,7 @@ def test_collect_stops_the_boot_service_and_starts_it_again(fake):
     assert sequence[0] == "systemctl is-active --quiet edge-classifier"
     assert sequence[1] == "sudo -n systemctl stop edge-classifier"
     assert sequence[2] == (
-        'cd "$HOME"/edge-classifier && mkdir -p "$HOME"/\'edge-data/my data\' && '
+        'cd "$HOME"/edge-classifier/current && mkdir -p "$HOME"/\'edge-data/my data\' && '
         ".venv/bin/python -m edge.collect --source picamera2 --out \"$HOME\"/'edge-data/my data' "
         "--serve 0.0.0.0:8000 --pi pi@pi.local --host-data 'data/my data'"
     )  # every user value quoted for the Pi's shell; --pi and DATA for the page's next step

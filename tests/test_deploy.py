@@ -188,10 +188,11 @@ def test_unit_is_rendered_by_ansible_from_the_values(tmp_path):
     dest = "/home/pi/edge-classifier"
     unit = render_unit(tmp_path, dest, "0.0.0.0:8099", ["--source", "my cam", "50%$x"])
     assert unit["ExecStart"] == (
-        f"{dest}/.venv/bin/python -m edge.camera --model {dest}/model --headless "
+        f"{dest}/current/.venv/bin/python -m edge.camera --model {dest}/current/model --headless "
         "--serve 0.0.0.0:8099 --wait-for-camera --source 'my cam' '50%%$$x'"
-    )
-    assert unit["User"] == "pi" and unit["WorkingDirectory"] == dest
+    )  # the release `current` names at each start
+    assert unit["User"] == "pi" and unit["WorkingDirectory"] == f"{dest}/current"
+    assert unit["RuntimeDirectory"] == "edge-classifier"  # /run/edge-classifier: the status file
     assert unit["Restart"] == "on-failure" and unit["StandardError"] == "journal"
     assert unit["StandardOutput"] == "null" and unit["WantedBy"] == "multi-user.target"
 
@@ -204,13 +205,13 @@ def test_the_services_command_waits_for_its_camera_and_says_so_on_stderr(tmp_pat
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/x.mjpg"
     dest = tmp_path_factory.mktemp("device") / "edge-classifier"
-    dest.mkdir()
-    (dest / "model").symlink_to(colour_model_folder(tmp_path_factory))
+    (dest / "current").mkdir(parents=True)
+    (dest / "current/model").symlink_to(colour_model_folder(tmp_path_factory))
     unit = render_unit(tmp_path_factory.mktemp("unit"), str(dest), "127.0.0.1:0", ["--source", url])
     assert unit["StandardOutput"] == "null" and unit["StandardError"] == "journal"
     argv = shlex.split(unit["ExecStart"])
-    assert argv[0] == f"{dest}/.venv/bin/python"
-    env = {**os.environ, unit["Environment"].split("=")[0]: unit["Environment"].split("=")[1]}
+    assert argv[0] == f"{dest}/current/.venv/bin/python"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "EDGE_DATA_DIR": str(dest / "data")}
     process = subprocess.Popen(
         [sys.executable, *argv[1:]],
         cwd=ROOT,
@@ -275,7 +276,7 @@ def test_pip_failures_tell_no_internet_from_a_broken_venv(steps):
     broken = "/home/pi/edge-classifier/.venv/bin/python: No module named pip"
     said = steps.failure_sentence("install", "cam", {"msg": "pip failed", "stderr": broken})
     assert "(/home/pi/edge-classifier/.venv/bin/python: No module named pip)" in said
-    assert "delete DEST/.venv" in said
+    assert "delete DEST/venvs" in said
 
 
 def test_unpack_says_what_it_restored_and_what_it_left(steps):

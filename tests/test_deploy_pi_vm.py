@@ -53,21 +53,26 @@ def test_two_pis_in_one_parallel_run(pis, model, first):
         assert row[1].startswith(python) and row[2] == "ai-edge-litert", row
         assert row[3].startswith("class") and row[3].endswith("(true: class1)"), row
         assert " / " in row[4] and row[4].endswith("(2)"), row  # int8 ms at 1 and 2 threads
-        assert row[5] == "no systemd", row  # a chroot: sshd runs, systemd does not
+        assert row[6] == "no systemd", row  # a chroot: sshd runs, systemd does not
         tree = pis.tree(host.split("-")[1])
         dest = tree / DEST
-        assert sorted(p.name for p in (dest / "model").iterdir()) == [
+        assert sorted(p.name for p in (dest / "current/model").iterdir()) == [
             "float32.tflite",  # sent because the model folder has one: --kind float32 works
             "int8.tflite",
             "labels.txt",
             "model.json",
             "sample.png",
         ]
-        assert "include-system-site-packages = true" in (dest / ".venv/pyvenv.cfg").read_text()
-        numpy = list((dest / ".venv/lib").glob("python3.*/site-packages/numpy-*.dist-info"))
+        assert (
+            "include-system-site-packages = true" in (dest / "current/.venv/pyvenv.cfg").read_text()
+        )
+        numpy = list((dest / "current/.venv/lib").glob("python3.*/site-packages/numpy-*.dist-info"))
         assert [p.name.split("-")[1].split(".")[0] for p in numpy] == [numpy_major]
     assert first.stdout.index("pi-bookworm") < first.stdout.index("smoke test")  # steps per host
-    assert re.search(r"pi-trixie +unpack +edge/, model/ unpacked \(\d+ files\)", first.stdout)
+    assert re.search(
+        r"pi-trixie +unpack +release \w+ \(new\): edge/, model/ unpacked \(\d+ files\)",
+        first.stdout,
+    )
     floats = on_pi("pi-trixie", "--kind", "float32", "--json", "model/sample.png")
     assert floats.returncode == 0, floats.stderr
     assert json.loads(floats.stdout.splitlines()[-1])["label"].startswith("class"), floats.stdout
@@ -75,7 +80,7 @@ def test_two_pis_in_one_parallel_run(pis, model, first):
 
 def on_pi(host: str, *classify: str) -> subprocess.CompletedProcess:
     """edge.classify in DEST on host, over ssh (fixed words: nothing for a shell to expand)."""
-    remote = "cd edge-classifier && .venv/bin/python -m edge.classify --model model "
+    remote = "cd edge-classifier/current && .venv/bin/python -m edge.classify --model model "
     remote += shlex.join(classify)
     config = str(Layout.default().ssh_config)
     return subprocess.run(
@@ -86,7 +91,7 @@ def on_pi(host: str, *classify: str) -> subprocess.CompletedProcess:
 def test_files_edited_on_the_pi_are_put_back(pis, model, first):
     """The bundle is unchanged, so only unpack's file-by-file comparison can see the edits."""
     assert first.returncode == 0, first.stdout + first.stderr
-    dest = pis.tree("bookworm") / DEST
+    dest = pis.tree("bookworm") / DEST / "current"  # the release that serves
     ours = {
         name: (dest / name).read_bytes() for name in ("edge/camera/command.py", "model/labels.txt")
     }
@@ -98,8 +103,12 @@ def test_files_edited_on_the_pi_are_put_back(pis, model, first):
         result = deploy("--host", "pi-bookworm", "--model", str(model), *BENCH)
         assert result.returncode == 0, result.stdout + result.stderr
         assert re.search(r"pi-bookworm +copy +unchanged, not sent", result.stdout), result.stdout
-        said = "restored 2 files changed on the Pi; left 1 file deploy did not put there"
-        assert re.search(rf"pi-bookworm +unpack +{said} \(model/notes.txt\)", result.stdout)
+        said = (
+            r"release \w+: restored 2 files changed on the Pi; left 1 file deploy did not put there"
+        )
+        assert re.search(
+            rf"pi-bookworm +unpack +{said} \(releases/\w+/model/notes.txt\)", result.stdout
+        )
         assert {name: (dest / name).read_bytes() for name in ours} == ours
         assert notes.read_text() == "mine"
     finally:
@@ -154,7 +163,7 @@ def test_unknown_key_is_refused_without_a_password_prompt(pis, model, tmp_path):
 
 def test_broken_venv_is_a_pip_failure_with_the_fix(pis, model, first):
     assert first.returncode == 0, first.stdout + first.stderr
-    (pip,) = (pis.tree("bookworm") / DEST / ".venv/lib").glob("python3.*/site-packages/pip")
+    (pip,) = (pis.tree("bookworm") / DEST / "current/.venv/lib").glob("python3.*/site-packages/pip")
     hidden = pip.with_name("pip.hidden")
     pip.rename(hidden)
     try:
@@ -162,7 +171,7 @@ def test_broken_venv_is_a_pip_failure_with_the_fix(pis, model, first):
     finally:
         hidden.rename(pip)
     said = one_error(result, "pi-bookworm", "install")
-    assert "No module named pip" in said and "delete DEST/.venv on pi-bookworm" in said
+    assert "No module named pip" in said and "delete DEST/venvs on pi-bookworm" in said
     assert not re.search(r"pi-bookworm +smoke test", result.stdout)  # nothing ran after it
 
 
@@ -237,7 +246,7 @@ def test_undeploy_keeps_dest_then_purge_deletes_it(pis, first):
     kept = deploy("--host", HOSTS, "--undeploy")
     assert kept.returncode == 0, kept.stdout + kept.stderr
     assert table_row(kept.stdout, "pi-bookworm")[1:3] == ["no systemd", f"/{DEST} kept"]
-    assert (pis.tree("trixie") / DEST / "model/int8.tflite").is_file()
+    assert (pis.tree("trixie") / DEST / "current/model/int8.tflite").is_file()
     purged = deploy("--host", HOSTS, "--undeploy", "--purge")
     assert purged.returncode == 0, purged.stdout + purged.stderr
     assert table_row(purged.stdout, "pi-trixie")[2] == f"/{DEST} deleted"

@@ -55,7 +55,7 @@ def test_boot_service_lifecycle_under_systemd(vm, tmp_path):
     model = tiny_model_folder(tmp_path)
     result = deploy("--host", "pi-vm", "--model", str(model), "--service", *BENCH)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert table_row(result.stdout, "pi-vm")[5] == "active"
+    assert table_row(result.stdout, "pi-vm")[6] == "active"
     assert "pi-vm: web view http://pi-vm:8080/" in result.stdout  # ?token=... once it is made
     assert on_vm("systemctl", "is-enabled", UNIT) == "enabled"
     first = wait_until_active()

@@ -5,7 +5,7 @@
 
 One camera owner: when the boot service (edge-classifier, from `make deploy SERVICE=1`) is
 running, `collect` stops it first (`sudo -n systemctl stop`) and starts it again afterwards,
-also after Ctrl-C or a lost connection. Photos live in ~/edge-data/NAME on the Pi, outside the
+also after Ctrl-C or a lost connection. It runs the release that serves (DEST/current). Photos live in ~/edge-data/NAME on the Pi, outside the
 deploy folder (deploy mirrors that one and would delete them). `pull` copies them with
 `rsync --ignore-existing`: files already here are never overwritten and nothing is deleted
 (so a captures.jsonl already here stays as it was; the Pi's copy keeps growing).
@@ -44,7 +44,7 @@ def collect_command(dest: str, source: str, name: str, port: int, host: str, dat
     commands the page shows once the photos are ready (make pull, make train)."""
     out = remote_path(f"{REMOTE_DATA}/{name}")
     return (
-        f"cd {remote_path(dest)} && mkdir -p {out} && .venv/bin/python -m edge.collect "
+        f"cd {remote_path(dest)}/current && mkdir -p {out} && .venv/bin/python -m edge.collect "
         f"--source {shlex.quote(source)} --out {out} --serve 0.0.0.0:{port} "
         f"--pi {shlex.quote(host)} --host-data {shlex.quote(data)}"
     )

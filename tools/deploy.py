@@ -3,9 +3,13 @@
     python -m tools.deploy --host pi@raspberrypi.local --model models/sample
     python -m tools.deploy --host "pi@cam1 pi@cam2" --service --serve 0.0.0.0:8080
     python -m tools.deploy --inventory pis.ini --model models/sample
+    python -m tools.deploy --inventory pis.ini --serial 1          # one Pi at a time
+    python -m tools.deploy --host pi@raspberrypi.local --rollback
     python -m tools.deploy --host pi@raspberrypi.local --undeploy [--purge]
 
-(`make deploy PI=user@host [MODEL=models/NAME] [SERVICE=1]`, `make undeploy PI=...`.) This file
+(`make deploy PI=user@host [MODEL=models/NAME] [SERVICE=1] [SERIAL=N]`, `make rollback PI=...`,
+`make undeploy PI=...`.) Each deploy lands in DEST/releases/<id> and becomes `current` only
+after its smoke test passed (tools/ansible/files/releases.py). This file
 checks everything that can be wrong here, builds the bundle (tools/bundle.py), writes the values
 as Ansible extra-vars in a JSON file (never a shell string) and runs tools/ansible/deploy.yml,
 all hosts in parallel. The steps print one line per host; a failure says which step and the
@@ -117,7 +121,8 @@ def inventory_source(args: argparse.Namespace, stage: Path) -> Path:
 
 
 def run_playbook(args: argparse.Namespace, extra: dict, stage: Path, source: Path) -> int:
-    playbook = PLAYBOOKS / ("undeploy.yml" if args.undeploy else "deploy.yml")
+    name = "undeploy" if args.undeploy else "rollback" if args.rollback else "deploy"
+    playbook = PLAYBOOKS / f"{name}.yml"
     extra |= connection_vars(args)
     variables = stage / "vars.json"
     atomic.write_text(variables, json.dumps(extra, indent=2))
@@ -142,6 +147,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="extra edge.camera flags for the service, e.g. '--source picamera2'",
     )
     add("--undeploy", action="store_true", help="remove the boot service from the device")
+    add(
+        "--rollback",
+        action="store_true",
+        help="switch `current` back to the release that served before it, and restart",
+    )
+    add(
+        "--serial",
+        type=positive_int,
+        default=None,
+        help="deploy N hosts at a time; the rollout stops at the first failed host",
+    )
     add("--purge", action="store_true", help="with --undeploy: also delete DEST on the device")
     add("--bench-runs", type=positive_int, default=20, help="timed invokes per benchmark setting")
     add(
@@ -183,6 +199,10 @@ def check_args(parser: Parser, args: argparse.Namespace) -> None:
     ):
         if problem:
             parser.error(f"{flag}: {problem}")
+    if args.undeploy and args.rollback:
+        parser.error("--undeploy and --rollback are two runs: pick one")
+    if args.serial is not None and (args.undeploy or args.rollback):
+        parser.error("--serial goes with a deploy")
     if args.purge and not args.undeploy:
         parser.error("--purge only goes with --undeploy")
     for flag, path in (
@@ -207,9 +227,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"undeploy from {where} ({args.dest}{', purge' if args.purge else ''})", flush=True
             )
             extra = {"edge_defaults": {"dest": args.dest, "purge": args.purge}}
+        elif args.rollback:
+            print(f"rollback on {where} ({args.dest})", flush=True)
+            extra = {"edge_defaults": {"dest": args.dest}}
         else:
-            print(f"deploy {args.model} to {where} ({args.dest})", flush=True)
-            extra = deploy_vars(args, stage)
+            serial = f", {args.serial} at a time" if args.serial else ""
+            print(f"deploy {args.model} to {where} ({args.dest}{serial})", flush=True)
+            extra = deploy_vars(args, stage) | {"edge_serial": args.serial or 0}
         return run_playbook(args, extra, stage, source)
 
 

@@ -63,6 +63,7 @@ SKIPPED = {
 }
 CHANGED = {
     "copy": "sent",
+    "switch": "switched",
     "unpack": "edge/, model/ unpacked",
     "venv": "created",
     "install": "packages installed",
@@ -96,7 +97,7 @@ def pip_failure(text: str, host: str) -> str:
         )
     why = last_line(text) or "pip failed"
     return (
-        f"pip failed in the device venv ({why}): delete DEST/.venv on {host} so deploy makes "
+        f"pip failed in the device venv ({why}): delete DEST/venvs on {host} so deploy makes "
         "it again, and see `make check-wheels` for wheels of its Python"
     )
 
@@ -117,6 +118,9 @@ def failure_sentence(step: str, host: str, result: dict) -> str:
     said = last_line(result.get("stderr"))
     if said.startswith("error: "):  # our device scripts' one sentence (files/*.py)
         return f"{host}: step '{step}' failed: {said.removeprefix('error: ')}"
+    said = " ".join(str(result.get("msg") or "").split())
+    if said.startswith("error: "):  # the playbook's own sentence (a fail task)
+        return said.removeprefix("error: ")
     if result.get("assertion") or step == "check":
         return f"{host}: step '{step}' failed: {' '.join(str(result.get('msg', '')).split())}"
     why = (
@@ -146,6 +150,13 @@ def detail(step: str, result: dict) -> str:
             return f"{facts.get('arch')}, Python {facts.get('python') or '-'}, {facts.get('os')}"
         if step == "unpack":
             return unpack_detail(json.loads(last_line(stdout)))
+        if step == "switch":
+            return switch_detail(json.loads(last_line(stdout)))
+        if step == "rollback":
+            found = json.loads(last_line(stdout))
+            if not found["changed"]:
+                return f"no earlier release that served; {found['current']} stays"
+            return switch_detail(found)
         if step == "purge":
             return purge_detail(json.loads(last_line(stdout)))
         if step == "runtime":
@@ -170,7 +181,21 @@ def _files(count: int) -> str:
 
 
 def unpack_detail(found: dict) -> str:
-    """What files/sync_dest.py did to DEST, e.g. 'restored 1 file changed on the Pi'."""
+    """What files/releases.py unpack did, e.g. 'release 1a2b: restored 1 file changed on the Pi'."""
+    said = _unpack_files(found)
+    if found.get("release"):
+        said = f"release {found['release']}{' (new)' if found.get('new') else ''}: {said}"
+    flat = found.get("converted")
+    if flat:
+        moved = f"moved {_files(flat['moved'])} of the flat layout into releases/{flat['release']}"
+        moved += f" (venv: {flat['venv']})"
+        if flat["left"]:
+            moved += f", left {_files(len(flat['left']))} changed since where they were"
+        said = f"{moved}; {said}"
+    return said
+
+
+def _unpack_files(found: dict) -> str:
     updated = _files(len(found["updated"]))
     if not found["updated"]:
         said = []
@@ -184,6 +209,21 @@ def unpack_detail(found: dict) -> str:
     if not said:
         said.append(f"all {_files(found['files'])} as deployed")
     return "; ".join(said + _left(found["left"]))
+
+
+def switch_detail(found: dict) -> str:
+    """What files/releases.py switch or rollback did to `current`."""
+    if not found["changed"]:
+        said = [f"{found['current']} already serving"]
+    elif found.get("previous"):
+        said = [f"current -> {found['current']} (was {found['previous']})"]
+    else:
+        said = [f"current -> {found['current']}"]
+    if found.get("pruned"):
+        said.append(f"removed old {', '.join(found['pruned'])}")
+    if found.get("held"):
+        said.append(f"kept {', '.join(found['held'])}")
+    return "; ".join(said)
 
 
 def purge_detail(found: dict) -> str:
@@ -226,6 +266,7 @@ class CallbackModule(CallbackBase):
         self.play = "deploy"
         self.failures: dict[str, str] = {}
         self.failed_step: dict[str, str] = {}
+        self.all_hosts: set[str] = set()
         self.width = 12
 
     def _line(self, host: str, step: str, text: str) -> None:
@@ -234,10 +275,11 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_play_start(self, play):
         self.play = play.get_name().strip() or "deploy"
         hosts = (
-            play.get_variable_manager()._inventory.get_hosts(play.hosts)
+            play.get_variable_manager()._inventory.get_hosts(play.hosts, ignore_restrictions=True)
             if hasattr(play, "get_variable_manager")
             else []
         )
+        self.all_hosts |= {h.get_name() for h in hosts}  # the table lists unreached ones too
         if hosts:
             self.width = max(self.width, *(len(h.get_name()) for h in hosts))
 
@@ -261,9 +303,10 @@ class CallbackModule(CallbackBase):
             return
         host = result._host.get_name()
         step, _ = step_of(result._task.get_name())
-        self.failed_step[host] = step
+        if host not in self.failed_step:  # a rescue's own failure says more, at the same step
+            self._line(host, step, "FAILED (the reason is below)")
+        step = self.failed_step.setdefault(host, step)
         self.failures[host] = failure_sentence(step, host, result._result)
-        self._line(host, step, "FAILED (the reason is below)")
 
     def v2_runner_on_unreachable(self, result):
         host = result._host.get_name()
@@ -273,11 +316,14 @@ class CallbackModule(CallbackBase):
         self._line(host, step, "UNREACHABLE (the reason is below)")
 
     def v2_playbook_on_stats(self, stats):
-        hosts = sorted(stats.processed.keys())
+        hosts = sorted(set(stats.processed) | self.all_hosts)
         rows = [self._row(host, stats) for host in hosts]
-        header = ("host", "Python", "runtime", "smoke test", "int8 ms 1 / N", "service", "changes")
+        header = ("host", "Python", "runtime", "smoke test", "int8 ms 1 / N", "release")
+        header += ("service", "changes")
         if self.play == "undeploy":
             header = ("host", "service", "DEST", "changes")
+        elif self.play == "rollback":
+            header = ("host", "release", "service", "changes")
         table = [header] + rows
         widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
         print()
@@ -289,9 +335,16 @@ class CallbackModule(CallbackBase):
                 ).rstrip()
             )
         changed = sum(stats.summarize(h)["changed"] for h in hosts)
+        unreached = [h for h in hosts if h not in stats.processed]
+        done = len(hosts) - len(self.failures) - len(unreached)
         print(
-            f"\n{self.play}: {len(hosts) - len(self.failures)} of {len(hosts)} hosts done, {changed} changes"
+            f"\n{self.play}: {done} of {len(hosts)} hosts done, {changed} changes"
             + (" (nothing changed)" if changed == 0 else "")
+            + (
+                f"; {len(unreached)} not reached (a failed host stopped the rollout)"
+                if unreached
+                else ""
+            )
         )
         for host in hosts:
             edge = (stats.custom.get(host) or {}).get("edge") or {}
@@ -305,16 +358,19 @@ class CallbackModule(CallbackBase):
 
     def _row(self, host: str, stats) -> tuple:
         edge = (stats.custom.get(host) or {}).get("edge") or {}
+        width = {"undeploy": 4, "rollback": 4}.get(self.play, 8)
+        if host not in stats.processed:
+            return (host, "not reached, still on its old release", *[""] * (width - 2))
         changes = stats.summarize(host)["changed"]
         if host in self.failed_step:
             failed = f"failed at {self.failed_step[host]}"
-            return (
-                (host, failed, "", "", "", "", changes)
-                if self.play != "undeploy"
-                else (host, failed, "", changes)
-            )
+            if self.play == "deploy":
+                return (host, failed, "", "", "", edge.get("release", "-"), "", changes)
+            return (host, failed, *[""] * (width - 3), changes)
         if self.play == "undeploy":
             return (host, edge.get("service", "-"), edge.get("dest", "-"), changes)
+        if self.play == "rollback":
+            return (host, edge.get("release", "-"), edge.get("service", "-"), changes)
         smoke = edge.get("smoke") or {}
         said = f"{smoke.get('label', '-')} {smoke.get('probability', 0):.2f}"
         if edge.get("sample_label"):
@@ -326,6 +382,7 @@ class CallbackModule(CallbackBase):
             edge.get("runtime", "-"),
             said,
             bench_cell(edge.get("bench")),
+            edge.get("release", "-"),
             edge.get("service", "-"),
             changes,
         )

@@ -149,14 +149,15 @@ def strangers(dest: Path, known: set[str], skip: set[str] = SKIP_DIRS) -> list[s
         dirs[:] = sorted(d for d in dirs if d not in skip)
         for name in sorted(names):
             relative = (Path(folder) / name).relative_to(dest).as_posix()
-            if relative not in known and relative not in BOOKKEEPING:
+            if relative not in known and relative not in BOOKKEEPING and name not in skip:
                 found.append(relative)
     return found
 
 
-def sync(dest: Path) -> dict:
-    """Make DEST hold the bundle's files; what was written, removed, kept and left."""
-    files = read_bundle(dest / BUNDLE)
+def sync(dest: Path, files: dict[str, bytes] | None = None) -> dict:
+    """Make DEST (or a release folder) hold the bundle's files (by default DEST/.bundle.tar's);
+    what was written, removed, kept and left."""
+    files = read_bundle(dest / BUNDLE) if files is None else files
     atomic = load_atomic(files)
     ours = read_ours(dest)
     done = {"files": len(files), "first": not ours}
@@ -187,7 +188,9 @@ def purge(dest: Path) -> dict:
         if name != MARKER and (path.is_file() or path.is_symlink()):
             path.unlink()
             removed += name not in BOOKKEEPING  # counted: the files deploy put there
-    if (dest / ".venv").is_dir():
+    if (dest / ".venv").is_symlink():
+        (dest / ".venv").unlink()  # a release's link to its venv (releases.py)
+    elif (dest / ".venv").is_dir():
         shutil.rmtree(dest / ".venv")  # made by deploy's venv step
     folders = set()
     for name in ours:

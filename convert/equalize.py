@@ -1,4 +1,4 @@
-"""Head-input equalization: rescale VGG16's last conv channels so int8 keeps every feature.
+"""Head-input equalization: rescale the base's last conv channels so int8 keeps every feature.
 
     from convert.equalize import equalize_head_input
     equalized, note = equalize_head_input(model, calibration_pixels)  # same float function
@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from train.backbones import base_of, preprocess_of
+
 _SCALE_LIMITS = (1e-3, 1e3)  # per-channel factors stay within these (no overflow, no zeros)
 _BATCH = 32  # images per feature batch
 
@@ -38,28 +40,40 @@ def _base_outputs(base) -> list[str]:
     return [by_tensor.get(id(t), "") for t in outputs]
 
 
+def _inputs(layer) -> list:
+    return layer.input if isinstance(layer.input, list | tuple) else [layer.input]
+
+
+def _consumers(base, layer) -> list:
+    """The layers of the base that read `layer`'s output."""
+    return [other for other in base.layers if any(t is layer.output for t in _inputs(other))]
+
+
 def _feeding_conv(base, output_name: str):
-    """(last conv before `output_name`, the next conv after it or None), or a reason string."""
+    """(the conv whose output, max-pooled, is `output_name`, the one conv that reads
+    `output_name` or None), or a reason string. Walked on the graph, so a base with branches
+    is checked as a chain is: every tensor scaled must reach nothing but what undoes it."""
     import keras
 
-    names = [layer.name for layer in base.layers]
-    if output_name not in names:
+    try:
+        layer = base.get_layer(output_name)
+    except ValueError:
         return "the base's outputs are not layers of it"
-    end = names.index(output_name)
-    convs = [i for i, layer in enumerate(base.layers) if isinstance(layer, keras.layers.Conv2D)]
-    before = [i for i in convs if i <= end]
-    if not before:
-        return "the base has no convolution"
-    conv = base.layers[before[-1]]
-    if not all(
-        isinstance(layer, keras.layers.MaxPooling2D)
-        for layer in base.layers[before[-1] + 1 : end + 1]
-    ):
+    chain = [layer]
+    while isinstance(layer, keras.layers.MaxPooling2D):
+        layer = layer.input._keras_history.operation
+        chain.append(layer)
+    if not isinstance(layer, keras.layers.Conv2D):
+        return f"{output_name} is not a convolution's output, max-pooled or not"
+    conv = layer
+    if any(len(_consumers(base, inner)) != 1 for inner in chain[1:]):
         return f"layers after {conv.name} other than max pooling"
     if conv.activation not in (keras.activations.relu, keras.activations.linear):
         return f"{conv.name} has an activation that does not commute with scaling"
-    after = [i for i in convs if i > end]
-    return conv, (base.layers[after[0]] if after else None)
+    after = _consumers(base, chain[0])
+    if len(after) > 1 or (after and not isinstance(after[0], keras.layers.Conv2D)):
+        return f"{output_name} feeds layers other than one convolution"
+    return conv, (after[0] if after else None)
 
 
 def _structure(model):
@@ -69,9 +83,9 @@ def _structure(model):
     import keras
 
     try:
-        base, head = model.get_layer("vgg16"), model.get_layer("head")
+        base, head = base_of(model), model.get_layer("head")
     except ValueError:
-        return "the model has no nested 'vgg16' base and 'head' (not a model train/ made)"
+        return "the model has no nested base and 'head' (not a model train/ made)"
     pairs = []
     for name in _base_outputs(base):
         found = _feeding_conv(base, name)
@@ -93,8 +107,7 @@ def _structure(model):
 def channel_ranges(model, conv_base_output_pixels: np.ndarray) -> np.ndarray:
     """Largest value of each pooled base feature channel over the images (uint8 NHWC), in the
     order the head reads them (block4's channels before block5's for a concat head)."""
-    preprocess = model.get_layer("caffe_preprocess")
-    base = model.get_layer("vgg16")
+    preprocess, base = preprocess_of(model), base_of(model)
     ranges = None
     for start in range(0, len(conv_base_output_pixels), _BATCH):
         batch = conv_base_output_pixels[start : start + _BATCH].astype(np.float32)
@@ -150,7 +163,7 @@ def equalize_head_input(model, pixels: np.ndarray):
 
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
-    _rescale_convs(copy.get_layer("vgg16"), pairs, scale)
+    _rescale_convs(base_of(copy), pairs, scale)
     first = copy.get_layer("head").get_layer(first.name)
     if isinstance(first, keras.layers.BatchNormalization):
         gamma, beta, mean, variance = first.get_weights()

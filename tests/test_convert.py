@@ -19,6 +19,7 @@ import pytest
 from edge.errors import run_cli
 from tests.conftest import ROOT
 from tests.convert_fixture import make_model_folder, make_shapes_dataset
+from train.backbones import base_of
 
 pytestmark = pytest.mark.slow
 
@@ -222,10 +223,8 @@ def test_equalization_is_exact_in_float(trained):
     before = model.predict(pixels.astype(np.float32), verbose=0)
     after = equalized.predict(pixels.astype(np.float32), verbose=0)
     np.testing.assert_allclose(after, before, atol=1e-4)
-    conv = equalized.get_layer("vgg16").get_layer("block5_conv3").get_weights()[0]
-    assert not np.allclose(
-        conv, model.get_layer("vgg16").get_layer("block5_conv3").get_weights()[0]
-    )
+    conv = base_of(equalized).get_layer("block5_conv3").get_weights()[0]
+    assert not np.allclose(conv, base_of(model).get_layer("block5_conv3").get_weights()[0])
 
 
 @pytest.mark.parametrize("case", ["missing folder", "labels do not match", "empty test split"])

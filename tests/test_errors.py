@@ -49,7 +49,7 @@ class _Base:
 
 
 def test_a_weights_file_keras_cannot_read_is_the_users_and_out_of_memory_is_not(tmp_path):
-    from train.weights import load_base_weights
+    from train.backbones.vgg16_weights import load_base_weights
 
     path = str(tmp_path / "w.h5")
     for error in (OSError("file signature not found"), ValueError("Layer count mismatch")):
@@ -61,7 +61,7 @@ def test_a_weights_file_keras_cannot_read_is_the_users_and_out_of_memory_is_not(
 
 
 def test_a_failed_imagenet_download_is_the_users_and_a_bug_is_not():
-    from train.weights import _unusable_weights
+    from train.backbones.vgg16_weights import _unusable_weights
 
     assert _unusable_weights(Exception("URL fetch failure on https://…: None -- timed out"))
     assert _unusable_weights(OSError("Unable to synchronously open file"))

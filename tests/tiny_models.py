@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from train.backbones import base_of
+
 SIZE = (16, 16)
 CLASSES = 3
 
@@ -53,15 +55,16 @@ def convert(model, path: Path, input_type: str | None, samples=None) -> Path:
 def tiny_finetune(epochs: int, learning_rate: float, patience: int):
     """The 32 px VGG16 with a block4 head, 12 random images of 3 classes (6 for validation) and
     a FinetuneSpec from block4_conv1: what a run_finetune test needs (pixels path)."""
+    from train.cut import split_base
     from train.model import build_model
-    from train.phases import FinetuneSpec, PhaseData, split_base
+    from train.phases import FinetuneSpec, PhaseData
 
     model = build_model(3, (32, 32), None, features="block4")
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
     labels = np.arange(12) % 3
     data = PhaseData([pixels], labels, pixels[:6], labels[:6], {0: 1.0, 1: 1.0, 2: 1.0})
-    first = split_base(model.get_layer("vgg16"), "block4_conv1")
+    first = split_base(base_of(model), "block4_conv1")
     spec = FinetuneSpec(
         first_trainable=first,
         epochs=epochs,

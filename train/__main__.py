@@ -14,11 +14,7 @@ training.png). Ctrl-C keeps the last finished epoch: run again with --resume.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
-
-# Before TensorFlow is imported: no C++ log noise (CUDA probes, oneDNN notices).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from edge.cli import (
     Parser,
@@ -31,11 +27,12 @@ from edge.cli import (
 from edge.errors import UserError, interruptible, run_cli
 from train import RESUME_HINT
 from train.artifacts import check_out
+from train.backbones import DEFAULT, get_backbone
 from train.dataset import scan
-from train.weights import CHOICES
 
-# What --features accepts (train.model.FEATURES plus auto); here, so --help needs no TensorFlow.
-FEATURE_CHOICES = ("auto", "block4", "block5", "concat")
+BACKBONE = get_backbone(DEFAULT)  # VGG16: its choices are known without TensorFlow
+CHOICES = BACKBONE.weight_choices
+FEATURE_CHOICES = BACKBONE.feature_choices
 
 
 def build_parser() -> Parser:
@@ -213,8 +210,10 @@ def check_options(args: argparse.Namespace) -> None:
     """Every flag and the data folder, checked before TensorFlow loads (seconds)."""
     if args.val_fraction + args.test_fraction >= 1.0:
         raise UserError("--val-fraction plus --test-fraction must leave images for training")
-    if args.size < 32:
-        raise UserError("--size must be at least 32 pixels (VGG16 halves it five times)")
+    if args.size < BACKBONE.min_size:
+        raise UserError(
+            f"--size must be at least {BACKBONE.min_size} pixels ({BACKBONE.min_size_why})"
+        )
     if args.weights not in CHOICES and not Path(args.weights).is_file():
         raise UserError(
             f"--weights {args.weights}: not one of {', '.join(CHOICES)} and no such file"
@@ -233,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from train.tf_import import import_tensorflow, keras_backend
+    from train.tf_import import import_tensorflow, keras_backend, set_log_level
 
+    set_log_level()  # before Keras loads its backend, TensorFlow or JAX
     if keras_backend() == "tensorflow":
         import_tensorflow()  # after parsing, so a bad flag answers at once; without its chatter
     from train.trainer import TrainConfig, train

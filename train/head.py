@@ -110,9 +110,6 @@ def evaluate(head, val_x, val_y) -> tuple[float, float]:
     return float(np.mean(np.argmax(probs, axis=1) == val_y)), float(-np.mean(np.log(picked)))
 
 
-_COST = {"block4": 0, "block5": 1, "concat": 2}  # smaller model first on a full tie
-
-
 def choose_features(
     cache, train_y, val_y, candidates, build: Callable[[str], keras.Model], spec: HeadSpec
 ):
@@ -142,12 +139,13 @@ def choose_features(
                 "seconds": round(time.perf_counter() - started, 1),
             }
         )
-    rows.sort(key=lambda r: (-r["val_accuracy"], r["val_loss"], _COST[r["features"]]))
+    cost = list(cache.points).index  # the backbone lists its choices smallest model first
+    rows.sort(key=lambda r: (-r["val_accuracy"], r["val_loss"], cost(r["features"])))
     # Within one validation image of the best, the smaller model: the difference is noise.
     close = [
         r for r in rows if r["val_accuracy"] >= rows[0]["val_accuracy"] - 1 / len(val_y) - 1e-9
     ]
-    winner = min(close, key=lambda r: _COST[r["features"]])
+    winner = min(close, key=lambda r: cost(r["features"]))
     rows.remove(winner)
     rows.insert(0, winner)
     return winner["features"], heads, rows

@@ -1,4 +1,4 @@
-"""Fine-tuning on cached activations of the frozen part of VGG16 (the head phase is train.head).
+"""Fine-tuning on cached activations of the frozen part of the base (the head phase: train.head).
 
 Layers from `--finetune-from` on are trainable; the frozen layers before them ran once, in the
 feature pass of train.features, and their output is cached, so each epoch runs only the top of
@@ -25,6 +25,7 @@ import numpy as np
 
 from train.augment import augment
 from train.average import WeightAverage
+from train.backbones import base_of
 from train.checkpoint import (
     BEST,
     LAST,
@@ -33,7 +34,7 @@ from train.checkpoint import (
     atomic_save_weights,
     load_weights,
 )
-from train.model import FEATURE_LAYERS, CaffePreprocess
+from train.cut import cut_layer, trainable_layers, trainable_part
 
 
 @dataclass
@@ -91,41 +92,6 @@ def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
     counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
     weights = len(labels) / (num_classes * np.maximum(counts, 1))
     return {i: float(w) for i, w in enumerate(weights)}
-
-
-def split_base(base: keras.Model, first_trainable: str):
-    """Index of the first trainable layer in the base; UserError-worthy ValueError if absent."""
-    names = [layer.name for layer in base.layers]
-    if first_trainable not in names:
-        convs = ", ".join(n for n in names if "conv" in n)
-        raise ValueError(
-            f"--finetune-from {first_trainable}: no such layer (choose one of {convs})"
-        )
-    return names.index(first_trainable)
-
-
-def frozen_part(base: keras.Model, stop: int, size) -> keras.Model:
-    """pixels -> caffe preprocessing -> base layers [1, stop): the part that does not train."""
-    pixels = keras.Input(shape=(*size, 3))
-    x = CaffePreprocess()(pixels)
-    for layer in base.layers[1:stop]:
-        x = layer(x)
-    return keras.Model(pixels, x, name="frozen")
-
-
-def trainable_part(base: keras.Model, head: keras.Model, start: int, features: str, cut_shape):
-    """cached activations -> base layers [start, end) -> head (the layers are shared).
-
-    The blocks the head reads are tapped on the way (for concat: block4's output, which is
-    the cached input itself when fine-tuning starts at block5)."""
-    inputs = keras.Input(shape=cut_shape)
-    tensors = {base.layers[start - 1].name: inputs}
-    x = inputs
-    for layer in base.layers[start:]:
-        x = layer(x)
-        tensors[layer.name] = x
-    read = [tensors[name] for name in FEATURE_LAYERS[features]]
-    return keras.Model(inputs, head(read if len(read) > 1 else read[0]), name="trainable")
 
 
 def _verbose() -> int:
@@ -219,9 +185,9 @@ def _onehot(labels, num_classes):
 def _fit_inputs(target: Target, data: PhaseData, cache, spec: FinetuneSpec, done: int = 0):
     """(trainable model, fit arguments, validation inputs, steps per epoch), cached or not;
     `done` epochs already trained (--resume), so the views go on where they stopped."""
-    base, head = target.model.get_layer("vgg16"), target.model.get_layer("head")
+    base, head = base_of(target.model), target.model.get_layer("head")
     num_classes = int(head.output_shape[-1])
-    cut = base.layers[spec.first_trainable - 1].name
+    cut = cut_layer(base, spec.first_trainable).name
     maps = cache.maps.get("train", {}).get(cut) if cache is not None else None
     if maps is not None:
         print(f"  training on the cached output of {cut} {tuple(maps.shape[1:])}")
@@ -282,15 +248,17 @@ def run_finetune(target: Target, data: PhaseData, cache, spec: FinetuneSpec) -> 
 
 
 def unfreeze(model: keras.Model, first_trainable: int) -> list:
-    """Base layers [first_trainable:] trainable, the head's normalisation frozen (returned,
+    """The base layers after the cut trainable, the head's normalisation frozen (returned,
     for refreeze)."""
-    for i, layer in enumerate(model.get_layer("vgg16").layers):
-        layer.trainable = i >= first_trainable
+    base = base_of(model)
+    trainable = {id(layer) for layer in trainable_layers(base, first_trainable)}
+    for layer in base.layers:
+        layer.trainable = id(layer) in trainable
     return _freeze_norms(model.get_layer("head"))
 
 
 def refreeze(model: keras.Model, norms: list) -> None:
-    for layer in model.get_layer("vgg16").layers:
+    for layer in base_of(model).layers:
         layer.trainable = False
     for layer in norms:
         layer.trainable = True

@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 from train.augment import augmented_views
+from train.backbones import base_of
 from train.checkpoint import (
     BEST,
     LAST,
@@ -33,6 +34,7 @@ from train.checkpoint import (
     load_weights,
     save_state,
 )
+from train.cut import cut_layer, split_base
 from train.features import FeatureCache, compute_cache
 from train.phases import (
     PhaseData,
@@ -44,7 +46,6 @@ from train.phases import (
     compile_finetune,
     finetune_spec,
     refreeze,
-    split_base,
     unfreeze,
 )
 
@@ -164,13 +165,13 @@ def refit(cfg, data: PhaseData, target: Target, cache, run) -> None:
 
 def _fit(cfg, target: Target, data, both, cache, run, epochs: int, deadline) -> None:
     started = time.perf_counter()
-    base = target.model.get_layer("vgg16")
+    base = base_of(target.model)
     first = split_base(base, run.selection["finetune_from"])
     decay = int(run.selection.get("finetune_decay_epochs") or cfg.epochs_finetune)
     spec = finetune_spec(cfg, first, deadline)
     spec.epochs, spec.schedule_epochs = epochs, decay
     size = (cfg.size, cfg.size)
-    cut = base.layers[first - 1].name
+    cut = cut_layer(base, first).name
     limit = cfg.cache_limit_gb * 2**30
     val_views = validation_views(data, cfg.seed, cfg.flip)
     refit_cache = joined_cache(cache, base, cut, data, val_views, size, cfg.batch_size, limit)

@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from train.backbones import backbone_of, base_of, get_backbone
 from train.checkpoint import BEST, atomic_save_weights, load_weights
+from train.cut import split_base, truncate
 from train.head import choose_features, format_table
 from train.macs import count_macs
-from train.model import assemble, build_base, build_model, truncate
-from train.phases import Target, finetune_spec, own_best, run_finetune, split_base
+from train.model import assemble, build_model
+from train.phases import Target, finetune_spec, own_best, run_finetune
 from train.search import (
     SearchSpec,
     format_rows,
@@ -64,7 +66,7 @@ def _share(deadline: float | None, candidates_left: int) -> float | None:
 def _fine_tune_candidate(cfg, data, model, features, cache, checkpoint_dir, head_row, deadline):
     """Fine-tune one candidate from --finetune-from until its deadline; (layer, phase state),
     or (layer, None) when not one epoch fits the time left."""
-    layer = finetune_layer(cfg, features)
+    layer = finetune_layer(cfg, features, backbone_of(model))
     folder = checkpoint_dir / f"s{cfg.size}-{features}"
     state = {
         "phases": {
@@ -77,7 +79,7 @@ def _fine_tune_candidate(cfg, data, model, features, cache, checkpoint_dir, head
     folder.mkdir(parents=True, exist_ok=True)
     atomic_save_weights(model, folder / BEST)  # the head's, until beaten
     target = Target(model, features, state, folder)
-    first = split_base(model.get_layer("vgg16"), layer)
+    first = split_base(base_of(model), layer)
     estimate = epoch_estimate(target, first, cache, data)
     spec = finetune_spec(cfg, first, deadline)
     spec.schedule_epochs = budget_epochs(cfg, deadline, estimate)
@@ -98,16 +100,17 @@ def search_size(
     """All candidates of one input size, measured; their weights saved beside the progress.
     Fine-tuning candidates share the time left before `deadline` (perf_counter; None: no limit)."""
     size = (cfg.size, cfg.size)
-    vgg = build_base(size, "block5", run.source)
+    backbone = get_backbone(cfg.backbone)
+    vgg = backbone.build(size, run.source)  # the whole base, weights set
     initial = vgg.get_weights()
     build = _builder(cfg, vgg, num_classes)
-    cache = _cache(cfg, vgg, data, ("block4", "block5", "concat"), False)
+    cache = _cache(cfg, vgg, data, tuple(backbone.features), False)
     views = len(data.train_views)
     _, heads, table = choose_features(
         cache,
         np.tile(data.train_labels, views),
         data.val_labels,
-        [r for r in ("block4", "block5", "concat")],
+        tuple(backbone.features),
         build,
         _head_spec(cfg, data),
     )
@@ -163,6 +166,7 @@ def final_model(cfg, chosen: dict, num_classes: int, checkpoint_dir: Path):
         cfg.dropout,
         chosen["features"],
         feature_dropout=cfg.feature_dropout,
+        backbone=cfg.backbone,
     )
     load_weights(model, _weights_file(checkpoint_dir, chosen))
     return model
@@ -231,13 +235,12 @@ def run_search(cfg, spec: SearchSpec) -> Path:
     from train.dataset import fingerprint, scan
     from train.search import _load_progress, _save_progress
     from train.trainer import _finish, _Run
-    from train.weights import resolve_weights
 
     started = time.perf_counter()
     out = Path(cfg.out)
     checkpoint_dir = out.with_name(out.name + ".checkpoint")
     dataset = scan(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
-    source = resolve_weights(cfg.weights)
+    source = get_backbone(cfg.backbone).resolve_weights(cfg.weights)
     print(f"search: sizes {', '.join(map(str, spec.sizes))}; weights: {source}")
     identity = {
         "fingerprint": fingerprint(dataset),

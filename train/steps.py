@@ -4,7 +4,7 @@
     target, cache = head_phase(cfg, data, state, run, num_classes)
     fine_tune(cfg, data, target, cache, run, started)
 
-head_phase runs the frozen VGG16 layers once (train.features), trains one head per feature
+head_phase runs the frozen base once (train.features), trains one head per feature
 candidate on the pooled features and assembles the model around the winner; fine_tune
 unfreezes the layers from --finetune-from on and trains them on the cached activations.
 Both leave their progress in the checkpoint state, so --resume skips what is done.
@@ -17,64 +17,61 @@ import time
 import numpy as np
 
 from edge.errors import UserError
+from train.backbones import backbone_of, base_of, get_backbone
 from train.checkpoint import BEST, LAST, atomic_save_weights, load_weights, save_state
+from train.cut import cut_layer, split_base, trainable_layers, truncate
 from train.features import compute_cache, map_bytes
 from train.head import HeadSpec, choose_features, format_table
 from train.macs import count_macs, layer_macs
-from train.model import FEATURE_LAYERS, FEATURES, assemble, build_base, build_head, truncate
-from train.phases import Target, finetune_spec, run_finetune, split_base
+from train.model import assemble, build_head
+from train.phases import Target, finetune_spec, run_finetune
 from train.refit import save_head
 
-# --finetune-from auto: the first conv of the deepest block the head reads, so the layers
-# that make the features it uses adapt to the data, and nothing the head ignores trains.
-FINETUNE_AUTO = {"block4": "block4_conv1", "block5": "block5_conv1", "concat": "block5_conv1"}
+
+def finetune_layer(cfg, features: str, backbone) -> str:
+    """--finetune-from, or for auto the backbone's fine-tuning point for these features."""
+    return backbone.finetune_auto[features] if cfg.finetune_from == "auto" else cfg.finetune_from
 
 
-def finetune_layer(cfg, features: str) -> str:
-    return FINETUNE_AUTO[features] if cfg.finetune_from == "auto" else cfg.finetune_from
-
-
-def _cut_layers(cfg, vgg, candidates) -> tuple[str, ...]:
+def _cut_layers(cfg, base, candidates) -> tuple[str, ...]:
     """Layers whose output fine-tuning starts from, for every candidate (cached on the way)."""
     if cfg.epochs_finetune == 0:
         return ()
-    names = [layer.name for layer in vgg.layers]
+    backbone = backbone_of(base)
+    names = [layer.name for layer in base.layers]
     cuts = []
     for features in candidates:
         try:
-            first = split_base(vgg, finetune_layer(cfg, features))
+            first = split_base(base, finetune_layer(cfg, features, backbone))
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        deepest = names.index(FEATURE_LAYERS[features][-1])
+        deepest = names.index(backbone.features[features][-1])
         if first > deepest:
             raise UserError(
                 f"--finetune-from {names[first]} is above what a {features} head reads "
                 f"(up to {names[deepest]}): choose a layer at or below it"
             )
-        cuts.append(names[first - 1])
+        cuts.append(cut_layer(base, first).name)
     return tuple(sorted(set(cuts), key=names.index))
 
 
-def _cache(cfg, vgg, data, candidates, head_done: bool):
-    blocks = (
-        ()
-        if head_done
-        else sorted({n.split("_")[0] for c in candidates for n in FEATURE_LAYERS[c]})
-    )
-    cuts = _cut_layers(cfg, vgg, candidates)
+def _cache(cfg, base, data, candidates, head_done: bool):
+    pooled = () if head_done else backbone_of(base).pooled_layers(candidates)
+    cuts = _cut_layers(cfg, base, candidates)
     images = len(data.train_views) * len(data.train_labels) + len(data.val_labels)
-    need = map_bytes(vgg, cuts, images)
+    need = map_bytes(base, cuts, images)
     if need > cfg.cache_limit_gb * 2**30:
         print(f"  cached activations would take {need / 2**30:.1f} GiB (> --cache-limit-gb)")
         cuts = ()
-    if not blocks and not cuts:
+    if not pooled and not cuts:
         return None
     what = ", ".join(
-        [f"pooled {b}" for b in blocks] + [f"{c} ({need / 2**20:.0f} MiB)" for c in cuts]
+        [f"pooled {b.split('_')[0]}" for b in pooled]
+        + [f"{c} ({need / 2**20:.0f} MiB)" for c in cuts]
     )
-    print(f"feature pass: the frozen VGG16 layers run once over every view: {what}")
+    print(f"feature pass: the frozen {base.name} layers run once over every view: {what}")
     return compute_cache(
-        vgg, (cfg.size, cfg.size), data.train_views, data.val_pixels, blocks, cuts, cfg.batch_size
+        base, (cfg.size, cfg.size), data.train_views, data.val_pixels, pooled, cuts, cfg.batch_size
     )
 
 
@@ -91,9 +88,11 @@ def _head_spec(cfg, data) -> HeadSpec:
     )
 
 
-def _builder(cfg, vgg, num_classes):
+def _builder(cfg, base, num_classes):
+    points = backbone_of(base).features
+
     def build(features):
-        channels = [int(vgg.get_layer(n).output.shape[-1]) for n in FEATURE_LAYERS[features]]
+        channels = [int(base.get_layer(n).output.shape[-1]) for n in points[features]]
         return build_head(channels, num_classes, cfg.dropout, feature_dropout=cfg.feature_dropout)
 
     return build
@@ -133,10 +132,11 @@ def _train_heads(cfg, data, state, cache, vgg, build, candidates):
 
 def head_phase(cfg, data, state, run, num_classes):
     """(Target with the chosen features and a trained head, feature cache for fine-tuning)."""
-    vgg = build_base((cfg.size, cfg.size), "block5", run.source)  # whole VGG16, weights set
+    backbone = get_backbone(cfg.backbone)
+    vgg = backbone.build((cfg.size, cfg.size), run.source)  # the whole base, weights set
     build = _builder(cfg, vgg, num_classes)
     done = bool(state["phases"].get("head", {}).get("complete"))
-    candidates = FEATURES if cfg.features == "auto" else (cfg.features,)
+    candidates = tuple(backbone.features) if cfg.features == "auto" else (cfg.features,)
     if done:
         candidates = (state["selection"]["features"],)
     cache = _cache(cfg, vgg, data, candidates, done)
@@ -163,8 +163,8 @@ def epoch_estimate(target: Target, first: int, cache, data) -> float:
     images (the pass ran every view and the validation split)."""
     if cache is None or not cache.seconds:
         return 0.0
-    base = target.model.get_layer("vgg16")
-    trainable = sum(layer_macs(layer) for layer in base.layers[first:])
+    base = base_of(target.model)
+    trainable = sum(layer_macs(layer) for layer in trainable_layers(base, first))
     passed = cache.pass_macs or count_macs(base)
     images = len(data.train_labels)
     share = images / max(1, len(data.train_views) * images + len(data.val_labels))
@@ -187,12 +187,12 @@ def budget_epochs(cfg, deadline: float | None, estimate: float) -> int | None:
 
 def fine_tune(cfg, data, target: Target, cache, run, started: float) -> None:
     """Phase 2: layers from --finetune-from (auto: by the features) on, at a smaller rate."""
-    layer = finetune_layer(cfg, target.features)
+    layer = finetune_layer(cfg, target.features, backbone_of(target.model))
     run.selection["finetune_from"] = layer
     if target.state["phases"].get("finetune", {}).get("complete"):
         print("phase 2 (finetune): already complete in the checkpoint")
         return
-    first = split_base(target.model.get_layer("vgg16"), layer)
+    first = split_base(base_of(target.model), layer)
     deadline = started + cfg.time_budget * 60 if cfg.time_budget > 0 else None
     estimate = epoch_estimate(target, first, cache, data)
     allowed = budget_epochs(cfg, deadline, estimate)

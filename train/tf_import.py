@@ -71,11 +71,17 @@ def keras_backend() -> str:
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
+def set_log_level() -> None:
+    """TF_CPP_MIN_LOG_LEVEL (unless the user set it): read once, as TensorFlow (or JAX's XLA)
+    loads, so this runs before either is imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", LOG_LEVEL)
+
+
 def import_tensorflow():
     """`import tensorflow`, with the absl header and INFO lines of its start-up dropped."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", LOG_LEVEL)  # read once, as TensorFlow loads
+    set_log_level()
     with filtered_stderr(CHATTER):
         import tensorflow
     return tensorflow

@@ -3,8 +3,8 @@
 from train.trainer import TrainConfig, train
 train(TrainConfig(data="data/sample", out="models/sample", size=96))
 
-The steps: load and split the images; run the frozen VGG16 layers once over every training
-view and the validation split (train.features); train a head for each feature candidate on
+The steps: load and split the images; run the frozen base (train.backbones: VGG16) once over
+every training view and the validation split (train.features); train a head for each feature candidate on
 the pooled features and keep the best on validation (train.head); fine-tune from the chosen
 layer on the cached activations (train.phases); write the model folder (train.artifacts).
 """
@@ -24,13 +24,11 @@ from edge.errors import UserError
 from edge.model_folder import input_keys
 from train import artifacts
 from train.augment import augmented_views
+from train.backbones import DEFAULT, get_backbone
 from train.checkpoint import load_state, remove_leftovers
 from train.dataset import SPLITS, fingerprint, load_split, scan, skipped_message, write_split
 from train.phases import PhaseData, Target, class_weights, own_best
 from train.tf_import import keras_backend
-
-FEATURE_CHOICES = ("auto", "block4", "block5", "concat")  # train.model.FEATURES + auto
-PREPROCESSING = "inside the model: RGB->BGR, minus ImageNet mean (caffe)"
 
 
 @dataclass
@@ -79,6 +77,7 @@ class TrainConfig:
     resume: bool = False
     cache_limit_gb: float = 6.0
     keep: int = 3  # previous models kept as NAME.previous-<time>/
+    backbone: str = DEFAULT  # train.backbones; VGG16 is the one offered on the command line
 
 
 class _OneDevice:
@@ -123,10 +122,14 @@ def _load(dataset, size):
 
 
 def _check(cfg: TrainConfig) -> None:
-    if cfg.size < 32:
-        raise UserError("--size must be at least 32 pixels (VGG16 halves it five times)")
-    if cfg.features not in FEATURE_CHOICES:
-        raise UserError(f"--features {cfg.features}: choose one of {', '.join(FEATURE_CHOICES)}")
+    backbone = get_backbone(cfg.backbone)
+    if cfg.size < backbone.min_size:
+        raise UserError(
+            f"--size must be at least {backbone.min_size} pixels ({backbone.min_size_why})"
+        )
+    if cfg.features not in backbone.feature_choices:
+        choices = ", ".join(backbone.feature_choices)
+        raise UserError(f"--features {cfg.features}: choose one of {choices}")
 
 
 def _open_checkpoint(cfg: TrainConfig, checkpoint_dir: Path, identity: dict) -> dict:
@@ -154,9 +157,7 @@ def _prepare(cfg: TrainConfig):
     )
     print("split sizes: " + ", ".join(f"{k} {len(v)}" for k, v in dataset.splits.items()))
     loaded, skipped, total = _load(dataset, (cfg.size, cfg.size))
-    from train.weights import resolve_weights
-
-    source = resolve_weights(cfg.weights)
+    source = get_backbone(cfg.backbone).resolve_weights(cfg.weights)
     print(f"weights: {source}" + (" (resolved from auto)" if cfg.weights == "auto" else ""))
     checkpoint_dir = out.with_name(out.name + ".checkpoint")
     data_fingerprint = fingerprint(dataset)
@@ -167,6 +168,7 @@ def _prepare(cfg: TrainConfig):
         "classes": dataset.classes,
         "features": cfg.features,
         "finetune_from": cfg.finetune_from,
+        "backbone": cfg.backbone,
     }
     if checkpoint_dir.is_dir():
         for path in remove_leftovers(checkpoint_dir):
@@ -219,7 +221,13 @@ def _float32_copy(model, size, num_classes, cfg, features):
 
     keras.mixed_precision.set_global_policy("float32")
     copy = build_model(
-        num_classes, size, None, cfg.dropout, features, feature_dropout=cfg.feature_dropout
+        num_classes,
+        size,
+        None,
+        cfg.dropout,
+        features,
+        feature_dropout=cfg.feature_dropout,
+        backbone=cfg.backbone,
     )
     copy.set_weights(model.get_weights())
     return copy
@@ -231,8 +239,8 @@ def _metadata(cfg, out, dataset, target: Target, run: _Run, results: dict) -> di
         "name": out.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "classes": dataset.classes,
-        **input_keys((cfg.size, cfg.size), PREPROCESSING),
-        "backbone": "vgg16",
+        **input_keys((cfg.size, cfg.size), get_backbone(cfg.backbone).preprocessing),
+        "backbone": cfg.backbone,
         "weights": {"requested": cfg.weights, "source": run.source},
         "device": run.device,
         "training": asdict(cfg),

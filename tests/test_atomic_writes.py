@@ -138,3 +138,19 @@ def test_a_capture_store_cleans_its_class_folders_at_start(tmp_path):
     os.utime(left, (time.time() - 600, time.time() - 600))
     CaptureStore(tmp_path, "cam")
     assert not left.exists()
+
+
+def test_a_recorder_removes_its_own_killed_recording_only(tmp_path):
+    import os
+    import time
+
+    from edge.video.recorder import Recorder
+
+    old = time.time() - 600
+    mine = tmp_path / f".out.mp4.{_dead_pid()}.0123abcd.tmp.mp4"  # --record out.mp4, killed
+    other = tmp_path / f".other.mp4.{_dead_pid()}.0123abcd.tmp.mp4"
+    for path in (mine, other):
+        path.write_bytes(b"half a video")
+        os.utime(path, (old, old))
+    Recorder(tmp_path / "out.mp4")
+    assert not mine.exists() and other.exists()

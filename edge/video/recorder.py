@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.atomic import move_into_place, temporary_path
+from edge.atomic import move_into_place, remove_stale_temporaries, temporary_path
 from edge.errors import UserError
 
 CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
@@ -37,6 +37,7 @@ class Recorder:
         self.path = Path(path)
         self.overwrite = overwrite
         _check_target(self.path, source, overwrite)
+        remove_stale_temporaries(self.path.parent, of=self.path.name + ".")  # a killed recording's
         self._tmp = temporary_path(self.path, suffix=self.path.suffix.lower())
         self.fps = fps  # frames per second in the file; DEFAULT_FPS when 0
         self.frames = 0

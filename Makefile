@@ -44,7 +44,7 @@ export SLIM TARGET_MACS PRUNE_ARGS
 
 .DEFAULT_GOAL := help
 # SLIM, TARGET_MACS, PRUNE_ARGS: make prune (python -m train.prune --help)
-.PHONY: help setup data train convert prune camera collect pull test test-fast test-pi lint format bench deploy rollback undeploy pi-vm pi-vm-stop check-wheels clean
+.PHONY: help setup data train convert prune camera collect pull test test-fast test-pi lint format bench deploy rollback status undeploy pi-vm pi-vm-stop check-wheels clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -144,6 +144,11 @@ deploy: $(VENV)/.stamp $(VENV)/bin/ansible-playbook ## Copy edge/ + MODEL to Ras
 	set -f; $(PY) -m tools.deploy $${INVENTORY:+--inventory "$$INVENTORY"} $${PI:+--host "$$PI"} --model "$$MODEL" \
 		--dest "$$DEST" --serve "$$SERVE" --camera-args="$$SERVICE_ARGS" $(if $(filter 1,$(SERVICE)),--service) \
 		$${SERIAL:+--serial "$$SERIAL"} $$DEPLOY_ARGS
+
+status: $(VENV)/.stamp $(VENV)/bin/ansible-playbook ## How every Pi is doing (release, model, service, fps, unknown/uncertain, temperature, disk); exit 1 if any is down: make status PI="a b" [DEPLOY_ARGS=--json]
+	@test -n "$$PI$$INVENTORY" || { echo "error: say which devices: make status PI=user@host (or INVENTORY=pis.ini)"; exit 2; }
+	@set -f; $(PY) -m tools.deploy $${INVENTORY:+--inventory "$$INVENTORY"} $${PI:+--host "$$PI"} --dest "$$DEST" \
+		--status $$DEPLOY_ARGS
 
 rollback: $(VENV)/.stamp $(VENV)/bin/ansible-playbook ## Switch the Pis back to the release that served before the current one, and restart: make rollback PI=user@host
 	@test -n "$$PI$$INVENTORY" || { echo "error: say which device: make rollback PI=user@host (or INVENTORY=pis.ini)"; exit 2; }

@@ -5,6 +5,7 @@
     python -m tools.deploy --inventory pis.ini --model models/sample
     python -m tools.deploy --inventory pis.ini --serial 1          # one Pi at a time
     python -m tools.deploy --host pi@raspberrypi.local --rollback
+    python -m tools.deploy --host "pi@cam1 pi@cam2" --status [--json]
     python -m tools.deploy --host pi@raspberrypi.local --undeploy [--purge]
 
 (`make deploy PI=user@host [MODEL=models/NAME] [SERVICE=1] [SERIAL=N]`, `make rollback PI=...`,
@@ -31,6 +32,7 @@ from edge import atomic
 from edge.cli import Parser, positive_int
 from edge.errors import UserError, run_cli
 from edge.model_folder import read_model_folder
+from tools import fleet_status
 from tools import inventory as hosts_of
 from tools.bundle import REQUIREMENTS, build_bundle
 
@@ -122,13 +124,18 @@ def inventory_source(args: argparse.Namespace, stage: Path) -> Path:
 
 def run_playbook(args: argparse.Namespace, extra: dict, stage: Path, source: Path) -> int:
     name = "undeploy" if args.undeploy else "rollback" if args.rollback else "deploy"
+    name = "status" if args.status else name
     playbook = PLAYBOOKS / f"{name}.yml"
     extra |= connection_vars(args)
     variables = stage / "vars.json"
     atomic.write_text(variables, json.dumps(extra, indent=2))
     variables.chmod(0o600)
     command = [str(ansible_playbook()), "-i", str(source), "-e", f"@{variables}", str(playbook)]
-    done = subprocess.run(command, cwd=PLAYBOOKS, env=ansible_env(stage), check=False)
+    env = ansible_env(stage) | {"EDGE_STATUS_OUT": str(stage / "status.json")}
+    done = subprocess.run(command, cwd=PLAYBOOKS, env=env, check=False)
+    if args.status and (stage / "status.json").is_file():
+        seen = json.loads((stage / "status.json").read_text(encoding="utf-8"))
+        return fleet_status.report(seen, args.min_free_mib, args.json)
     return 0 if done.returncode == 0 else 2
 
 
@@ -151,6 +158,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rollback",
         action="store_true",
         help="switch `current` back to the release that served before it, and restart",
+    )
+    add(
+        "--status",
+        action="store_true",
+        help="a row per Pi: release, model, service, fps, shares, temperature, disk; exit 1 "
+        "when any is down, failing or under --min-free-mib",
+    )
+    add("--json", action="store_true", help="with --status: JSON for scripts, not the table")
+    add(
+        "--min-free-mib",
+        type=float,
+        default=500.0,
+        help="with --status: less free disk than this (MiB) on the data folder is a problem",
     )
     add(
         "--serial",
@@ -199,9 +219,11 @@ def check_args(parser: Parser, args: argparse.Namespace) -> None:
     ):
         if problem:
             parser.error(f"{flag}: {problem}")
-    if args.undeploy and args.rollback:
-        parser.error("--undeploy and --rollback are two runs: pick one")
-    if args.serial is not None and (args.undeploy or args.rollback):
+    if args.undeploy + args.rollback + args.status > 1:
+        parser.error("--undeploy, --rollback and --status are separate runs: pick one")
+    if args.json and not args.status:
+        parser.error("--json goes with --status")
+    if args.serial is not None and (args.undeploy or args.rollback or args.status):
         parser.error("--serial goes with a deploy")
     if args.purge and not args.undeploy:
         parser.error("--purge only goes with --undeploy")
@@ -227,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"undeploy from {where} ({args.dest}{', purge' if args.purge else ''})", flush=True
             )
             extra = {"edge_defaults": {"dest": args.dest, "purge": args.purge}}
+        elif args.status:
+            extra = {"edge_defaults": {"dest": args.dest}}
         elif args.rollback:
             print(f"rollback on {where} ({args.dest})", flush=True)
             extra = {"edge_defaults": {"dest": args.dest}}

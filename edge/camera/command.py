@@ -52,6 +52,7 @@ import cv2
 
 from edge.camera import args
 from edge.camera.args import DEFAULT_THREADS, OPENCV_THREADS, WAIT_FOR_FRAME
+from edge.camera.status import Health
 from edge.cli import (
     run_until_sigterm,
 )
@@ -64,7 +65,7 @@ from edge.video.overlay import annotate
 from edge.video.reconnect import Reconnect
 from edge.video.recorder import Recorder
 from edge.video.sources import SourceError, parse_source
-from edge.video.state import LIVE, FrameState, Guess
+from edge.video.state import LIVE, RECONNECTING, WORDS, FrameState, Guess
 from edge.video.window import Window, check_can_open
 from edge.web.access import Access
 from edge.web.join import phone_url, say_where
@@ -182,6 +183,8 @@ def run(options, stop: threading.Event, out=None) -> int:
         )
         outputs = _open_outputs(stack, options, source, classify, recorder, access)
         outputs.out = (out or sys.stdout) if options.headless else None
+        outputs.health = _health(classify, outputs)
+        stack.callback(outputs.health.write_due, force=True)  # the last word, on every way out
         # Read now: the capture thread closes a file at its end, and the rate with it.
         video_fps = 0.0 if source.live else source.fps
         capture = stack.enter_context(CaptureThread(source, fit_to=classify.input_size))
@@ -202,6 +205,7 @@ class Outputs:
     recorder: Recorder | None = None
     view: WebView | None = None
     saver: UncertainSaver | None = None
+    health: Health | None = None  # the status file (edge.camera.status)
 
     def send(
         self, frame: Frame, prediction: Prediction, record: dict, state: FrameState, now: float
@@ -250,6 +254,7 @@ def _classify_frames(options, classify, capture, outputs: Outputs, stop, video_f
                 raise _as_user_error(capture.error, capture.source.name)
             if outputs.view is not None:
                 outputs.view.set_source(capture.state)  # "camera lost, retrying" on the page
+            _health_sees(outputs.health, capture.state)
             if capture.ended or (outputs.window is not None and not outputs.window.poll()):
                 break
             continue
@@ -258,11 +263,39 @@ def _classify_frames(options, classify, capture, outputs: Outputs, stop, video_f
         record = as_record(frame, count, prediction, rate)
         state = as_state(frame, count, prediction, rate)
         count += 1
+        if outputs.health is not None:
+            uncertain = prediction.score < options.uncertain_below
+            outputs.health.frame(state, uncertain, prediction.label == "unknown")
+            outputs.health.write_due()
         if not outputs.send(frame, prediction, record, state, frame_clock(frame, video_fps)):
             break
         if options.max_frames and count >= options.max_frames:
             break
     return count
+
+
+def _health(classify, outputs: Outputs) -> Health:
+    """The status file's keeper; the web view serves what it would write (/status.json)."""
+    health = Health.start(classify.model.path, classify.labels)
+    if outputs.saver is not None:
+        health.unlabeled = outputs.saver.folder
+        said = outputs.saver.say
+        outputs.saver.say = lambda message: (health.error(message), said(message))
+    if outputs.view is not None:
+        outputs.view.status = health.snapshot
+    health.write_due(force=True)
+    return health
+
+
+def _health_sees(health: Health | None, source: str) -> None:
+    """No new frame: the source's state goes into the status file (and, lost, as its error)."""
+    if health is None:
+        return
+    if health.state is not None and health.state.source != source:
+        health.state.source = source
+        if source == RECONNECTING:  # an ended file is no error
+            health.error(f"{WORDS[source]} ({health.state.says()})")
+    health.write_due()
 
 
 def _log_totals(count: int, elapsed: float, capture: CaptureThread, saver) -> None:

@@ -7,6 +7,7 @@
     /stream.mjpg        multipart/x-mixed-replace JPEG stream of the annotated frames
     /prediction.json    the newest frame's state and prediction (edge.video.state's schema:
                         its age and the source's state travel with the label)
+    /status.json        the camera's health, as in its status file (edge.camera.status)
 
 The loop only hands over its newest annotated frame (publish() is O(1) and never waits on a
 browser: JPEG encoding happens in the server's threads, outside the hand-over's lock, once
@@ -71,6 +72,7 @@ class WebView(ServedPage):
         self._server = PageServer.open((host, port), _Handler, self, max_clients)
         self.stream_clients = 0
         self.frames = NewestFrame(quality=JPEG_QUALITY)  # the annotated frames, for /stream.mjpg
+        self.status = None  # a callable giving /status.json (edge.camera.status), or None
         self._lock = threading.Lock()
 
     @property
@@ -121,6 +123,8 @@ class _Handler(PageHandler):
             self._send(PAGE.encode(), "text/html; charset=utf-8")
         elif path == "/prediction.json":
             self._send(json.dumps(view.prediction()).encode(), "application/json")
+        elif path == "/status.json" and view.status is not None:
+            self._send(json.dumps(view.status()).encode(), "application/json")
         elif path == "/stream.mjpg":
             self._stream(view)
         else:

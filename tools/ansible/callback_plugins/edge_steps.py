@@ -10,6 +10,7 @@ failures still print, under STEP). Data for the table comes from each host's set
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 
@@ -270,6 +271,8 @@ class CallbackModule(CallbackBase):
         self.width = 12
 
     def _line(self, host: str, step: str, text: str) -> None:
+        if self.play == "status":
+            return  # one table at the end (tools/fleet_status.py), no step lines
         print(f"  {host:<{self.width}}  {step:<10}  {text}", flush=True)
 
     def v2_playbook_on_play_start(self, play):
@@ -317,6 +320,17 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_stats(self, stats):
         hosts = sorted(set(stats.processed) | self.all_hosts)
+        if self.play == "status":  # tools/fleet_status.py makes the table from this
+            looks = {
+                host: {
+                    "look": ((stats.custom.get(host) or {}).get("edge") or {}).get("look"),
+                    "failure": self.failures.get(host),
+                }
+                for host in hosts
+            }
+            with open(os.environ["EDGE_STATUS_OUT"], "w", encoding="utf-8") as out:
+                json.dump(looks, out)
+            return
         rows = [self._row(host, stats) for host in hosts]
         header = ("host", "Python", "runtime", "smoke test", "int8 ms 1 / N", "release")
         header += ("service", "changes")

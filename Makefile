@@ -160,7 +160,9 @@ undeploy: $(VENV)/.stamp $(VENV)/bin/ansible-playbook ## Remove the boot service
 	set -f; $(PY) -m tools.deploy $${INVENTORY:+--inventory "$$INVENTORY"} $${PI:+--host "$$PI"} --dest "$$DEST" \
 		--undeploy $(if $(filter 1,$(PURGE)),--purge) $$DEPLOY_ARGS
 
-pi-vm: $(VENV)/.stamp ## Build (once) and start virtual Raspberry Pis: arm64 Bookworm + Trixie trees, sshd on 127.0.0.1
+pi-vm: $(VENV)/.stamp ## Build (once) and start virtual Raspberry Pis: arm64 Bookworm + Trixie trees, sshd on 127.0.0.1 (apt: mmdebstrap qemu-user-static binfmt-support; the systemd VM: qemu-system-arm qemu-utils)
+	@for tool in mmdebstrap:mmdebstrap qemu-aarch64-static:qemu-user-static qemu-system-aarch64:qemu-system-arm qemu-img:qemu-utils; do \
+		command -v "$${tool%%:*}" >/dev/null || echo "note: $${tool%%:*} is missing: sudo apt install $${tool#*:}"; done
 	$(PY) -m tools.pi_vm up
 
 pi-vm-stop: $(VENV)/.stamp ## Stop the virtual Raspberry Pis (their trees stay cached)

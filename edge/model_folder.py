@@ -58,6 +58,10 @@ FILES = {
     "search.{json,png}": "the --search table (train --search)",
 }
 
+# What the device needs of FILES: `make deploy` sends these (each one the folder has), plus the
+# smoke-test image. A new file the device reads (statistics, a head's weights) goes here too.
+DEVICE_FILES = ("labels.txt", "model.json", "int8.tflite", "float32.tflite")
+
 
 class ModelFolderError(UserError):
     """A model folder that is missing, incomplete, inconsistent or too new."""

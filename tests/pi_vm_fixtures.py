@@ -29,6 +29,17 @@ from tools.pi_vm.layout import Layout  # noqa: E402
 BUILD_TIMEOUT = 3600  # seconds: a cold build of both trees (about 20 min here)
 DEPLOY_TIMEOUT = 1500  # seconds for one deployment to emulated Pis (pip included)
 BENCH = ["--bench-runs", "3", "--bench-threads", "2"]  # emulation is ~100x slower than a Pi
+# The apt package that brings each tool (qemu-system-aarch64 is in qemu-system-arm, not in
+# qemu-user-static).
+PACKAGES = {
+    "mmdebstrap": "mmdebstrap",
+    "qemu-aarch64-static": "qemu-user-static binfmt-support",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "qemu-system-aarch64": "qemu-system-arm",
+    "qemu-img": "qemu-utils",
+    "mkfs.ext4": "e2fsprogs",
+}
 
 
 def need_pi_vm(*tools: str) -> None:
@@ -36,9 +47,7 @@ def need_pi_vm(*tools: str) -> None:
         pytest.skip("the virtual Pis need root (chroot and mount)")
     for tool in ("mmdebstrap", "qemu-aarch64-static", "ssh", "ssh-keygen", *tools):
         if shutil.which(tool) is None:
-            pytest.skip(
-                f"{tool} is absent (apt install mmdebstrap qemu-user-static binfmt-support)"
-            )
+            pytest.skip(f"{tool} is absent (apt install {PACKAGES.get(tool, tool)})")
     try:
         trees.need_tools()  # mounts binfmt_misc and enables qemu-aarch64 where it can
     except UserError as exc:

@@ -325,3 +325,16 @@ def test_ansible_runs_without_the_cryptography_warning(tmp_path):
     )
     assert done.returncode == 0 and "ansible-playbook [core" in done.stdout
     assert "Warning" not in done.stderr, done.stderr
+
+
+def test_the_bundle_sends_what_the_model_folder_contract_names(tmp_path, monkeypatch):
+    """A file the device needs is added in one place, edge.model_folder.DEVICE_FILES."""
+    from edge import model_folder
+    from tools import bundle
+
+    folder = make_model_folder(tmp_path / "hats")
+    (folder / "rejection.npz").write_bytes(b"stats")
+    monkeypatch.setattr(bundle, "DEVICE_MODEL_FILES", (*model_folder.DEVICE_FILES, "rejection.npz"))
+    built = build_bundle(read_model_folder(folder), tmp_path, "hats", ROOT / "edge", REQUIREMENTS)
+    assert members(built.path)["model/rejection.npz"] == b"stats"
+    assert bundle.DEVICE_FILES is model_folder.DEVICE_FILES

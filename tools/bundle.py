@@ -7,8 +7,9 @@
 The tar holds (DEST on the device holds exactly this, plus the .venv made there):
     .edge-classifier-deploy     marker: what was deployed from where (and proof DEST is ours)
     edge/                       the package, without caches
-    model/                      labels.txt, model.json, int8.tflite, float32.tflite when the
-                                folder has one, and the smoke-test image
+    model/                      edge.model_folder.DEVICE_FILES that the folder has (labels.txt,
+                                model.json, int8.tflite, float32.tflite, ...) and the smoke-test
+                                image
     requirements-device.txt     what the venv gets
 
 float32.tflite goes too (when convert wrote it) so that `edge.camera --kind float32` and
@@ -32,13 +33,14 @@ from PIL import Image
 
 from edge import atomic
 from edge.imaging import IMAGE_EXTENSIONS, ImageError, prepare
-from edge.model_folder import ModelFolder
+from edge.model_folder import DEVICE_FILES, ModelFolder
 
 MARKER = ".edge-classifier-deploy"
 MODEL_DIR = "model"  # the model folder's name on the device, whatever it is called here
 REQUIREMENTS = "requirements-device.txt"
-# float32.tflite is optional: sent when the model folder has it (--kind float32 on the Pi).
-DEVICE_MODEL_FILES = ("labels.txt", "model.json", "int8.tflite", "float32.tflite")
+# What goes to the device is the model folder's contract (edge.model_folder.DEVICE_FILES); each
+# is sent when the folder has it (float32.tflite: --kind float32 on the Pi).
+DEVICE_MODEL_FILES = DEVICE_FILES
 _PLACEHOLDER_GREY = 128  # pixel value of the placeholder sample
 
 

@@ -124,7 +124,7 @@ def test_second_deploy_changes_nothing(pis, model, first):
         "unchanged, not sent" in again.stdout
         and "all requirements already satisfied" in again.stdout
     )
-    assert re.search(r"pi-bookworm +unpack +all \d+ files as deployed\n", again.stdout)
+    assert re.search(r"pi-bookworm +unpack +release \w+: all \d+ files as deployed\n", again.stdout)
     assert table_row(again.stdout, "pi-trixie")[-1] == "0"
 
 

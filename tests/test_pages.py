@@ -283,10 +283,13 @@ def test_collect_page_flow(size, tmp_path, monkeypatch):
         browser.wait_for("document.getElementById('count-Cube').textContent === '1'")
 
         # The page updates in place: a focused button keeps its focus over several updates.
-        browser.eval("window.focused = document.getElementById('burst-Hat'); focused.focus()")
+        browser.eval("document.getElementById('burst-Hat').focus()")
+        browser.key("Tab")  # to the next button: Cube's
+        browser.eval("window.focused = document.activeElement")
+        assert browser.eval("focused.id") == "shoot-Cube"
         time.sleep(5.0)  # five page updates
         assert browser.eval(
-            "document.activeElement === focused && document.getElementById('burst-Hat') === focused"
+            "document.activeElement === focused && document.getElementById('shoot-Cube') === focused"
         )
 
         browser.eval("document.getElementById('newname').focus()")

@@ -124,3 +124,16 @@ def test_the_web_view_serves_it_behind_the_token(tmp_path):
         with browser.open(f"{base}?token={access.token}", timeout=5) as response:
             assert response.status == 200
             assert json.loads(response.read()) == {"schema": 1, "frames": 7}
+
+
+def test_a_lost_camera_is_the_last_error_and_an_ended_file_is_not(tmp_path, release):
+    health = status.Health(release / "int8.tflite", ["a"], tmp_path, tmp_path / "s.json")
+    now = health.fixed["up_since"]
+    health.frame(FrameState(LIVE, now, 1, 1.0), False, False, now=now)
+    health.source_is("ended", now=now + 1)
+    assert (
+        health.last_error is None and health.snapshot(now + 1)["frame_state"]["source"] == "ended"
+    )
+    health.source_is("reconnecting", now=now + 7)
+    assert health.last_error["what"].startswith("camera lost, retrying")
+    assert json.loads((tmp_path / "s.json").read_text())["frame_state"]["source"] == "reconnecting"

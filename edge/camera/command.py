@@ -65,7 +65,7 @@ from edge.video.overlay import annotate
 from edge.video.reconnect import Reconnect
 from edge.video.recorder import Recorder
 from edge.video.sources import SourceError, parse_source
-from edge.video.state import LIVE, RECONNECTING, WORDS, FrameState, Guess
+from edge.video.state import LIVE, FrameState, Guess
 from edge.video.window import Window, check_can_open
 from edge.web.access import Access
 from edge.web.join import phone_url, say_where
@@ -183,7 +183,7 @@ def run(options, stop: threading.Event, out=None) -> int:
         )
         outputs = _open_outputs(stack, options, source, classify, recorder, access)
         outputs.out = (out or sys.stdout) if options.headless else None
-        outputs.health = _health(classify, outputs)
+        outputs.health = Health.attach(classify, outputs.saver, outputs.view)
         stack.callback(outputs.health.write_due, force=True)  # the last word, on every way out
         # Read now: the capture thread closes a file at its end, and the rate with it.
         video_fps = 0.0 if source.live else source.fps
@@ -254,7 +254,8 @@ def _classify_frames(options, classify, capture, outputs: Outputs, stop, video_f
                 raise _as_user_error(capture.error, capture.source.name)
             if outputs.view is not None:
                 outputs.view.set_source(capture.state)  # "camera lost, retrying" on the page
-            _health_sees(outputs.health, capture.state)
+            if outputs.health is not None:
+                outputs.health.source_is(capture.state)
             if capture.ended or (outputs.window is not None and not outputs.window.poll()):
                 break
             continue
@@ -272,30 +273,6 @@ def _classify_frames(options, classify, capture, outputs: Outputs, stop, video_f
         if options.max_frames and count >= options.max_frames:
             break
     return count
-
-
-def _health(classify, outputs: Outputs) -> Health:
-    """The status file's keeper; the web view serves what it would write (/status.json)."""
-    health = Health.start(classify.model.path, classify.labels)
-    if outputs.saver is not None:
-        health.unlabeled = outputs.saver.folder
-        said = outputs.saver.say
-        outputs.saver.say = lambda message: (health.error(message), said(message))
-    if outputs.view is not None:
-        outputs.view.status = health.snapshot
-    health.write_due(force=True)
-    return health
-
-
-def _health_sees(health: Health | None, source: str) -> None:
-    """No new frame: the source's state goes into the status file (and, lost, as its error)."""
-    if health is None:
-        return
-    if health.state is not None and health.state.source != source:
-        health.state.source = source
-        if source == RECONNECTING:  # an ended file is no error
-            health.error(f"{WORDS[source]} ({health.state.says()})")
-    health.write_due()
 
 
 def _log_totals(count: int, elapsed: float, capture: CaptureThread, saver) -> None:

@@ -1,6 +1,6 @@
 """The running camera's health in a small JSON file, for `make status` and /status.json.
 
-    health = Health.start(classify.model.path, classify.labels, data_dir=Path("~/edge-classifier/data"))
+    health = Health.attach(classify, saver, view)         # in edge.camera's loop
     health.frame(state, uncertain=True, unknown=False)   # each classified frame (cheap)
     health.error("camera lost, retrying")                # the last error, with its time
     health.write_due()                                   # the file, at most every WRITE_EVERY s
@@ -41,7 +41,7 @@ from collections import deque
 from pathlib import Path
 
 from edge import atomic
-from edge.video.state import FrameState
+from edge.video.state import RECONNECTING, WORDS, FrameState
 
 SCHEMA = 1
 WRITE_EVERY = 5.0  # s between writes of the file, at most one per interval
@@ -148,6 +148,28 @@ class Health:
         folder = runtime_folder()
         data = data_dir or Path(os.environ.get("EDGE_DATA_DIR") or Path.cwd())
         return cls(Path(model_file), classes, data, folder / NAME)
+
+    @classmethod
+    def attach(cls, classify, saver=None, view=None) -> Health:
+        """The camera loop's keeper: the saver's warnings become the last error, the web view
+        serves what the file would hold (/status.json); written once at start."""
+        health = cls.start(classify.model.path, classify.labels)
+        if saver is not None:
+            health.unlabeled = saver.folder
+            said = saver.say
+            saver.say = lambda message: (health.error(message), said(message))
+        if view is not None:
+            view.status = health.snapshot
+        health.write_due(force=True)
+        return health
+
+    def source_is(self, source: str, now: float | None = None) -> None:
+        """No new frame: the source's state goes into the file (and, lost, as the error)."""
+        if self.state is not None and self.state.source != source:
+            self.state.source = source
+            if source == RECONNECTING:  # an ended file is no error
+                self.error(f"{WORDS[source]} ({self.state.says(now)})", now)
+        self.write_due(now)
 
     def frame(self, state: FrameState, uncertain: bool, unknown: bool, now: float | None = None):
         now = time.time() if now is None else now

@@ -60,7 +60,16 @@ FILES = {
 
 # What the device needs of FILES: `make deploy` sends these (each one the folder has), plus the
 # smoke-test image. A new file the device reads (statistics, a head's weights) goes here too.
-DEVICE_FILES = ("labels.txt", "model.json", "int8.tflite", "float32.tflite")
+DEVICE_FILES = (
+    "labels.txt",
+    "model.json",
+    "int8.tflite",
+    "float32.tflite",
+    "head.npz",  # edge.openset: the unknown rule and Grad-CAM of the float model
+    "openset.npz",
+    "head.int8.npz",  # the same for the int8 model (convert)
+    "openset.int8.npz",
+)
 
 
 class ModelFolderError(UserError):

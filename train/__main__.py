@@ -29,6 +29,7 @@ from train import RESUME_HINT
 from train.artifacts import check_out
 from train.backbones import DEFAULT, get_backbone
 from train.dataset import scan
+from train.openset import DEFAULT_REJECT_RATE
 
 BACKBONE = get_backbone(DEFAULT)  # VGG16: its choices are known without TensorFlow
 CHOICES = BACKBONE.weight_choices
@@ -161,6 +162,13 @@ def build_parser() -> Parser:
         help="after fine-tuning, fine-tune again from the head on train + validation for the "
         "epoch count validation chose (the validation photos then train the model); off by "
         "default: on three nested cuts it was as accurate or 1-2 photos better, its NLL mixed",
+    )
+    p.add_argument(
+        "--reject-rate",
+        type=fraction,
+        default=DEFAULT_REJECT_RATE,
+        help="open set: share of the known validation photos the unknown threshold rejects "
+        "(python -m train.openset measures it again on a trained model)",
     )
     p.add_argument(
         "--mixed-precision",

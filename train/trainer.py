@@ -27,6 +27,7 @@ from train.augment import augmented_views
 from train.backbones import DEFAULT, get_backbone
 from train.checkpoint import load_state, remove_leftovers
 from train.dataset import SPLITS, fingerprint, load_split, scan, skipped_message, write_split
+from train.openset import DEFAULT_REJECT_RATE
 from train.phases import PhaseData, Target, class_weights, own_best
 from train.tf_import import keras_backend
 
@@ -72,6 +73,7 @@ class TrainConfig:
     mixup: float = 0.0
     weight_average: float = 0.0  # momentum a batch (train.average); 0 = off
     refit: bool = False  # fine-tune again on train + validation for the chosen epochs
+    reject_rate: float = DEFAULT_REJECT_RATE  # open set: share of known validation photos called unknown
     time_budget: float = 0.0  # minutes; 0 = no limit
     mixed_precision: bool = False
     resume: bool = False
@@ -294,6 +296,9 @@ def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run, extra=(
 
         cv2.imwrite(str(staging / "sample.jpg"), test_pixels[0][:, :, ::-1])  # imwrite takes BGR
     model.save(staging / "model.keras")
+    from train.openset import build as openset_statistics
+
+    openset_statistics(model, loaded, staging, dataset.root, cfg.reject_rate, cfg.seed)
     for path in extra:  # search.json, search.png
         shutil.copy2(path, staging / path.name)
     artifacts.publish(staging, out, keep=cfg.keep)

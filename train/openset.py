@@ -1,0 +1,353 @@
+"""Open-set statistics of the model that ships, measured leave-one-class-out, and its threshold.
+
+    python -m train.openset --model models/signs                 # on a model trained before
+    python -m train.openset --model models/signs --unrelated data/sample   # also: share rejected
+
+Training calls build() at its end, on the final weights (fine-tuned, refitted or averaged):
+the model runs once over the training photos without augmentation and keeps the pooled
+features its head reads. From them: the class means and shared shrunk covariance that the
+Mahalanobis score needs (edge.openset), and the head's float weights (max-softmax and energy
+come from its logits, and Grad-CAM needs them: the int8 file's weights are folded and
+quantized). Each score is measured leave-one-class-out: for every class k a head is trained
+again on the training features without k and the Mahalanobis statistics are fitted without
+k, and k's validation photos are the unknowns (AUROC, FPR at 95 % TPR). What this cannot
+remove: the fine-tuned backbone saw k. Photos in the data folder's _unknown/ (none of the
+classes) are measured too, never trained. The score with the best mean AUROC becomes the
+default; its threshold rejects --reject-rate of the known validation photos.
+Writes head.npz and openset.npz beside the model and model.json's "openset" entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+
+from edge.atomic import write_text
+from edge.cli import Parser, fraction
+from edge.errors import UserError, run_cli
+from edge.imaging import ImageError, is_image_file, prepare
+from edge.model_folder import read_meta, read_model_folder
+from edge.openset.stats import (
+    HEAD_FILE,
+    KEY,
+    SCORES,
+    STATS_FILE,
+    HeadWeights,
+    all_scores,
+    fit_mahalanobis,
+    save_statistics,
+    softmax,
+)
+
+DEFAULT_REJECT_RATE = 0.02  # share of known validation photos the threshold rejects
+UNKNOWN_FOLDER = "_unknown"  # photos of none of the classes, in the data folder
+_LOCO_EPOCHS = 20  # epochs of each leave-one-class-out head (numpy, on pooled features)
+_LOCO_BATCH = 64  # rows a step
+_TPR = 0.95
+
+
+def feature_model(model):
+    """pixels -> (probabilities, pooled features the head reads, the conv map(s) it pools)."""
+    import keras
+
+    base, head = model.get_layer("vgg16"), model.get_layer("head")
+    names = {layer.name for layer in head.layers}
+    pooled_layer = head.get_layer("concat" if "concat" in names else "avg_pool")
+    pooling = keras.Model(head.inputs, pooled_layer.output, name="pooling")
+    pixels = keras.Input(shape=model.input_shape[1:], name="pixels")
+    maps = base(model.get_layer("caffe_preprocess")(pixels))
+    return keras.Model(pixels, [head(maps), pooling(maps), maps], name="vgg16_features")
+
+
+def pooled_features(model, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """The pooled features (N, features) of raw RGB pixels, as the head reads them."""
+    import keras
+
+    features = feature_model(model)
+    pooled = keras.Model(features.input, features.outputs[1])
+    if len(pixels) == 0:
+        return np.zeros((0, int(pooled.output_shape[-1])), np.float32)
+    return np.asarray(pooled.predict(pixels.astype(np.float32), batch_size, verbose=0), np.float32)
+
+
+def head_weights(head) -> HeadWeights:
+    """The float weights of a train.model head (normalisation, fc, predictions)."""
+    norm, fc, out = (head.get_layer(n) for n in ("feature_norm", "fc", "predictions"))
+    gamma, beta, mean, var = (np.asarray(w) for w in norm.get_weights())
+    w1, b1 = fc.get_weights()
+    w2, b2 = out.get_weights()
+    return HeadWeights(gamma, beta, mean, var, float(norm.epsilon), w1, b1, w2, b2)
+
+
+def auroc(known: np.ndarray, unknown: np.ndarray) -> float:
+    """P(score of a known photo > score of an unknown one), ties counted half."""
+    scores = np.concatenate([known, unknown])
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]
+    n_known, n_unknown = len(known), len(unknown)
+    return float((ranks[:n_known].sum() - n_known * (n_known + 1) / 2) / (n_known * n_unknown))
+
+
+def fpr_at_tpr(known: np.ndarray, unknown: np.ndarray, tpr: float = _TPR) -> float:
+    """Share of unknowns accepted at the threshold that accepts `tpr` of the known photos."""
+    return float(np.mean(unknown >= np.quantile(known, 1.0 - tpr)))
+
+
+def retrain_head(features, labels, num_classes: int, seed: int = 0) -> HeadWeights:
+    """A head of the trained head's shape (normalisation, dense relu, dense) fitted on pooled
+    features alone, in numpy: Adam on cross-entropy with label smoothing 0.1 (seconds)."""
+    from train.model import HEAD_UNITS
+
+    rng = np.random.default_rng(seed)
+    x = np.asarray(features, np.float32)
+    mean, var = x.mean(axis=0), x.var(axis=0)
+    norm = HeadWeights(np.ones_like(mean), np.zeros_like(mean), mean, var, 1e-3, *[None] * 4)
+    x = norm.normalised(x).astype(np.float32)
+    target = np.full((len(x), num_classes), 0.1 / num_classes, np.float32)
+    target[np.arange(len(x)), labels] += 0.9
+    d = x.shape[1]
+    params = [
+        rng.uniform(-1, 1, (d, HEAD_UNITS)).astype(np.float32) * np.sqrt(6 / (d + HEAD_UNITS)),
+        np.zeros(HEAD_UNITS, np.float32),
+        rng.uniform(-1, 1, (HEAD_UNITS, num_classes)).astype(np.float32)
+        * np.sqrt(6 / (HEAD_UNITS + num_classes)),
+        np.zeros(num_classes, np.float32),
+    ]
+    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
+    step = 0
+    for _ in range(_LOCO_EPOCHS):
+        for rows in np.array_split(rng.permutation(len(x)), max(1, len(x) // _LOCO_BATCH)):
+            step += 1
+            w1, b1, w2, b2 = params
+            hidden = np.maximum(x[rows] @ w1 + b1, 0.0)
+            probs = softmax(hidden @ w2 + b2)
+            grad_logits = ((probs - target[rows]) / len(rows)).astype(np.float32)
+            grad_hidden = (grad_logits @ w2.T) * (hidden > 0)
+            grads = [
+                x[rows].T @ grad_hidden,
+                grad_hidden.sum(0),
+                hidden.T @ grad_logits,
+                grad_logits.sum(0),
+            ]
+            for p, g, (m, v) in zip(params, grads, moments, strict=True):
+                m *= 0.9
+                m += 0.1 * g
+                v *= 0.999
+                v += 0.001 * g * g
+                p -= 1e-3 * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-7)
+    return HeadWeights(norm.gamma, norm.beta, mean, var, norm.epsilon, *params)
+
+
+def leave_one_class_out(train_f, train_y, val_f, val_y, num_classes: int, seed: int = 0):
+    """Per class k: {score: (AUROC, FPR at 95 % TPR)} with k's validation photos unknown."""
+    rows = []
+    for k in range(num_classes):
+        kept = [c for c in range(num_classes) if c != k]
+        inside = train_y != k
+        remap = np.full(num_classes, -1)
+        remap[kept] = np.arange(len(kept))
+        head = retrain_head(train_f[inside], remap[train_y[inside]], len(kept), seed)
+        stats = fit_mahalanobis(train_f[inside], train_y[inside], kept)
+        scores = all_scores(val_f, head, stats)
+        known, unknown = val_y != k, val_y == k
+        row = {"class": k}
+        for name in SCORES:
+            s = scores[name]
+            row[name] = {
+                "auroc": round(auroc(s[known], s[unknown]), 4),
+                "fpr95": round(fpr_at_tpr(s[known], s[unknown]), 4),
+            }
+        rows.append(row)
+    return rows
+
+
+def summarise(rows) -> dict:
+    return {
+        name: {
+            "auroc": round(float(np.mean([r[name]["auroc"] for r in rows])), 4),
+            "fpr95": round(float(np.mean([r[name]["fpr95"] for r in rows])), 4),
+        }
+        for name in SCORES
+    }
+
+
+def unknown_photos(data_root: Path, size: tuple[int, int]) -> np.ndarray:
+    """The readable photos under data_root/_unknown/ (any depth), fitted to the input size."""
+    return photos_under(Path(data_root) / UNKNOWN_FOLDER, size)
+
+
+def photos_under(folder: Path, size: tuple[int, int]) -> np.ndarray:
+    """The readable photos anywhere under `folder`, fitted to the input size."""
+    paths = sorted(p for p in folder.rglob("*") if is_image_file(p)) if folder.is_dir() else []
+    pixels = []
+    for path in paths:
+        try:
+            pixels.append(prepare(path, size))
+        except ImageError:
+            continue  # counted by the caller: len(pixels) < files
+    return np.stack(pixels) if pixels else np.zeros((0, *size, 3), np.uint8)
+
+
+def share_rejected(scores: np.ndarray, threshold: float) -> float:
+    return round(float(np.mean(scores < threshold)), 4) if len(scores) else float("nan")
+
+
+def calibrate(model, train, validation, reject_rate: float, seed: int = 0):
+    """(entry for model.json, head weights, Mahalanobis statistics); train and validation are
+    (pixels, labels) of known photos; `model` is the final Keras model."""
+    started = time.perf_counter()
+    num_classes = int(model.output_shape[-1])
+    train_f = pooled_features(model, train[0])
+    val_f = pooled_features(model, validation[0])
+    head = head_weights(model.get_layer("head"))
+    stats = fit_mahalanobis(train_f, train[1], list(range(num_classes)))
+    rows = leave_one_class_out(train_f, train[1], val_f, validation[1], num_classes, seed)
+    mean = summarise(rows)
+    score = max(SCORES, key=lambda name: mean[name]["auroc"])
+    val_scores = all_scores(val_f, head, stats)[score]
+    threshold = float(np.quantile(val_scores, reject_rate))
+    entry = {
+        "file": STATS_FILE,
+        "head": HEAD_FILE,
+        "score": score,
+        "rule": "unknown when the score is below the threshold (every score: higher = known)",
+        "reject_rate": reject_rate,
+        "thresholds": {"float32": threshold},
+        "features": int(train_f.shape[1]),
+        "train_photos": len(train_f),
+        "validation_photos": len(val_f),
+        "shrinkage": round(stats.shrinkage, 4),
+        "loco": {"mean": mean, "per_class": rows},
+        "loco_note": "the fine-tuned backbone saw every class; only the head and the "
+        "statistics are fitted without the class left out",
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return entry, head, stats, val_f
+
+
+def measure(model, entry: dict, head, stats, val_f, photos: dict[str, np.ndarray]) -> dict:
+    """Share of each set of photos the rule rejects; AUROC against the known validation photos
+    for each score too where the set is unknowns."""
+    known = all_scores(val_f, head, stats)
+    threshold = entry["thresholds"]["float32"]
+    found = {}
+    for name, pixels in photos.items():
+        if len(pixels) == 0:
+            continue
+        scores = all_scores(pooled_features(model, pixels), head, stats)
+        found[name] = {
+            "photos": len(pixels),
+            "rejected": share_rejected(scores[entry["score"]], threshold),
+        }
+        if name != "test":
+            found[name]["auroc"] = {s: round(auroc(known[s], scores[s]), 4) for s in SCORES}
+    return found
+
+
+def build(model, loaded: dict, folder: Path, data_root: Path, reject_rate: float, seed: int = 0):
+    """Statistics of the final model into `folder` (train's staging folder or a model folder):
+    head.npz, openset.npz and model.json's "openset" entry. loaded: {split: (pixels, labels)}."""
+    print("open-set statistics: pooled features of the training photos, leave-one-class-out ...")
+    entry, head, stats, val_f = calibrate(
+        model, loaded["train"][:2], loaded["validation"][:2], reject_rate, seed
+    )
+    size = tuple(model.input_shape[1:3])
+    photos = {"test": loaded["test"][0], UNKNOWN_FOLDER: unknown_photos(data_root, size)}
+    photos.update(loaded.get("unrelated", {}))
+    entry["measured"] = measure(model, entry, head, stats, val_f, photos)
+    save_statistics(folder, head, stats)
+    record(folder, entry)
+    print(format_table(entry))
+    return entry
+
+
+def record(folder: Path, entry: dict | None) -> None:
+    """Set (None: remove) model.json's "openset" entry; every other key stays as it is."""
+    meta = read_meta(folder / "model.json")
+    if entry is None:
+        meta.pop(KEY, None)
+    else:
+        meta[KEY] = entry
+    write_text(folder / "model.json", json.dumps(meta, indent=2) + "\n")
+
+
+def format_table(entry: dict) -> str:
+    mean = entry["loco"]["mean"]
+    lines = ["  score        LOCO AUROC  FPR@95TPR"]
+    for name in SCORES:
+        mark = "  <- default" if name == entry["score"] else ""
+        lines.append(f"  {name:12s} {mean[name]['auroc']:10.3f}  {mean[name]['fpr95']:9.3f}{mark}")
+    lines.append(
+        f"  threshold {entry['thresholds']['float32']:.4g} rejects "
+        f"{100 * entry['reject_rate']:.1f} % of the known validation photos"
+    )
+    for name, found in entry.get("measured", {}).items():
+        lines.append(f"  {name}: {100 * found['rejected']:.1f} % of {found['photos']} rejected")
+    return "\n".join(lines)
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m train.openset", description=__doc__)
+    p.add_argument("--model", type=Path, required=True, help="model folder made by train")
+    p.add_argument(
+        "--reject-rate",
+        type=fraction,
+        default=DEFAULT_REJECT_RATE,
+        help="share of the known validation photos the threshold rejects",
+    )
+    p.add_argument(
+        "--unrelated",
+        type=Path,
+        action="append",
+        default=[],
+        help="a folder of photos of none of the classes (any depth), measured: share rejected "
+        "and AUROC (repeat the flag for several)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the leave-one-class-out heads")
+    return p
+
+
+def _load_splits(folder, size) -> tuple[dict, Path]:
+    from train.dataset import load_split, read_split
+
+    root = Path((folder.meta.get("dataset") or {}).get("root", ""))
+    if not root.is_dir():
+        raise UserError(f"the dataset {root} recorded in {folder.path / 'model.json'} is not there")
+    loaded = {}
+    for name in ("train", "validation", "test"):
+        relative = (folder.meta.get("splits") or {}).get(name, f"splits/{name}.txt")
+        items = read_split(folder.path / relative, root, folder.labels)
+        pixels, labels, _, _ = load_split(items, size, desc=f"decoding {name}")
+        loaded[name] = (pixels, labels)
+    if len(loaded["validation"][1]) == 0:
+        raise UserError(f"{folder.path} has no validation photos: the threshold needs them")
+    return loaded, root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    folder = read_model_folder(args.model)
+    for path in args.unrelated:
+        if not path.is_dir():
+            raise UserError(f"--unrelated {path} is not a folder")
+    loaded, root = _load_splits(folder, folder.input_size)
+    loaded["unrelated"] = {
+        f"unrelated:{path}": photos_under(path, folder.input_size) for path in args.unrelated
+    }
+    from train.keras_file import load_keras_file
+    from train.tf_import import import_tensorflow
+
+    import_tensorflow()
+    model = load_keras_file(folder.path / "model.keras")
+    build(model, loaded, folder.path, root, args.reject_rate, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

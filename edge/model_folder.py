@@ -56,6 +56,9 @@ FILES = {
     "report.{json,md,png}": "the float-vs-int8 evaluation (convert)",
     "prune.{json,png}": "each pruning step (prune)",
     "search.{json,png}": "the --search table (train --search)",
+    "head.npz": "the head's float weights after pooling, for the open-set scores and Grad-CAM "
+    "(train, train.openset; edge.openset reads it)",
+    "openset.npz": "class means and precision matrix of the pooled features (train, train.openset)",
 }
 
 # What the device needs of FILES: `make deploy` sends these (each one the folder has), plus the
@@ -160,6 +163,12 @@ KEYS = {
         "the int8 model left in the folder: file, full_integer, float_layers, remedy; "
         "absent when none passed the gate",
         "convert",
+        *_DICT,
+    ),
+    "openset": Key(
+        'saying "unknown": score, thresholds per model file ({"float32": t, "int8": t}), '
+        "reject_rate, files, the leave-one-class-out table; absent: rejection is off",
+        "train, train.openset, convert (the int8 threshold)",
         *_DICT,
     ),
 }

@@ -19,7 +19,6 @@ Writes head.npz and openset.npz beside the model and model.json's "openset" entr
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -28,11 +27,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from edge.atomic import write_text
 from edge.cli import Parser, fraction
 from edge.errors import UserError, run_cli
 from edge.imaging import ImageError, is_image_file, prepare
-from edge.model_folder import read_meta, read_model_folder
+from edge.model_folder import read_model_folder, update_meta
 from edge.openset.stats import (
     HEAD_FILE,
     KEY,
@@ -268,13 +266,11 @@ def build(model, loaded: dict, folder: Path, data_root: Path, reject_rate: float
 
 
 def record(folder: Path, entry: dict | None) -> None:
-    """Set (None: remove) model.json's "openset" entry; every other key stays as it is."""
-    meta = read_meta(folder / "model.json")
+    """Set (None: remove) model.json's "openset" entry, through the model folder's writer."""
     if entry is None:
-        meta.pop(KEY, None)
+        update_meta(folder, remove=(KEY,))
     else:
-        meta[KEY] = entry
-    write_text(folder / "model.json", json.dumps(meta, indent=2) + "\n")
+        update_meta(folder, **{KEY: entry})
 
 
 def format_table(entry: dict) -> str:

@@ -73,7 +73,7 @@ class TrainConfig:
     mixup: float = 0.0
     weight_average: float = 0.0  # momentum a batch (train.average); 0 = off
     refit: bool = False  # fine-tune again on train + validation for the chosen epochs
-    reject_rate: float = DEFAULT_REJECT_RATE  # open set: share of known validation photos called unknown
+    reject_rate: float = DEFAULT_REJECT_RATE  # open set: known validation photos called unknown
     time_budget: float = 0.0  # minutes; 0 = no limit
     mixed_precision: bool = False
     resume: bool = False

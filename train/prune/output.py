@@ -23,7 +23,10 @@ import numpy as np
 from edge.atomic import replacing, write_text
 from edge.errors import UserError
 from edge.model_folder import read_meta, write_labels, write_meta
+from edge.openset.stats import KEY as OPENSET_KEY
 from train import artifacts
+from train.openset import DEFAULT_REJECT_RATE
+from train.openset import build as openset_statistics
 
 
 def check_out(model: str, out: str) -> Path:
@@ -189,12 +192,17 @@ def finish(ctx, student, seconds: float) -> Path:
     summary = _summary(ctx, model, test)
     report = _report(ctx, summary)
     write_labels(staging / "labels.txt", source.folder.labels)
-    write_meta(staging, _meta(out, summary, splits), base=source.folder.meta)
+    # the unpruned model's open-set statistics describe its features, not these: new ones below
+    base = {key: value for key, value in source.folder.meta.items() if key != OPENSET_KEY}
+    write_meta(staging, _meta(out, summary, splits), base=base)
     write_text(staging / "prune.json", json.dumps(report, indent=2) + "\n")
     plot(report, staging / "prune.png")
     if (source.path / "sample.jpg").is_file():
         shutil.copyfile(source.path / "sample.jpg", staging / "sample.jpg")
     model.save(staging / "model.keras")
+    splits_loaded = {name: (source.pixels[name], source.labels[name]) for name in source.pixels}
+    reject_rate = source.folder.meta.get(OPENSET_KEY, {}).get("reject_rate", DEFAULT_REJECT_RATE)
+    openset_statistics(model, splits_loaded, staging, source.data_root, reject_rate)
     previous = artifacts.publish(staging, out)
     ctx.store.clear()
     print("\n" + table(report))

@@ -196,10 +196,13 @@ def _convert(args) -> int:
     with tempfile.TemporaryDirectory(prefix=f".convert-{os.getpid()}-", dir=folder) as scratch:
         search = _choose_int8(args, inputs, model, float_path, Path(scratch))
         final = _test(args, inputs, model, float_path, search.chosen, Path(scratch))
+        openset = _openset(args, inputs, search.chosen, final, Path(scratch))
     from convert.report import write_report
     from convert.results import build_report
 
     report = build_report(args, inputs.source, search, final, time.perf_counter() - started)
+    if openset is not None:
+        report["openset"] = {"status": openset.status, "reason": openset.reason, **openset.entry}
     write_report(folder, report)
     record_int8(folder, int8_entry(report) if final.passed else None)
     _print_summary(report, args.threads, final, search.chosen)
@@ -207,7 +210,25 @@ def _convert(args) -> int:
         # float-fallback would only have been tried had nothing passed on the selection split
         fallback_hint = args.skipped_float_fallback and not search.chosen.passed
         raise GateFailed(_gate_failed(report, final, fallback_hint))
+    if openset is not None and not openset.passed:
+        raise GateFailed(
+            f"the int8 model's unknown rule failed the gate ({openset.reason}); int8.tflite "
+            f"is kept without it (rejection off on the device), see {folder / 'model.json'}"
+        )
     return 0
+
+
+def _openset(args, inputs, chosen, final, scratch: Path):
+    """The int8 model with its extra outputs and the unknown rule measured on it (passed only)."""
+    if not final.passed:
+        return None
+    from convert.openset import check
+
+    train = load_images(inputs.source, "train", progress=inputs.progress)
+    result = check(args, inputs, chosen, final, scratch, train)
+    if result.status == "off":
+        print(f"open set: rejection off on the int8 model: {result.reason}", file=sys.stderr)
+    return result
 
 
 def _gate_failed(report: dict, final: TestResults, fallback_hint: bool) -> str:

@@ -11,7 +11,9 @@ prints, for each image (folders are expanded to their images, in name order):
     Top 3 : Hat 0.99, Card 0.01, Cube 0.00
 
 or with --json one line per image: {"image", "label", "probability", "probabilities",
-"top_k", "inference_ms"}. "unknown" below --threshold. Files that do not decode are skipped
+"top_k", "inference_ms", "unknown", "unknown_score", "unknown_threshold"}. "unknown" when the
+model's calibrated open-set rule says so (on by default when the model folder has the
+statistics; stderr says which rule is in use), or below --threshold when one is given. Files that do not decode are skipped
 and counted; a missing path, a bad model folder, or no image decoding at all: exit code 2.
 """
 
@@ -25,7 +27,7 @@ from edge.cli import Parser, add_classifier_arguments, add_model_arguments
 from edge.errors import UserError, run_cli
 from edge.imaging import ImageError, is_image_file, load_image
 from edge.postprocess import format_probabilities
-from edge.prediction import KINDS, Classifier, Prediction
+from edge.prediction import KINDS, Classifier, Prediction, unknown_fields
 
 
 def build_parser() -> Parser:
@@ -60,6 +62,12 @@ def as_text(path: Path, prediction: Prediction) -> str:
         f"Prediction : {prediction.label}\n"
         f"Probability : {format_probabilities(prediction.scores)}\n"
         f"Top {len(prediction.top)} : {top}"
+        + (
+            f"\nUnknown score : {prediction.unknown_score:.4g} (threshold "
+            f"{prediction.unknown_threshold:.4g}: {'unknown' if prediction.unknown else 'known'})"
+            if prediction.unknown_score is not None
+            else ""
+        )
     )
 
 
@@ -72,6 +80,7 @@ def as_json(path: Path, prediction: Prediction) -> str:
             "probabilities": [round(float(p), 4) for p in prediction.scores],
             "top_k": [{"label": name, "probability": round(p, 4)} for name, p in prediction.top],
             "inference_ms": round(prediction.inference_ms, 3),
+            **unknown_fields(prediction),
         }
     )
 
@@ -81,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     files = expand(options.images)
     classify = Classifier.from_options(options)
     classify.warm_up()  # so the first image's inference_ms is not the slow first invoke
+    print(f"unknown: {classify.rejection}", file=sys.stderr)
     skipped: list[str] = []
     for path in files:
         try:

@@ -140,9 +140,11 @@ def add_classifier_arguments(
     parser.add_argument(
         "--threshold",
         type=probability,
-        default=0.0,
+        default=None,
         metavar="P",
-        help=f'below this best probability the {unknown} is "unknown"',
+        help=f'below this best probability the {unknown} is "unknown"; replaces the '
+        "calibrated rule that a model with open-set statistics uses by default "
+        "(none: that rule, or no rejection)",
     )
 
 

@@ -7,6 +7,12 @@ called once per image or frame by edge.camera, edge.classify and the benchmarks.
     classify = Classifier.from_folder("models/sample", top_k=3, threshold=0.5, smooth=5)
     result = classify(rgb_frame)        # any size, RGB uint8; fitted to the model's input here
     result.label, result.score, result.top, result.inference_ms
+    result.unknown, result.unknown_score, result.unknown_threshold, classify.rejection
+
+"unknown": when the model folder has open-set statistics (edge.openset) and the .tflite file
+carries the pooled features, the calibrated rule decides (on by default); an explicit
+threshold (--threshold P) replaces it with the plain best-probability cutoff; without either,
+rejection is off and `classify.rejection` says why.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from edge.model_folder import (
     newest_model_folder,
     read_model_folder,
 )
-from edge.postprocess import Smoother, label_for, top_k
+from edge.openset.stats import KEY as OPENSET_KEY
+from edge.openset.stats import OpenSet
+from edge.postprocess import UNKNOWN, Smoother, label_for, top_k
 from edge.runner import TFLiteModel
 
 KINDS = ("auto", *TFLITE_FILES)  # auto = int8 when the folder has it, else float32
@@ -39,6 +47,10 @@ class Prediction:
     top: list[tuple[str, float]]  # the top-k (label, probability), best first
     scores: np.ndarray  # the probability vector, float32, in labels.txt order
     inference_ms: float  # time spent in invoke() alone
+    unknown: bool = False  # the rule (calibrated, or --threshold) says: none of the classes
+    unknown_score: float | None = None  # the calibrated rule's score (higher = known)
+    unknown_threshold: float | None = None  # below it: unknown
+    pooled: np.ndarray | None = None  # the pooled features, when the model outputs them
 
 
 def pick_tflite(folder: ModelFolder, kind: str = "auto") -> Path:
@@ -63,7 +75,7 @@ class Classifier:
         folder: ModelFolder,
         model: TFLiteModel,
         top_k: int = 3,
-        threshold: float = 0.0,
+        threshold: float | None = None,
         smooth: int = 1,
     ):
         if model.input_size != folder.input_size:
@@ -78,6 +90,7 @@ class Classifier:
         self.top_k = min(top_k, len(self.labels))
         self.threshold = threshold
         self.smoother = Smoother(smooth)
+        self.openset, self.rejection = _rejection(folder, model, threshold)
 
     @classmethod
     def from_folder(
@@ -86,11 +99,12 @@ class Classifier:
         kind: str = "auto",
         threads: int | None = None,
         top_k: int = 3,
-        threshold: float = 0.0,
+        threshold: float | None = None,
         smooth: int = 1,
     ) -> Classifier:
         folder = read_model_folder(path)
-        model = TFLiteModel(pick_tflite(folder, kind), num_threads=threads)
+        tflite = pick_tflite(folder, kind)
+        model = TFLiteModel(tflite, num_threads=threads, output_names=_output_names(folder, tflite))
         return cls(folder, model, top_k=top_k, threshold=threshold, smooth=smooth)
 
     @classmethod
@@ -115,6 +129,52 @@ class Classifier:
         """Classify one RGB uint8 image of any size (centre-cropped and resized by fit())."""
         scores = self.smoother(self.model.predict_one(fit(rgb, self.input_size)))
         ranked = top_k(scores, self.top_k)
-        label, score = label_for(ranked, self.labels, self.threshold)
+        label, score = label_for(ranked, self.labels, self.threshold or 0.0)
         top = [(self.labels[index], probability) for index, probability in ranked]
-        return Prediction(label, score, top, scores, self.model.last_invoke_ms)
+        pooled = self.model.last_extras.get("pooled")
+        result = Prediction(
+            label, score, top, scores, self.model.last_invoke_ms, unknown=label == UNKNOWN
+        )
+        if pooled is not None:
+            result.pooled = pooled.ravel()
+        if self.openset is not None and pooled is not None:
+            result.unknown_score = self.openset.score(result.pooled)
+            result.unknown_threshold = self.openset.threshold
+            result.unknown = self.openset.rejects(result.unknown_score)
+            if result.unknown:
+                result.label = UNKNOWN
+        return result
+
+
+def unknown_fields(prediction: Prediction) -> dict:
+    """The JSON fields of the unknown rule: "unknown", "unknown_score", "unknown_threshold"."""
+    score, threshold = prediction.unknown_score, prediction.unknown_threshold
+    return {
+        "unknown": bool(prediction.unknown),
+        "unknown_score": None if score is None else round(float(score), 4),
+        "unknown_threshold": None if threshold is None else round(float(threshold), 4),
+    }
+
+
+def _kind_of(path: Path) -> str:
+    return next(kind for kind, name in TFLITE_FILES.items() if name == path.name)
+
+
+def _output_names(folder: ModelFolder, tflite: Path) -> dict | None:
+    """The output names model.json records for this file (None: the runner's defaults)."""
+    entry = folder.meta.get(OPENSET_KEY)
+    files = entry.get(_kind_of(tflite)) if isinstance(entry, dict) else None
+    return files.get("outputs") if isinstance(files, dict) else None
+
+
+def _rejection(folder: ModelFolder, model: TFLiteModel, threshold: float | None):
+    """(the calibrated rule or None, how "unknown" is decided, in words)."""
+    if threshold is not None:
+        return None, f"best probability below --threshold {threshold:g}"
+    kind = _kind_of(model.path)
+    rule, why = OpenSet.read(folder.path, folder.meta, kind)
+    if rule is None:
+        return None, f"off: {why}"
+    if "pooled" not in model.extras:
+        return None, f"off: {model.path.name} has no pooled-features output (convert again)"
+    return rule, f"calibrated: {rule.score_name} below {rule.threshold:.4g}"

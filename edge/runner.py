@@ -60,10 +60,26 @@ def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return ((values.astype(np.int64) - zero_point) * scale).astype(np.float32)
 
 
+# The outputs of a model converted with its extra outputs, in order (convert.openset writes
+# them so; the signature names them output_0, output_1, output_2): the class probabilities,
+# the pooled features the head reads, and the conv feature map it pools (for Grad-CAM).
+OUTPUT_ROLES = ("probabilities", "pooled", "conv_map")
+
+
+def _scale_zero(detail: dict) -> tuple[float, int]:
+    scale, zero_point = detail["quantization"]
+    return float(scale), int(zero_point)
+
+
 class TFLiteModel:
     """A .tflite classifier: raw RGB pixels in, float32 probabilities out."""
 
-    def __init__(self, path: str | Path, num_threads: int | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        num_threads: int | None = None,
+        output_names: dict[str, str] | None = None,
+    ):
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelFileError(f"model file not found: {self.path}")
@@ -81,13 +97,10 @@ class TFLiteModel:
             ) from None
         self.num_threads = num_threads
         inputs = self.interpreter.get_input_details()
-        outputs = self.interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelFileError(
-                f"{self.path} has {len(inputs)} inputs and {len(outputs)} outputs; "
-                "a classifier has one of each"
-            )
-        self._input, self._output = inputs[0], outputs[0]
+        if len(inputs) != 1:
+            raise ModelFileError(f"{self.path} has {len(inputs)} inputs; a classifier has one")
+        self.extras = self._extra_outputs(output_names)  # role -> tensor details
+        self._input, self._output = inputs[0], self._probabilities
         shape = tuple(int(v) for v in self._input["shape"])
         if len(shape) != 4 or shape[3] != 3:
             raise ModelFileError(f"{self.path} takes input of shape {shape}, not (1, H, W, 3)")
@@ -98,6 +111,38 @@ class TFLiteModel:
         self.output_scale, self.output_zero_point = self._output["quantization"]
         self.num_classes = int(self._output["shape"][-1])
         self.last_invoke_ms = 0.0
+        self.last_extras: dict[str, np.ndarray] = {}  # role -> dequantized, of the last invoke
+
+    def _extra_outputs(self, names: dict[str, str] | None) -> dict:
+        """Sets the probability output; returns the other outputs by role (pooled, conv_map).
+
+        One output: the probabilities (every model before the extra outputs). Several: found
+        by the signature's output names, `names` (role -> name, as model.json records them) or
+        else OUTPUT_ROLES in signature order (output_0, output_1, ...), as convert writes them.
+        """
+        outputs = self.interpreter.get_output_details()
+        if len(outputs) == 1:
+            self._probabilities = outputs[0]
+            return {}
+        try:
+            by_name = self.interpreter.get_signature_runner().get_output_details()
+        except (ValueError, AttributeError) as exc:
+            raise ModelFileError(
+                f"{self.path} has {len(outputs)} outputs and no signature naming them ({exc})"
+            ) from None
+        names = names or {role: f"output_{i}" for i, role in enumerate(OUTPUT_ROLES)}
+        found = {}
+        for role, name in names.items():
+            if name not in by_name:
+                raise ModelFileError(
+                    f"{self.path} has no output named {name!r} ({role}): it has "
+                    f"{', '.join(sorted(by_name))}"
+                )
+            found[role] = by_name[name]
+        if "probabilities" not in found:
+            raise ModelFileError(f"{self.path}: no output is named as the probabilities")
+        self._probabilities = found.pop("probabilities")
+        return found
 
     @property
     def quantized(self) -> bool:
@@ -138,6 +183,10 @@ class TFLiteModel:
         start = time.perf_counter()
         self.interpreter.invoke()
         self.last_invoke_ms = (time.perf_counter() - start) * 1000.0
+        self.last_extras = {
+            role: dequantize(self.interpreter.get_tensor(detail["index"])[0], *_scale_zero(detail))
+            for role, detail in self.extras.items()
+        }
         return self.interpreter.get_tensor(self._output["index"])[0]
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:

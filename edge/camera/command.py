@@ -58,7 +58,7 @@ from edge.cli import (
 )
 from edge.collect.unlabeled import UncertainSaver
 from edge.errors import ExitError, UserError
-from edge.prediction import Classifier, Prediction
+from edge.prediction import Classifier, Prediction, unknown_fields
 from edge.video.capture import CaptureThread, Frame
 from edge.video.fps import RollingFps
 from edge.video.overlay import annotate
@@ -95,6 +95,7 @@ def as_record(frame: Frame, count: int, prediction: Prediction, fps: float) -> d
         "top_k": [{"label": name, "probability": round(p, 4)} for name, p in prediction.top],
         "inference_ms": round(prediction.inference_ms, 3),
         "fps": round(fps, 2),
+        **unknown_fields(prediction),
     }
 
 

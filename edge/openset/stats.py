@@ -165,10 +165,14 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
         return {name: data[name] for name in data.files}
 
 
-def save_statistics(folder: Path, head: HeadWeights, stats: MahalanobisStats) -> None:
-    save_arrays(folder / HEAD_FILE, head.arrays())
+def save_statistics(
+    folder: Path, head: HeadWeights, stats: MahalanobisStats, names: dict | None = None
+) -> None:
+    """head.npz and openset.npz (or names {"head": ..., "file": ...}) into folder."""
+    names = names or {"head": HEAD_FILE, "file": STATS_FILE}
+    save_arrays(folder / names["head"], head.arrays())
     save_arrays(
-        folder / STATS_FILE,
+        folder / names["file"],
         {
             "means": stats.means,
             "precision": stats.precision,
@@ -208,8 +212,9 @@ class OpenSet:
         threshold = (entry.get("thresholds") or {}).get(kind)
         if threshold is None:
             return None, f"no threshold calibrated on the {kind} model (convert again)"
-        head_path = folder / entry.get("head", HEAD_FILE)
-        stats_path = folder / entry.get("file", STATS_FILE)
+        files = entry.get(kind) if isinstance(entry.get(kind), dict) else entry
+        head_path = folder / files.get("head", HEAD_FILE)
+        stats_path = folder / files.get("file", STATS_FILE)
         for path in (head_path, stats_path):
             if not path.is_file():
                 return None, f"{path} is missing"

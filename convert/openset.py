@@ -1,0 +1,144 @@
+"""The int8 model with its extra outputs, and the "unknown" rule measured again on it.
+
+    python -m convert --model models/signs        # runs this after the accuracy gate passed
+
+The int8 model that passed the gate is made once more from the same Keras model and the
+same calibration images, with two more named outputs (train.openset.feature_model): the
+pooled features the head reads and the conv map it pools (for a concat head, block5's map:
+the deepest one; the Grad-CAM of block4's half is left out). Its class probabilities must
+equal those of the model that passed (checked on the test split), or it is not used. Then,
+on the int8 model's own features: the Mahalanobis statistics of the training photos, the
+head's float weights (of the Keras model it was made from: equalize rescales the features
+and the head undoes it), leave-one-class-out AUROC and the threshold that rejects
+--reject-rate of the known validation photos. The gate's open-set line: the int8 LOCO AUROC
+of the default score within MAX_AUROC_DROP of the float one, and the share of known test
+photos rejected within MAX_REJECT_POINTS of the float model's. Attempts whose ranges were
+clipped or that keep layers float (percentile, float-fallback) get no extra outputs (their
+ranges are per tensor of the single-output graph); rejection is then off on the device.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge.atomic import move_into_place, write_bytes
+from edge.model_folder import update_meta
+from edge.openset.stats import KEY, all_scores, fit_mahalanobis, save_statistics
+from edge.runner import OUTPUT_ROLES, TFLiteModel
+
+MAX_AUROC_DROP = 0.02  # int8 LOCO AUROC of the default score at most this below the float one
+MAX_REJECT_POINTS = 1.0  # known test photos rejected: int8 within this many points of float
+INT8_FILES = {"file": "openset.int8.npz", "head": "head.int8.npz"}
+
+
+@dataclass
+class OpensetCheck:
+    """What convert found out about the open-set rule on the int8 model."""
+
+    status: str  # "on", "off" (no extra outputs / no statistics) or "failed" (the gate line)
+    reason: str = ""
+    entry: dict = field(default_factory=dict)  # model.json "openset"["int8"]
+
+    @property
+    def passed(self) -> bool:
+        return self.status != "failed"
+
+
+def extra_outputs_model(attempt, input_type: str) -> tuple[bytes | None, str]:
+    """The chosen attempt again, with the pooled features and conv map as outputs 1 and 2."""
+    if attempt.ranges or attempt.kept_float:
+        return None, f"the {attempt.name} remedy changes per-tensor ranges of its own graph"
+    from train.openset import feature_model
+    from train.tflite.quantize import calibrate, quantize
+
+    export = feature_model(attempt.keras_model)
+    return quantize(calibrate(export, attempt.pixels, input_type, False), input_type), ""
+
+
+def features(path: Path, pixels: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, pooled features) of each image through the device's runner."""
+    model = TFLiteModel(path, num_threads=threads)
+    probs = np.empty((len(pixels), model.num_classes), np.float32)
+    pooled = None
+    for i, image in enumerate(pixels):
+        probs[i] = model.predict_one(image)
+        if pooled is None:
+            pooled = np.empty((len(pixels), model.last_extras["pooled"].size), np.float32)
+        pooled[i] = model.last_extras["pooled"].ravel()
+    return probs, pooled
+
+
+def check(args, inputs, chosen, final, scratch: Path, train_images) -> OpensetCheck:
+    """Make the int8 model with extra outputs, measure the rule on it, and put it in place."""
+    from train.openset import head_weights, leave_one_class_out, share_rejected, summarise
+
+    folder = inputs.source.path
+    entry = inputs.source.folder.meta.get(KEY)
+    if not isinstance(entry, dict):
+        why = f"no open-set statistics: run python -m train.openset --model {folder}"
+        return OpensetCheck("off", why)
+    made, why = extra_outputs_model(chosen, args.input_type)
+    if made is None:
+        return OpensetCheck("off", why)
+    path = write_bytes(scratch / "extra.tflite", made)
+    log = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    log("open set: the int8 model with its extra outputs, on the int8 features ...")
+    test_probs, test_f = features(path, inputs.test.pixels, args.threads)
+    if not np.array_equal(test_probs.argmax(1), final.int8_run.probs.argmax(1)):
+        return OpensetCheck("off", "the extra outputs changed the int8 model's predictions")
+    _, train_f = features(path, train_images.pixels, args.threads)
+    _, val_f = features(path, inputs.selection.pixels, args.threads)
+    train_y, val_y = train_images.labels, inputs.selection.labels
+    classes = len(inputs.source.labels)
+    head = head_weights(chosen.keras_model.get_layer("head"))
+    stats = fit_mahalanobis(train_f, train_y, list(range(classes)))
+    score = entry["score"]
+    threshold = float(np.quantile(all_scores(val_f, head, stats)[score], entry["reject_rate"]))
+    mean = summarise(leave_one_class_out(train_f, train_y, val_f, val_y, classes))
+    rejected = share_rejected(all_scores(test_f, head, stats)[score], threshold)
+    float_auroc = entry["loco"]["mean"][score]["auroc"]
+    float_rejected = entry.get("measured", {}).get("test", {}).get("rejected")
+    int8 = {
+        **INT8_FILES,
+        "threshold": threshold,
+        "outputs": {role: f"output_{i}" for i, role in enumerate(OUTPUT_ROLES)},
+        "loco": {"mean": mean},
+        "test_rejected": rejected,
+        "gate": {
+            "auroc": {
+                "float": float_auroc,
+                "int8": mean[score]["auroc"],
+                "max_drop": MAX_AUROC_DROP,
+            },
+            "test_rejected": {
+                "float": float_rejected,
+                "int8": rejected,
+                "max_points": MAX_REJECT_POINTS,
+            },
+        },
+    }
+    auroc_ok = mean[score]["auroc"] >= float_auroc - MAX_AUROC_DROP
+    reject_ok = float_rejected is None or abs(rejected - float_rejected) * 100 <= MAX_REJECT_POINTS
+    line = (
+        f"open set ({score}): LOCO AUROC float {float_auroc:.3f} int8 {mean[score]['auroc']:.3f}; "
+        f"known test photos rejected float "
+        + (f"{100 * float_rejected:.1f} %" if float_rejected is not None else "not measured")
+        + f" int8 {100 * rejected:.1f} %"
+    )
+    log(line)
+    if not (auroc_ok and reject_ok):
+        int8["gate"]["passed"] = False
+        entry = {**entry, "int8": int8}
+        entry["thresholds"] = {k: v for k, v in entry["thresholds"].items() if k != "int8"}
+        update_meta(folder, **{KEY: entry})
+        return OpensetCheck("failed", f"{line}: outside the gate", int8)
+    int8["gate"]["passed"] = True
+    save_statistics(folder, head, stats, INT8_FILES)
+    move_into_place(path, final.int8_path)
+    entry = {**entry, "int8": int8, "thresholds": {**entry["thresholds"], "int8": threshold}}
+    update_meta(folder, **{KEY: entry})
+    return OpensetCheck("on", line, int8)

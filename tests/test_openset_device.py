@@ -1,0 +1,128 @@
+"""The unknown rule end to end on a tiny real-architecture model: train.openset -> convert (int8
+with extra outputs, threshold on int8 features) -> the device's Classifier and edge.classify."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from edge.model_folder import read_model_folder  # noqa: E402
+from edge.prediction import Classifier  # noqa: E402
+from edge.runner import TFLiteModel  # noqa: E402
+from tests.convert_fixture import make_model_folder, make_shapes_dataset  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """A 32 px model folder with statistics (train.openset.build) converted by python -m convert."""
+    from convert.__main__ import main as convert_main
+    from train import openset
+    from train.dataset import load_split, read_split
+    from train.keras_file import load_keras_file
+
+    root = tmp_path_factory.mktemp("openset-device")
+    data = make_shapes_dataset(root / "data", per_class=24)
+    folder = make_model_folder(data, root / "models" / "shapes", epochs=30)
+    meta = read_model_folder(folder)
+    loaded = {
+        name: load_split(
+            read_split(folder / f"splits/{name}.txt", data, meta.labels), (32, 32), progress=False
+        )[:2]
+        for name in ("train", "validation", "test")
+    }
+    model = load_keras_file(folder / "model.keras")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(openset, "_LOCO_EPOCHS", 2)
+        openset.build(model, loaded, folder, data, 0.1)
+        # plain quantization only: equalize (kept when closer) rescales the pooled features,
+        # and this test compares them with the unequalized Keras model's
+        args = ["--model", str(folder), "--no-progress", "--threads", "1", "--remedies", "none"]
+        code = convert_main(args)
+    assert code == 0
+    return folder, model, loaded
+
+
+def test_int8_extra_outputs_match_the_float_features(converted):
+    from train.openset import feature_model
+
+    folder, model, loaded = converted
+    pixels = loaded["test"][0][:8]
+    probs, pooled, conv_map = (
+        np.asarray(a) for a in feature_model(model)(pixels.astype("float32"))
+    )
+    int8 = TFLiteModel(folder / "int8.tflite")
+    assert set(int8.extras) == {"pooled", "conv_map"}
+    for i, image in enumerate(pixels):
+        p = int8.predict_one(image)
+        assert np.argmax(p) == np.argmax(probs[i])
+        for name, want in (("pooled", pooled[i]), ("conv_map", conv_map[i])):
+            got = int8.last_extras[name].reshape(want.shape)
+            scale = float(int8.extras[name]["quantization"][0])
+            # within a few int8 steps of the float value (ranges from calibration, per tensor)
+            assert np.mean(np.abs(got - want)) < 3 * scale, name
+            assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.98, name
+
+
+def test_model_json_records_the_int8_rule_and_the_output_names(converted):
+    folder, _, _ = converted
+    entry = json.loads((folder / "model.json").read_text())["openset"]
+    assert set(entry["thresholds"]) == {"float32", "int8"}
+    assert entry["int8"]["outputs"] == {
+        "probabilities": "output_0",
+        "pooled": "output_1",
+        "conv_map": "output_2",
+    }
+    assert entry["int8"]["gate"]["passed"] is True
+    assert (folder / "openset.int8.npz").is_file() and (folder / "head.int8.npz").is_file()
+    report = json.loads((folder / "report.json").read_text())
+    assert report["openset"]["status"] == "on"
+
+
+def test_classify_json_carries_the_unknown_fields(converted, capsys):
+    from edge.classify import main as classify_main
+
+    folder, _, loaded = converted
+    entry = json.loads((folder / "model.json").read_text())["openset"]
+    data = read_model_folder(folder).meta["dataset"]["root"]
+    test_dir = next(p for p in sorted(__import__("pathlib").Path(data).iterdir()) if p.is_dir())
+    assert classify_main(["--model", str(folder), "--json", str(test_dir)]) == 0
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert "unknown: calibrated" in err
+    for line in lines:
+        assert line["unknown_threshold"] == round(entry["thresholds"]["int8"], 4)
+        assert line["unknown"] == (line["unknown_score"] < line["unknown_threshold"])
+        assert (line["label"] == "unknown") == line["unknown"]
+
+
+def test_the_calibrated_rule_rejects_what_it_says_and_threshold_overrides(converted):
+    folder, _, loaded = converted
+    classify = Classifier.from_folder(folder)
+    assert classify.rejection.startswith("calibrated")
+    results = [classify(image) for image in loaded["validation"][0]]
+    scores = np.array([r.unknown_score for r in results])
+    assert [r.unknown for r in results] == list(scores < classify.openset.threshold)
+    override = Classifier.from_folder(folder, threshold=0.5)
+    assert override.openset is None and "--threshold" in override.rejection
+    assert override(loaded["validation"][0][0]).unknown_score is None
+
+
+def test_a_folder_without_statistics_still_classifies_and_says_rejection_is_off(
+    converted, tmp_path
+):
+    folder, _, loaded = converted
+    old = tmp_path / "old"
+    shutil.copytree(folder, old)
+    meta = json.loads((old / "model.json").read_text())
+    del meta["openset"]
+    (old / "model.json").write_text(json.dumps(meta))
+    classify = Classifier.from_folder(old)
+    assert classify.rejection.startswith("off") and "no open-set statistics" in classify.rejection
+    result = classify(loaded["test"][0][0])
+    assert result.label in classify.labels and result.unknown is False
+    assert result.unknown_score is None

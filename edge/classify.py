@@ -2,6 +2,7 @@
 
     python -m edge.classify --model models/sample data/sample/Hat/Hat_0000.jpg
     python -m edge.classify --model models/sample --top-k 3 --json photos/
+    python -m edge.classify --model models/sample --explain heat/ photos/   # + Grad-CAM PNGs
 
 prints, for each image (folders are expanded to their images, in name order):
 
@@ -23,9 +24,13 @@ import json
 import sys
 from pathlib import Path
 
+import cv2
+
+from edge.atomic import write_bytes
 from edge.cli import Parser, add_classifier_arguments, add_model_arguments
 from edge.errors import UserError, run_cli
 from edge.imaging import ImageError, is_image_file, load_image
+from edge.openset.gradcam import overlay, peak
 from edge.postprocess import format_probabilities
 from edge.prediction import KINDS, Classifier, Prediction, unknown_fields
 
@@ -36,7 +41,27 @@ def build_parser() -> Parser:
     add_model_arguments(parser, KINDS)
     add_classifier_arguments(parser, 1, "labels in the top-k line", "prediction")
     parser.add_argument("--json", action="store_true", help="one JSON object per image")
+    parser.add_argument(
+        "--explain",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write one PNG per image into DIR: the image with the Grad-CAM heat-map of its "
+        "best class over it (where the model looked), and a cross at the map's peak",
+    )
     return parser
+
+
+def write_explanation(folder: Path, path: Path, image, heat) -> Path:
+    """folder/<image name>.cam.png: the heat-map over the image, the peak marked."""
+    picture = overlay(image, heat)
+    row, column = peak(heat)
+    size = max(4, min(picture.shape[:2]) // 20)
+    cv2.drawMarker(picture, (column, row), (255, 255, 255), cv2.MARKER_CROSS, size, 2)
+    ok, encoded = cv2.imencode(".png", picture[:, :, ::-1])  # imencode takes BGR
+    if not ok:
+        raise UserError(f"could not encode the heat-map of {path}")
+    return write_bytes(folder / f"{path.name}.cam.png", encoded.tobytes())
 
 
 def expand(paths: list[Path]) -> list[Path]:
@@ -88,6 +113,8 @@ def as_json(path: Path, prediction: Prediction) -> str:
 def main(argv: list[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
     files = expand(options.images)
+    if options.explain is not None and options.explain.exists() and not options.explain.is_dir():
+        raise UserError(f"--explain {options.explain} is a file: name a folder")
     classify = Classifier.from_options(options)
     classify.warm_up()  # so the first image's inference_ms is not the slow first invoke
     print(f"unknown: {classify.rejection}", file=sys.stderr)
@@ -100,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         prediction = classify(image)
         print(as_json(path, prediction) if options.json else as_text(path, prediction), flush=True)
+        if options.explain is not None:
+            options.explain.mkdir(parents=True, exist_ok=True)
+            write_explanation(options.explain, path, image, classify.explain(image, prediction))
     if skipped:
         print(
             f"skipped {len(skipped)} of {len(files)} images: " + "; ".join(skipped[:3]),

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.imaging import fit
+from edge.imaging import center_crop_box, fit
 from edge.model_folder import (
     TFLITE_FILES,
     ModelFolder,
@@ -30,6 +30,7 @@ from edge.model_folder import (
     newest_model_folder,
     read_model_folder,
 )
+from edge.openset.gradcam import gradcam, upsample
 from edge.openset.stats import KEY as OPENSET_KEY
 from edge.openset.stats import OpenSet
 from edge.postprocess import UNKNOWN, Smoother, label_for, top_k
@@ -90,7 +91,9 @@ class Classifier:
         self.top_k = min(top_k, len(self.labels))
         self.threshold = threshold
         self.smoother = Smoother(smooth)
-        self.openset, self.rejection = _rejection(folder, model, threshold)
+        rule, why = OpenSet.read(folder.path, folder.meta, _kind_of(model.path))
+        self.head = rule.head if rule is not None else None  # Grad-CAM needs only the head
+        self.openset, self.rejection = _rejection(rule, why, model, threshold)
 
     @classmethod
     def from_folder(
@@ -120,6 +123,11 @@ class Classifier:
             smooth=getattr(options, "smooth", 1),
         )
 
+    def explain(self, rgb: np.ndarray, prediction: Prediction | None = None) -> np.ndarray:
+        """Where the model looked: Grad-CAM of the best class, (H, W) in 0..1 at rgb's size.
+        `prediction`: this very frame's (classified again when None)."""
+        return explain(self, rgb, prediction if prediction is not None else self(rgb))
+
     def warm_up(self) -> float:
         """One invoke() on a black frame, so the first real frame is not the slow one; its ms."""
         self.model.predict_one(np.zeros((*self.input_size, 3), np.uint8))
@@ -146,6 +154,24 @@ class Classifier:
         return result
 
 
+def explain(classifier: Classifier, rgb: np.ndarray, prediction: Prediction) -> np.ndarray:
+    """Grad-CAM of `prediction`'s best class on the frame it was made from (the last one the
+    classifier saw): a (H, W) float32 map in 0..1 at the frame's size, 0 outside the centre
+    crop the model saw. ModelFolderError when the model has no conv-map output or head."""
+    conv_map = classifier.model.last_extras.get("conv_map")
+    if conv_map is None or classifier.head is None or prediction.pooled is None:
+        raise ModelFolderError(
+            f"{classifier.model.path.name} has no conv-map output or {classifier.folder.path} no "
+            "head weights: train and convert again for heat-maps"
+        )
+    index = classifier.labels.index(prediction.top[0][0])
+    cam = gradcam(conv_map, prediction.pooled, classifier.head, index)
+    top, left, height, width = center_crop_box(rgb.shape[0], rgb.shape[1], classifier.input_size)
+    heat = np.zeros(rgb.shape[:2], np.float32)
+    heat[top : top + height, left : left + width] = upsample(cam, (height, width))
+    return heat
+
+
 def unknown_fields(prediction: Prediction) -> dict:
     """The JSON fields of the unknown rule: "unknown", "unknown_score", "unknown_threshold"."""
     score, threshold = prediction.unknown_score, prediction.unknown_threshold
@@ -167,12 +193,10 @@ def _output_names(folder: ModelFolder, tflite: Path) -> dict | None:
     return files.get("outputs") if isinstance(files, dict) else None
 
 
-def _rejection(folder: ModelFolder, model: TFLiteModel, threshold: float | None):
+def _rejection(rule: OpenSet | None, why: str, model: TFLiteModel, threshold: float | None):
     """(the calibrated rule or None, how "unknown" is decided, in words)."""
     if threshold is not None:
         return None, f"best probability below --threshold {threshold:g}"
-    kind = _kind_of(model.path)
-    rule, why = OpenSet.read(folder.path, folder.meta, kind)
     if rule is None:
         return None, f"off: {why}"
     if "pooled" not in model.extras:

@@ -34,6 +34,9 @@ RECORD_KEYS = {
     "top_k": list,
     "inference_ms": float,
     "fps": float,
+    "unknown": bool,
+    "unknown_score": type(None),  # the colour model has no open-set statistics
+    "unknown_threshold": type(None),
 }
 
 

@@ -50,7 +50,11 @@ def test_folder_threshold_and_json(model, images, capsys):
         "probabilities",
         "top_k",
         "inference_ms",
+        "unknown",
+        "unknown_score",
+        "unknown_threshold",
     }
+    assert rows[0]["unknown"] is False and rows[0]["unknown_score"] is None  # --threshold rule
     assert len(rows[0]["probabilities"]) == 3 and len(rows[0]["top_k"]) == 3
     assert run_cli(classify.main, [*argv, "--threshold", "1.0"]) == 0
     assert {json.loads(line)["label"] for line in capsys.readouterr().out.splitlines()} == {

@@ -126,3 +126,74 @@ def test_a_folder_without_statistics_still_classifies_and_says_rejection_is_off(
     result = classify(loaded["test"][0][0])
     assert result.label in classify.labels and result.unknown is False
     assert result.unknown_score is None
+
+
+def keras_gradcam(model, pixels: np.ndarray, class_index: int) -> np.ndarray:
+    """The reference: Grad-CAM by automatic differentiation of the float Keras model's logit."""
+    import keras
+    import tensorflow as tf
+
+    base, head = model.get_layer("vgg16"), model.get_layer("head")
+    hidden = keras.Model(head.inputs, head.get_layer("fc").output)
+    w2, b2 = head.get_layer("predictions").get_weights()
+    with tf.GradientTape() as tape:
+        maps = base(model.get_layer("caffe_preprocess")(pixels[None].astype("float32")))
+        tape.watch(maps)
+        logit = (hidden(maps) @ w2 + b2)[:, class_index]
+    grads = tape.gradient(logit, maps).numpy()[0]
+    weights = grads.mean(axis=(0, 1))
+    cam = np.maximum(maps.numpy()[0] @ weights, 0)
+    return cam / cam.max() if cam.max() > 0 else cam
+
+
+def test_numpy_gradcam_equals_keras_gradcam_on_the_float_model(converted):
+    from edge.openset.gradcam import gradcam
+    from train.openset import feature_model, head_weights
+
+    folder, model, loaded = converted
+    head = head_weights(model.get_layer("head"))
+    features = feature_model(model)
+    for image in loaded["test"][0][:4]:
+        probs, pooled, conv_map = (np.asarray(a)[0] for a in features(image[None].astype("f4")))
+        for class_index in range(3):
+            want = keras_gradcam(model, image, class_index)
+            got = gradcam(conv_map, pooled, head, class_index)
+            np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_the_device_explains_a_frame_and_classify_writes_heat_maps(converted, tmp_path):
+    from edge.classify import main as classify_main
+
+    folder, _, loaded = converted
+    classify = Classifier.from_folder(folder)
+    frame = np.ascontiguousarray(np.repeat(loaded["test"][0][0], 2, axis=1))  # 32 x 64: cropped
+    heat = classify.explain(frame)
+    assert heat.shape == frame.shape[:2] and heat.dtype == np.float32
+    assert heat.min() >= 0.0 and heat.max() <= 1.0
+    assert not heat[:, :16].any() and not heat[:, -16:].any()  # outside the centre crop
+    images = tmp_path / "images"
+    images.mkdir()
+    import cv2
+
+    for i in range(2):
+        cv2.imwrite(str(images / f"{i}.png"), loaded["test"][0][i][:, :, ::-1])
+    assert (
+        classify_main(["--model", str(folder), "--explain", str(tmp_path / "cam"), str(images)])
+        == 0
+    )
+    written = sorted(p.name for p in (tmp_path / "cam").iterdir())
+    assert written == ["0.png.cam.png", "1.png.cam.png"]
+    assert cv2.imread(str(tmp_path / "cam" / "0.png.cam.png")).shape == (32, 32, 3)
+
+
+def test_bench_reports_the_unknown_and_grad_cam_cost_beside_invoke(converted, capsys):
+    from edge import bench
+
+    folder, _, _ = converted
+    argv = ["--model", str(folder), "--runs", "3", "--threads", "1", "--json"]
+    assert bench.main(argv) == 0
+    rows = {r["model"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert isinstance(rows["int8"]["unknown_ms"], float)
+    assert isinstance(rows["int8"]["gradcam_ms"], float)
+    # float32.tflite has no extra outputs: its cost is not made up
+    assert rows["float32"]["unknown_ms"] is None and rows["float32"]["gradcam_ms"] is None

@@ -51,7 +51,8 @@ _TPR = 0.95
 
 
 def feature_model(model):
-    """pixels -> (probabilities, pooled features the head reads, the conv map(s) it pools)."""
+    """pixels -> (probabilities, pooled features the head reads, the (last) conv map it pools),
+    in edge.runner.OUTPUT_ROLES order: the int8 model's extra outputs come from this model."""
     import keras
 
     base, head = model.get_layer("vgg16"), model.get_layer("head")
@@ -60,7 +61,10 @@ def feature_model(model):
     pooling = keras.Model(head.inputs, pooled_layer.output, name="pooling")
     pixels = keras.Input(shape=model.input_shape[1:], name="pixels")
     maps = base(model.get_layer("caffe_preprocess")(pixels))
-    return keras.Model(pixels, [head(maps), pooling(maps), maps], name="vgg16_features")
+    # A concat head pools two maps; the deepest (block5) is the one Grad-CAM reads: its
+    # channels are the last ones of the pooled vector.
+    last = maps[-1] if isinstance(maps, list | tuple) else maps
+    return keras.Model(pixels, [head(maps), pooling(maps), last], name="vgg16_features")
 
 
 def pooled_features(model, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:

@@ -14,10 +14,13 @@ back-off while the loop keeps running; files and folders end at their last frame
 --headless prints one JSON line per frame on stdout (log lines go to stderr):
     {"timestamp": 1718000000.123, "frame": 0, "source_frame": 0, "label": "Cube",
      "probability": 0.9912, "top_k": [{"label": "Cube", "probability": 0.9912}, ...],
-     "inference_ms": 4.21, "fps": 23.5}
+     "inference_ms": 4.21, "fps": 23.5, "unknown": false, "unknown_score": -41.2,
+     "unknown_threshold": -55.0}
 timestamp: capture time (Unix seconds); frame: frames classified before this one;
 source_frame: the source's frame number (gaps are stale frames dropped); label: "unknown"
-below --threshold; inference_ms: invoke() alone; fps: over the last 30 frames.
+when the model's calibrated rule says none of the classes (unknown_score below
+unknown_threshold; null when the model has no statistics: edge.openset), or below --threshold
+when one is given; inference_ms: invoke() alone; fps: over the last 30 frames.
 The first (warm-up) invoke runs before the loop and is not counted.
 
 --save-uncertain DIR keeps frames whose top probability is below --uncertain-below in

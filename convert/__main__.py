@@ -222,10 +222,15 @@ def _openset(args, inputs, chosen, final, scratch: Path):
     """The int8 model with its extra outputs and the unknown rule measured on it (passed only)."""
     if not final.passed:
         return None
-    from convert.openset import check
+    from convert.openset import OpensetCheck, check
 
-    train = load_images(inputs.source, "train", progress=inputs.progress)
-    result = check(args, inputs, chosen, final, scratch, train)
+    if not isinstance(inputs.source.folder.meta.get("openset"), dict):
+        folder = inputs.source.path
+        why = f"no open-set statistics: run python -m train.openset --model {folder}"
+        result = OpensetCheck("off", why)
+    else:
+        train = load_images(inputs.source, "train", progress=inputs.progress)
+        result = check(args, inputs, chosen, final, scratch, train)
     if result.status == "off":
         print(f"open set: rejection off on the int8 model: {result.reason}", file=sys.stderr)
     return result

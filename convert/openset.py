@@ -77,10 +77,7 @@ def check(args, inputs, chosen, final, scratch: Path, train_images) -> OpensetCh
     from train.openset import head_weights, leave_one_class_out, share_rejected, summarise
 
     folder = inputs.source.path
-    entry = inputs.source.folder.meta.get(KEY)
-    if not isinstance(entry, dict):
-        why = f"no open-set statistics: run python -m train.openset --model {folder}"
-        return OpensetCheck("off", why)
+    entry = inputs.source.folder.meta[KEY]
     made, why = extra_outputs_model(chosen, args.input_type)
     if made is None:
         return OpensetCheck("off", why)

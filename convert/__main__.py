@@ -109,6 +109,20 @@ def _add_gate_arguments(parser: Parser) -> None:
         help="gate: required float/int8 top-1 agreement in percent (0 = off)",
     )
     parser.add_argument(
+        "--max-auroc-drop",
+        type=non_negative_float,
+        default=0.02,
+        help="gate, unknown rule: allowed drop of the int8 leave-one-class-out AUROC of the "
+        "default score below the float one",
+    )
+    parser.add_argument(
+        "--max-reject-points",
+        type=non_negative_float,
+        default=1.0,
+        help="gate, unknown rule: allowed difference between the int8 and the float model's "
+        "share of known test photos called unknown, in percentage points",
+    )
+    parser.add_argument(
         "--target-agreement",
         type=float,
         default=98.0,

@@ -11,8 +11,8 @@ on the int8 model's own features: the Mahalanobis statistics of the training pho
 head's float weights (of the Keras model it was made from: equalize rescales the features
 and the head undoes it), leave-one-class-out AUROC and the threshold that rejects
 --reject-rate of the known validation photos. The gate's open-set line: the int8 LOCO AUROC
-of the default score within MAX_AUROC_DROP of the float one, and the share of known test
-photos rejected within MAX_REJECT_POINTS of the float model's. Attempts whose ranges were
+of the default score within --max-auroc-drop (0.02) of the float one, and the share of known
+test photos rejected within --max-reject-points (1) of the float model's. Attempts whose ranges were
 clipped or that keep layers float (percentile, float-fallback) get no extra outputs (their
 ranges are per tensor of the single-output graph); rejection is then off on the device.
 """
@@ -30,8 +30,6 @@ from edge.model_folder import update_meta
 from edge.openset.stats import KEY, all_scores, fit_mahalanobis, save_statistics
 from edge.runner import OUTPUT_ROLES, TFLiteModel
 
-MAX_AUROC_DROP = 0.02  # int8 LOCO AUROC of the default score at most this below the float one
-MAX_REJECT_POINTS = 1.0  # known test photos rejected: int8 within this many points of float
 INT8_FILES = {"file": "openset.int8.npz", "head": "head.int8.npz"}
 
 
@@ -109,17 +107,19 @@ def check(args, inputs, chosen, final, scratch: Path, train_images) -> OpensetCh
             "auroc": {
                 "float": float_auroc,
                 "int8": mean[score]["auroc"],
-                "max_drop": MAX_AUROC_DROP,
+                "max_drop": args.max_auroc_drop,
             },
             "test_rejected": {
                 "float": float_rejected,
                 "int8": rejected,
-                "max_points": MAX_REJECT_POINTS,
+                "max_points": args.max_reject_points,
             },
         },
     }
-    auroc_ok = mean[score]["auroc"] >= float_auroc - MAX_AUROC_DROP
-    reject_ok = float_rejected is None or abs(rejected - float_rejected) * 100 <= MAX_REJECT_POINTS
+    auroc_ok = mean[score]["auroc"] >= float_auroc - args.max_auroc_drop
+    reject_ok = (
+        float_rejected is None or abs(rejected - float_rejected) * 100 <= args.max_reject_points
+    )
     line = (
         f"open set ({score}): LOCO AUROC float {float_auroc:.3f} int8 {mean[score]['auroc']:.3f}; "
         f"known test photos rejected float "

@@ -107,6 +107,7 @@ def test_convert_quantizes_the_model_within_the_gate(folder, tmp_path):
 
     work = Path(shutil.copytree(folder, tmp_path / folder.name))
     flags = ["--threads", "2", "--no-progress", "--calibration", "24", "--max-drop", "4"]
+    flags += ["--max-auroc-drop", "1", "--max-reject-points", "100"]  # a tiny model's rule
     code = run_cli(main, ["--model", str(work), *flags])
     report = json.loads((work / "report.json").read_text())
     summary = {k: report[k] for k in ("float_accuracy", "int8_accuracy", "agreement", "remedy")}

@@ -133,11 +133,13 @@ def keras_gradcam(model, pixels: np.ndarray, class_index: int) -> np.ndarray:
     import keras
     import tensorflow as tf
 
-    base, head = model.get_layer("vgg16"), model.get_layer("head")
+    from train.backbones import base_of, preprocess_of
+
+    base, head = base_of(model), model.get_layer("head")
     hidden = keras.Model(head.inputs, head.get_layer("fc").output)
     w2, b2 = head.get_layer("predictions").get_weights()
     with tf.GradientTape() as tape:
-        maps = base(model.get_layer("caffe_preprocess")(pixels[None].astype("float32")))
+        maps = base(preprocess_of(model)(pixels[None].astype("float32")))
         tape.watch(maps)
         logit = (hidden(maps) @ w2 + b2)[:, class_index]
     grads = tape.gradient(logit, maps).numpy()[0]

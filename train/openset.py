@@ -55,16 +55,18 @@ def feature_model(model):
     in edge.runner.OUTPUT_ROLES order: the int8 model's extra outputs come from this model."""
     import keras
 
-    base, head = model.get_layer("vgg16"), model.get_layer("head")
+    from train.backbones import base_of, preprocess_of
+
+    base, head = base_of(model), model.get_layer("head")
     names = {layer.name for layer in head.layers}
     pooled_layer = head.get_layer("concat" if "concat" in names else "avg_pool")
     pooling = keras.Model(head.inputs, pooled_layer.output, name="pooling")
     pixels = keras.Input(shape=model.input_shape[1:], name="pixels")
-    maps = base(model.get_layer("caffe_preprocess")(pixels))
+    maps = base(preprocess_of(model)(pixels))
     # A concat head pools two maps; the deepest (block5) is the one Grad-CAM reads: its
     # channels are the last ones of the pooled vector.
     last = maps[-1] if isinstance(maps, list | tuple) else maps
-    return keras.Model(pixels, [head(maps), pooling(maps), last], name="vgg16_features")
+    return keras.Model(pixels, [head(maps), pooling(maps), last], name=f"{model.name}_features")
 
 
 def pooled_features(model, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:

@@ -59,6 +59,7 @@ FILES = {
     "head.npz": "the head's float weights after pooling, for the open-set scores and Grad-CAM "
     "(train, train.openset; edge.openset reads it)",
     "openset.npz": "class means and precision matrix of the pooled features (train, train.openset)",
+    "head.int8.npz, openset.int8.npz": "the same for the int8 model's own features (convert)",
 }
 
 # What the device needs of FILES: `make deploy` sends these (each one the folder has), plus the

@@ -365,7 +365,7 @@ def test_collect_page_flow(size, tmp_path, monkeypatch):
         browser.wait_for("document.getElementById('shoot-Hat').classList.contains('holding')")
         time.sleep(1.0)
         browser.call("Input.dispatchMouseEvent", browser.session, type="mouseReleased", **mouse)
-        says = wait_text(browser, "burst", "Hat photos: released")
+        assert ": released" in wait_text(browser, "burst", " Hat photo")  # 1 photo or more
         browser.wait_for(f"+document.getElementById('count-Hat').textContent > {before}")
         # A short tap with the pointer is one photo.
         browser.call("Input.dispatchMouseEvent", browser.session, type="mousePressed", **mouse)

@@ -50,7 +50,7 @@ def run(dest: Path, *args: str, code: int = 0) -> dict:
     """releases.py ACTION DEST [ID] as the playbook runs it: a copy in DEST/.deploy/."""
     tools = dest / ".deploy"
     tools.mkdir(parents=True, exist_ok=True)
-    for name in ("releases.py", "sync_dest.py"):
+    for name in ("releases.py", "dest_layout.py", "flat_layout.py", "sync_dest.py"):
         shutil.copy(FILES_DIR / name, tools / name)
     action, *rest = args
     done = subprocess.run(

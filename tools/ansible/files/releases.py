@@ -1,6 +1,7 @@
 """Releases in DEST on the Pi: each bundle unpacked into a folder of its own, switched to only
 after its smoke test passed, with a way back. Run on the device by the deploy playbook with the
-Pi's own Python (standard library only), from DEST/.deploy/ beside sync_dest.py:
+Pi's own Python (standard library only), from DEST/.deploy/ with dest_layout.py, flat_layout.py
+and sync_dest.py:
 
     python3 releases.py unpack   DEST        # .bundle.tar -> DEST/releases/<id>/ (one JSON line)
     python3 releases.py switch   DEST ID     # `current` -> releases/ID, atomically; prune
@@ -33,159 +34,26 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import sync_dest  # noqa: E402  (beside this file on the Pi: DEST/.deploy/)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # beside it on the Pi: DEST/.deploy/
+import sync_dest  # noqa: E402
+from dest_layout import (  # noqa: E402
+    HISTORY,
+    ID_LENGTH,
+    current_id,
+    link_venv,
+    load_history,
+    point_current,
+    python_xy,
+    save_history,
+    venv_key,
+    venv_ready,
+)
+from flat_layout import convert_flat  # noqa: E402
 
-HISTORY = "releases.json"
 KEEP_SERVED = 3  # releases that served, newest first, kept for a rollback
-ID_LENGTH = 12  # hex digits of the bundle's sha256
 MANAGED = {"current", "releases", "venvs", "data", ".deploy", HISTORY, sync_dest.BUNDLE}
 MANAGED |= {sync_dest.MARKER, sync_dest.LEGACY}
 Error = sync_dest.SyncError
-
-
-def python_xy() -> str:
-    return f"{sys.version_info[0]}.{sys.version_info[1]}"
-
-
-def venv_key(requirements: bytes, xy: str) -> str:
-    """One venv per Python x.y and requirements file: a new model alone reuses the venv."""
-    return f"py{xy}-{sync_dest.sha256(requirements)[:ID_LENGTH]}"
-
-
-def _venv_config(venv: Path) -> dict[str, str]:
-    try:
-        text = (venv / "pyvenv.cfg").read_text(encoding="utf-8")
-    except OSError:
-        return {}
-    pairs = (line.partition("=") for line in text.splitlines())
-    return {k.strip().lower(): v.strip().lower() for k, sep, v in pairs if sep}
-
-
-def venv_python(venv: Path) -> str:
-    """The venv's Python x.y from its pyvenv.cfg ('' when it has none)."""
-    config = _venv_config(venv)
-    version = config.get("version") or config.get("version_info") or ""
-    return ".".join(version.split(".")[:2])
-
-
-def venv_ready(venv: Path, xy: str) -> bool:
-    """Made with --system-site-packages (apt's picamera2) by this Python x.y, and it runs."""
-    return (
-        _venv_config(venv).get("include-system-site-packages") == "true"
-        and venv_python(venv) == xy
-        and os.access(venv / "bin" / "python", os.X_OK)
-    )
-
-
-def load_history(dest: Path) -> dict:
-    path = dest / HISTORY
-    try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        found = {}
-    except (OSError, ValueError) as exc:
-        raise Error(f"{path} is damaged ({exc}); move it away and deploy again") from None
-    lists = ("served", "failed", "rolled_back")
-    if not isinstance(found, dict) or not all(isinstance(found.get(k, []), list) for k in lists):
-        raise Error(f"{path} is damaged (not a release history); move it away and deploy again")
-    return {k: [str(x) for x in found.get(k, [])] for k in lists}
-
-
-def save_history(dest: Path, history: dict, atomic) -> None:
-    text = json.dumps(history, indent=1)
-    path = dest / HISTORY
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        atomic.write_text(path, text)
-
-
-def current_id(dest: Path) -> str | None:
-    link = dest / "current"
-    if not link.is_symlink():
-        if link.exists():
-            raise Error(f"{link} is not deploy's link; move it away and deploy again")
-        return None
-    return Path(os.readlink(link)).name
-
-
-def point_current(dest: Path, rid: str) -> None:
-    """`current` -> releases/rid in one rename: a reader sees the old or the new, never none."""
-    temporary = dest / f".current.{os.getpid()}.tmp"
-    if temporary.is_symlink():
-        temporary.unlink()
-    os.symlink(f"releases/{rid}", temporary)
-    os.replace(temporary, dest / "current")
-    descriptor = os.open(dest, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)  # the rename itself reaches the SD card
-    finally:
-        os.close(descriptor)
-
-
-def link_venv(release: Path, key: str) -> bool:
-    """release/.venv -> ../../venvs/key; True when it had to change."""
-    link, target = release / ".venv", f"../../venvs/{key}"
-    if link.is_symlink() and os.readlink(link) == target:
-        return False
-    if link.exists() and not link.is_symlink():
-        raise Error(f"{link} is a folder, not deploy's link to its venv; move it away")
-    if link.is_symlink():
-        link.unlink()
-    os.symlink(target, link)
-    return True
-
-
-def convert_flat(dest: Path, history: dict, atomic) -> dict | None:
-    """The flat layout of earlier deploys (edge/, model/, .venv in DEST) as a release."""
-    if not (dest / sync_dest.OURS).is_file() or (dest / "releases").exists():
-        return None
-    ours = sync_dest.read_ours(dest)
-    listing = (dest / sync_dest.OURS).read_bytes()
-    rid = "flat-" + sync_dest.sha256(listing)[: ID_LENGTH - 5]
-    release = dest / "releases" / rid
-    moved, left = {}, []
-    for name, sha in sorted(ours.items()):
-        source = dest / name
-        if name == sync_dest.MARKER or sync_dest.digest(source) != sha:
-            if name != sync_dest.MARKER and source.exists():
-                left.append(name)  # changed since that deploy: the user's now, left in place
-            continue
-        (release / name).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, release / name)
-        moved[name] = sha
-        for cached in (source.parent / "__pycache__").glob(f"{source.stem}.*.pyc"):
-            cached.unlink()  # Python's copies of the module that moved
-    shutil.copy2(dest / sync_dest.MARKER, release / sync_dest.MARKER)
-    moved[sync_dest.MARKER] = sync_dest.digest(release / sync_dest.MARKER)
-    atomic.write_text(release / sync_dest.OURS, json.dumps(moved, indent=1))
-    (dest / sync_dest.OURS).unlink()
-    if (dest / sync_dest.LEGACY).is_file():
-        (dest / sync_dest.LEGACY).unlink()
-    venv = _move_flat_venv(dest, release)
-    folders = {p for name in moved for p in (dest / name).parents if dest in p.parents}
-    folders |= {folder / "__pycache__" for folder in set(folders)}
-    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-        if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
-            folder.rmdir()
-    history["served"] = [x for x in history["served"] if x != rid] + [rid]
-    if current_id(dest) is None:
-        point_current(dest, rid)
-    return {"release": rid, "moved": len(moved) - 1, "left": left, "venv": venv}
-
-
-def _move_flat_venv(dest: Path, release: Path) -> str:
-    venv = dest / ".venv"
-    if not venv.is_dir() or venv.is_symlink():
-        return "none"
-    requirements = release / "requirements-device.txt"
-    data = requirements.read_bytes() if requirements.is_file() else b""
-    key = venv_key(data, venv_python(venv) or python_xy())
-    if (dest / "venvs" / key).exists():
-        return "kept in place (venvs/" + key + " exists)"
-    (dest / "venvs").mkdir(exist_ok=True)
-    os.replace(venv, dest / "venvs" / key)
-    link_venv(release, key)
-    return f"venvs/{key}"
 
 
 def unpack(dest: Path) -> dict:

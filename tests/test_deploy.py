@@ -338,3 +338,24 @@ def test_the_bundle_sends_what_the_model_folder_contract_names(tmp_path, monkeyp
     built = build_bundle(read_model_folder(folder), tmp_path, "hats", ROOT / "edge", REQUIREMENTS)
     assert members(built.path)["model/rejection.npz"] == b"stats"
     assert bundle.DEVICE_FILES is model_folder.DEVICE_FILES
+
+
+def test_unpack_and_switch_say_what_happened_to_the_releases(steps):
+    found = {"files": 40, "first": True, "updated": [f"e/{i}.py" for i in range(40)]}
+    found |= {"restored": [], "removed": [], "kept": [], "left": ["model/notes.txt"]}
+    found |= {"release": "1a2b3c4d5e6f", "new": True}
+    found["converted"] = {
+        "release": "flat-0123456",
+        "moved": 44,
+        "left": ["edge/camera/command.py"],
+        "venv": "venvs/py3.11-abc",
+    }
+    assert steps.unpack_detail(found) == (
+        "moved 44 files of the flat layout into releases/flat-0123456 (venv: venvs/py3.11-abc), "
+        "left 1 file changed since where they were; release 1a2b3c4d5e6f (new): edge/, model/ "
+        "unpacked (40 files); left 1 file deploy did not put there (model/notes.txt)"
+    )
+    switched = {"current": "b", "previous": "a", "changed": True, "pruned": ["x"], "held": []}
+    assert steps.switch_detail(switched) == "current -> b (was a); removed old x"
+    same = {"current": "b", "previous": "b", "changed": False, "pruned": [], "held": []}
+    assert steps.switch_detail(same) == "b already serving"

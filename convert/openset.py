@@ -30,6 +30,7 @@ from edge.model_folder import update_meta
 from edge.openset.stats import KEY, all_scores, fit_mahalanobis, save_statistics
 from edge.runner import OUTPUT_ROLES, TFLiteModel
 
+_MAX_EXPLAINED = 24  # test photos with a heat-map in report.md
 INT8_FILES = {"file": "openset.int8.npz", "head": "head.int8.npz"}
 
 
@@ -135,7 +136,48 @@ def check(args, inputs, chosen, final, scratch: Path, train_images) -> OpensetCh
         return OpensetCheck("failed", f"{line}: outside the gate", int8)
     int8["gate"]["passed"] = True
     save_statistics(folder, head, stats, INT8_FILES)
+    int8["explained"] = explain_test(folder, path, inputs, final, head)
     move_into_place(path, final.int8_path)
     entry = {**entry, "int8": int8, "thresholds": {**entry["thresholds"], "int8": threshold}}
     update_meta(folder, **{KEY: entry})
     return OpensetCheck("on", line, int8)
+
+
+def explain_test(folder: Path, model_path: Path, inputs, final, head) -> list[dict]:
+    """Grad-CAM PNGs (folder/explain/) of the test photos the int8 model got wrong and of the
+    float/int8 flips, at most _MAX_EXPLAINED; rows for report.md."""
+    import cv2
+
+    from edge.openset.gradcam import gradcam, overlay, peak, upsample
+
+    test, classes = inputs.test, inputs.source.labels
+    int8_top = final.int8_run.probs.argmax(1)
+    float_top = final.float_run.probs.argmax(1)
+    chosen = np.flatnonzero((int8_top != test.labels) | (int8_top != float_top))[:_MAX_EXPLAINED]
+    model = TFLiteModel(model_path)
+    rows = []
+    for index in chosen:
+        image = test.pixels[index]
+        model.predict_one(image)
+        extras = model.last_extras
+        cam = gradcam(extras["conv_map"], extras["pooled"].ravel(), head, int(int8_top[index]))
+        size = (2 * image.shape[0], 2 * image.shape[1])  # twice the input: small models
+        big = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+        heat = upsample(cam, size)
+        picture = overlay(big, heat)
+        row, column = peak(heat)
+        cv2.drawMarker(picture, (column, row), (255, 255, 255), cv2.MARKER_CROSS, 8, 2)
+        ok, encoded = cv2.imencode(".png", picture[:, :, ::-1])  # imencode takes BGR
+        name = f"explain/{int(index):04d}.png"
+        (folder / "explain").mkdir(exist_ok=True)
+        write_bytes(folder / name, encoded.tobytes())
+        rows.append(
+            {
+                "path": str(test.paths[index]),
+                "label": classes[int(test.labels[index])],
+                "float": classes[int(float_top[index])],
+                "int8": classes[int(int8_top[index])],
+                "png": name,
+            }
+        )
+    return rows

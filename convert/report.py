@@ -78,7 +78,7 @@ def _kind(r: dict) -> str:
 
 def markdown(r: dict) -> str:
     """report.md: the verdict first, then the numbers behind it."""
-    sections = (_verdict, _summary, _attempts, _per_class, _flipped, _layer_errors)
+    sections = (_verdict, _summary, _attempts, _per_class, _flipped, _openset, _layer_errors)
     return "\n".join(line for section in sections for line in section(r)) + "\n"
 
 
@@ -176,6 +176,29 @@ def _flipped(r: dict) -> list[str]:
         )
     if len(r["flipped"]) > _MAX_FLIPS_SHOWN:
         lines.append(f"\n… and {len(r['flipped']) - _MAX_FLIPS_SHOWN} more in report.json")
+    return lines
+
+
+def _openset(r: dict) -> list[str]:
+    """The unknown rule on the int8 model, and where it looked on the photos it got wrong."""
+    openset = r.get("openset")
+    if not openset:
+        return []
+    lines = ["", "## Unknown rule (int8 model)", "", f"{openset['status']}: {openset['reason']}"]
+    rows = openset.get("explained") or []
+    if rows:
+        lines += [
+            "",
+            "Test photos the int8 model got wrong, and float/int8 flips, with the Grad-CAM of "
+            "the int8 prediction (the cross marks its peak):",
+            "",
+            "| heat-map | image | true | float32 | int8 |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| ![]({e['png']}) | {e['path']} | {e['label']} | {e['float']} | {e['int8']} |"
+            for e in rows
+        ]
     return lines
 
 

@@ -81,6 +81,13 @@ def test_model_json_records_the_int8_rule_and_the_output_names(converted):
     assert (folder / "openset.int8.npz").is_file() and (folder / "head.int8.npz").is_file()
     report = json.loads((folder / "report.json").read_text())
     assert report["openset"]["status"] == "on"
+    markdown = (folder / "report.md").read_text()
+    assert "## Unknown rule (int8 model)" in markdown
+    wrong = [r for r in entry["int8"]["explained"] if r["int8"] != r["label"]]
+    flips = [r for r in entry["int8"]["explained"] if r["int8"] != r["float"]]
+    assert len(entry["int8"]["explained"]) == len({r["path"] for r in wrong + flips})
+    for row in entry["int8"]["explained"]:
+        assert (folder / row["png"]).is_file() and f"![]({row['png']})" in markdown
 
 
 def test_classify_json_carries_the_unknown_fields(converted, capsys):

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.host_only  # the benchmarks need TensorFlow: not in the device lanes
 GLOB = "[!_]*.py"  # what `make bench` runs: bench/_*.py are helpers
 RESULT = {  # the line each prints once it has measured something
     "camera_loop.py": r"^RSS: +[\d.]+ MiB after 20 frames, [\d.]+ MiB after 40",

@@ -27,9 +27,10 @@ from tools import device_venvs  # noqa: E402
 from tools.check_wheels import Requirement, read_requirements  # noqa: E402
 
 # A test file that imports any of these needs TensorFlow or the host: not one for the device.
+# A file that runs them in a subprocess says so: pytestmark = pytest.mark.host_only.
 HOST_ONLY = re.compile(
     r"^\s*(from|import) (tensorflow|keras|train|convert|tools|bench|tests\.(tiny_models|"
-    r"convert_fixture|datagen))\b",
+    r"convert_fixture|datagen))\b|^pytestmark = pytest\.mark\.host_only\b",
     re.MULTILINE,
 )
 RUN_TIMEOUT = 900  # s; the edge tests take about 15 s in a lane
@@ -50,6 +51,7 @@ def test_the_lane_takes_the_edge_tests_and_only_those():
         "test_train.py",
         "test_deploy.py",
         "test_device_versions.py",
+        "test_bench_quick.py",
     ):
         assert f"tests/{host_only}" not in files
 

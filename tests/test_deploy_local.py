@@ -27,6 +27,8 @@ from tests.edge_models import colour_model_folder  # noqa: E402
 from tools import deploy  # noqa: E402
 
 pytestmark = [
+    pytest.mark.slow,  # about 2.5 min here: five playbook runs
+    pytest.mark.host_only,
     pytest.mark.skipif(
         not (Path(sys.executable).parent / "ansible-playbook").is_file(),
         reason="ansible-core is absent (pip install -e '.[deploy]')",

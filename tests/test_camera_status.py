@@ -137,3 +137,31 @@ def test_a_lost_camera_is_the_last_error_and_an_ended_file_is_not(tmp_path, rele
     health.source_is("reconnecting", now=now + 7)
     assert health.last_error["what"].startswith("camera lost, retrying")
     assert json.loads((tmp_path / "s.json").read_text())["frame_state"]["source"] == "reconnecting"
+
+
+def test_a_camera_that_is_waited_for_is_the_status_files_last_error(release, tmp_path, monkeypatch):
+    """A boot service started before its camera: `make status` must say why there are no
+    frames, not 'no status file'. The file is read while the loop waits (the first reopen)."""
+    from edge.video import sources
+    from tests.fakes import ClosedCapture, FakeCapture
+
+    seen = []
+
+    def factory(target):
+        if len(seen) == 1:  # the second try: read the file the waiting loop left
+            seen.append(json.loads((tmp_path / "status.json").read_text()))
+        else:
+            seen.append(None)
+        return ClosedCapture() if len(seen) < 3 else FakeCapture([solid("red")], endless=True)
+
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path))
+    monkeypatch.setattr(sources, "_open_capture", factory)
+    monkeypatch.setattr("edge.video.reconnect.BACKOFF_FIRST", 0.01)
+    argv = ["--model", str(release), "--source", "0", "--headless", "--max-frames", "2"]
+    options = camera.build_parser().parse_args([*argv, "--wait-for-camera"])
+    assert camera.run(options, threading.Event(), out=io.StringIO()) == 0
+    waiting = seen[1]
+    assert waiting["frames"] == 0 and waiting["frame_state"]["source"] == "starting"
+    assert waiting["last_error"]["what"].startswith("cannot open camera 0")
+    assert waiting["last_error"]["what"].endswith("waiting for it (--wait-for-camera)")
+    assert json.loads((tmp_path / "status.json").read_text())["frames"] == 2

@@ -147,7 +147,7 @@ def _checked_outputs(options) -> tuple[Recorder | None, Access | None]:
     return recorder, access
 
 
-def open_or_wait(options, input_size: tuple[int, int], stop: threading.Event):
+def open_or_wait(options, input_size: tuple[int, int], stop: threading.Event, health=None):
     """The opened --source; with --wait-for-camera a live one that is not there yet is waited
     for (None when `stop` is set first)."""
     source = parse_source(options.source, input_size)
@@ -157,6 +157,9 @@ def open_or_wait(options, input_size: tuple[int, int], stop: threading.Event):
         if not (options.wait_for_camera and source.live):
             raise
         waiting = f"{exc}; waiting for it (--wait-for-camera)"
+        if health is not None:  # `make status` says why there are no frames
+            health.error(waiting)
+            health.write_due(force=True)
         if not Reconnect(source, log=log, wait=stop.wait).reopen(waiting):
             return None
     return source
@@ -168,6 +171,8 @@ def run(options, stop: threading.Event, out=None) -> int:
     recorder, access = _checked_outputs(options)
     classify = Classifier.from_options(options)
     warm_ms = classify.warm_up()
+    health = Health.start(classify.model.path, classify.labels)  # the status file, from now on
+    health.write_due(force=True)
     with ExitStack() as stack:
         stack.callback(cv2.setNumThreads, cv2.getNumThreads())  # as the caller had it
         cv2.setNumThreads(OPENCV_THREADS)
@@ -176,7 +181,7 @@ def run(options, stop: threading.Event, out=None) -> int:
             check_can_open()
         if recorder is not None:
             stack.enter_context(recorder)
-        source = open_or_wait(options, classify.input_size, stop)
+        source = open_or_wait(options, classify.input_size, stop, health)
         if source is None:
             log(f"stopped while waiting for {options.source}")
             return 0
@@ -187,8 +192,8 @@ def run(options, stop: threading.Event, out=None) -> int:
         )
         outputs = _open_outputs(stack, options, source, classify, recorder, access)
         outputs.out = (out or sys.stdout) if options.headless else None
-        outputs.health = Health.attach(classify, outputs.saver, outputs.view)
-        stack.callback(outputs.health.write_due, force=True)  # the last word, on every way out
+        outputs.health = health.attach(outputs.saver, outputs.view)
+        stack.callback(health.write_due, force=True)  # the last word, on every way out
         # Read now: the capture thread closes a file at its end, and the rate with it.
         video_fps = 0.0 if source.live else source.fps
         capture = stack.enter_context(CaptureThread(source, fit_to=classify.input_size))

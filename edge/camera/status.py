@@ -1,6 +1,6 @@
 """The running camera's health in a small JSON file, for `make status` and /status.json.
 
-    health = Health.attach(classify, saver, view)         # in edge.camera's loop
+    health = Health.start(model_file, labels).attach(saver, view)   # in edge.camera
     health.frame(state, uncertain=True, unknown=False)   # each classified frame (cheap)
     health.error("camera lost, retrying")                # the last error, with its time
     health.write_due()                                   # the file, at most every WRITE_EVERY s
@@ -149,19 +149,17 @@ class Health:
         data = data_dir or Path(os.environ.get("EDGE_DATA_DIR") or Path.cwd())
         return cls(Path(model_file), classes, data, folder / NAME)
 
-    @classmethod
-    def attach(cls, classify, saver=None, view=None) -> Health:
-        """The camera loop's keeper: the saver's warnings become the last error, the web view
-        serves what the file would hold (/status.json); written once at start."""
-        health = cls.start(classify.model.path, classify.labels)
+    def attach(self, saver=None, view=None) -> Health:
+        """In the camera loop: the saver's warnings become the last error, and the web view
+        serves what the file would hold (/status.json)."""
         if saver is not None:
-            health.unlabeled = saver.folder
+            self.unlabeled = saver.folder
             said = saver.say
-            saver.say = lambda message: (health.error(message), said(message))
+            saver.say = lambda message: (self.error(message), said(message))
         if view is not None:
-            view.status = health.snapshot
-        health.write_due(force=True)
-        return health
+            view.status = self.snapshot
+        self.write_due(force=True)
+        return self
 
     def source_is(self, source: str, now: float | None = None) -> None:
         """No new frame: the source's state goes into the file (and, lost, as the error)."""

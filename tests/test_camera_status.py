@@ -151,9 +151,16 @@ def test_a_camera_that_is_waited_for_is_the_status_files_last_error(release, tmp
         if len(seen) == 1:  # the second try: read the file the waiting loop left
             seen.append(json.loads((tmp_path / "status.json").read_text()))
         else:
-            seen.append(None)
+            seen.append(len(writes))  # the third: how often it was written while waiting
         return ClosedCapture() if len(seen) < 3 else FakeCapture([solid("red")], endless=True)
 
+    writes = []
+    real_write = status.atomic.write_text
+    monkeypatch.setattr(
+        status.atomic,
+        "write_text",
+        lambda path, text: writes.append(path) or real_write(path, text),
+    )
     monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path))
     monkeypatch.setattr(sources, "_open_capture", factory)
     monkeypatch.setattr("edge.video.reconnect.BACKOFF_FIRST", 0.01)
@@ -161,6 +168,7 @@ def test_a_camera_that_is_waited_for_is_the_status_files_last_error(release, tmp
     options = camera.build_parser().parse_args([*argv, "--wait-for-camera"])
     assert camera.run(options, threading.Event(), out=io.StringIO()) == 0
     waiting = seen[1]
+    assert seen[2] == 3  # at start, then before each of the two waits: never stale meanwhile
     assert waiting["frames"] == 0 and waiting["frame_state"]["source"] == "starting"
     assert waiting["last_error"]["what"].startswith("cannot open camera 0")
     assert waiting["last_error"]["what"].endswith("waiting for it (--wait-for-camera)")

@@ -157,10 +157,15 @@ def open_or_wait(options, input_size: tuple[int, int], stop: threading.Event, he
         if not (options.wait_for_camera and source.live):
             raise
         waiting = f"{exc}; waiting for it (--wait-for-camera)"
-        if health is not None:  # `make status` says why there are no frames
+        wait = stop.wait
+        if health is not None:  # `make status` says why there are no frames, and it is fresh
             health.error(waiting)
-            health.write_due(force=True)
-        if not Reconnect(source, log=log, wait=stop.wait).reopen(waiting):
+
+            def wait(seconds: float) -> bool:
+                health.write_due(force=True)
+                return stop.wait(seconds)
+
+        if not Reconnect(source, log=log, wait=wait).reopen(waiting):
             return None
     return source
 

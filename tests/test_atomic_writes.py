@@ -72,7 +72,7 @@ def test_model_folder_files_are_written_atomically(tmp_path, fsynced):
 
 
 def test_the_offline_weights_cache_is_written_atomically(tmp_path, monkeypatch, fsynced):
-    from train import weights
+    from train.backbones import vgg16_weights as weights
 
     layer = types.SimpleNamespace(
         name="block1_conv1", get_weights=lambda: [np.ones((3, 3)), np.zeros(3)]

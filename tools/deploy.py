@@ -153,6 +153,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="",
         help="extra edge.camera flags for the service, e.g. '--source picamera2'",
     )
+    _add_fleet_actions(add)
+    _add_device_and_ssh(add)
+    args = parser.parse_args(argv)
+    args.hosts = [word for text in args.host for word in text.split()]
+    check_args(parser, args)
+    try:
+        args.camera_words = hosts_of.split_words("--camera-args", args.camera_args)
+        args.pip_words = hosts_of.split_words("--pip-args", args.pip_args)
+    except UserError as exc:
+        parser.error(str(exc))
+    return args
+
+
+def _add_fleet_actions(add) -> None:
+    """--undeploy, --rollback, --status (and its --json, --min-free-mib), --serial."""
     add("--undeploy", action="store_true", help="remove the boot service from the device")
     add(
         "--rollback",
@@ -178,6 +193,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="deploy N hosts at a time; the rollout stops at the first failed host",
     )
+
+
+def _add_device_and_ssh(add) -> None:
+    """What runs on the device (purge, bench, pip, requirements) and how ssh reaches it."""
     add("--purge", action="store_true", help="with --undeploy: also delete DEST on the device")
     add("--bench-runs", type=positive_int, default=20, help="timed invokes per benchmark setting")
     add(
@@ -193,15 +212,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add(
         "--ssh-config", type=Path, default=None, help="an ssh config file naming the hosts (ssh -F)"
     )
-    args = parser.parse_args(argv)
-    args.hosts = [word for text in args.host for word in text.split()]
-    check_args(parser, args)
-    try:
-        args.camera_words = hosts_of.split_words("--camera-args", args.camera_args)
-        args.pip_words = hosts_of.split_words("--pip-args", args.pip_args)
-    except UserError as exc:
-        parser.error(str(exc))
-    return args
 
 
 def check_args(parser: Parser, args: argparse.Namespace) -> None:

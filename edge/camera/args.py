@@ -1,7 +1,7 @@
 """The flags of `python -m edge.camera` (the command's own docstring is its --help text).
 
-from edge.camera.args import build_parser
-options = build_parser().parse_args(["--model", "models/sample", "--source", "0"])
+from edge.camera.args import flag_parser
+options = flag_parser(__doc__).parse_args(["--model", "models/sample", "--source", "0"])
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ WAIT_FOR_FRAME = 0.25  # s; how often the loop looks up from an empty hand-over
 OPENCV_THREADS = 1
 
 
-def build_parser(description: str) -> Parser:
+def flag_parser(description: str) -> Parser:
     parser = Parser(prog="python -m edge.camera", description=description)
     add_model_arguments(parser, KINDS)
     parser.add_argument(

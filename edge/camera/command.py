@@ -53,8 +53,7 @@ from typing import TextIO
 
 import cv2
 
-from edge.camera import args
-from edge.camera.args import DEFAULT_THREADS, OPENCV_THREADS, WAIT_FOR_FRAME
+from edge.camera.args import DEFAULT_THREADS, OPENCV_THREADS, WAIT_FOR_FRAME, flag_parser
 from edge.camera.status import Health
 from edge.cli import (
     run_until_sigterm,
@@ -78,7 +77,7 @@ __all__ = ["DEFAULT_THREADS", "OPENCV_THREADS", "build_parser", "main", "run"]
 
 
 def build_parser():
-    return args.build_parser(__doc__)
+    return flag_parser(__doc__)
 
 
 def frame_clock(frame: Frame, video_fps: float) -> float:

@@ -96,6 +96,28 @@ def check(args, inputs, chosen, final, scratch: Path, train_images) -> OpensetCh
     threshold = float(np.quantile(all_scores(val_f, head, stats)[score], entry["reject_rate"]))
     mean = summarise(leave_one_class_out(train_f, train_y, val_f, val_y, classes))
     rejected = share_rejected(all_scores(test_f, head, stats)[score], threshold)
+    int8, line, passed = _gate(args, entry, threshold, mean, rejected)
+    log(line)
+    if not passed:
+        int8["gate"]["passed"] = False
+        entry = {**entry, "int8": int8}
+        entry["thresholds"] = {k: v for k, v in entry["thresholds"].items() if k != "int8"}
+        update_meta(folder, **{KEY: entry})
+        return OpensetCheck("failed", f"{line}: outside the gate", int8)
+    int8["gate"]["passed"] = True
+    save_statistics(folder, head, stats, INT8_FILES)
+    int8["explained"] = explain_test(folder, path, inputs, final, head)
+    move_into_place(path, final.int8_path)
+    entry = {**entry, "int8": int8, "thresholds": {**entry["thresholds"], "int8": threshold}}
+    update_meta(folder, **{KEY: entry})
+    return OpensetCheck("on", line, int8)
+
+
+def _gate(
+    args, entry: dict, threshold: float, mean: dict, rejected: float
+) -> tuple[dict, str, bool]:
+    """The int8 rule against the float one: model.json's int8 entry, the line said, passed."""
+    score = entry["score"]
     float_auroc = entry["loco"]["mean"][score]["auroc"]
     float_rejected = entry.get("measured", {}).get("test", {}).get("rejected")
     int8 = {
@@ -127,20 +149,7 @@ def check(args, inputs, chosen, final, scratch: Path, train_images) -> OpensetCh
         + (f"{100 * float_rejected:.1f} %" if float_rejected is not None else "not measured")
         + f" int8 {100 * rejected:.1f} %"
     )
-    log(line)
-    if not (auroc_ok and reject_ok):
-        int8["gate"]["passed"] = False
-        entry = {**entry, "int8": int8}
-        entry["thresholds"] = {k: v for k, v in entry["thresholds"].items() if k != "int8"}
-        update_meta(folder, **{KEY: entry})
-        return OpensetCheck("failed", f"{line}: outside the gate", int8)
-    int8["gate"]["passed"] = True
-    save_statistics(folder, head, stats, INT8_FILES)
-    int8["explained"] = explain_test(folder, path, inputs, final, head)
-    move_into_place(path, final.int8_path)
-    entry = {**entry, "int8": int8, "thresholds": {**entry["thresholds"], "int8": threshold}}
-    update_meta(folder, **{KEY: entry})
-    return OpensetCheck("on", line, int8)
+    return int8, line, auroc_ok and reject_ok
 
 
 def explain_test(folder: Path, model_path: Path, inputs, final, head) -> list[dict]:

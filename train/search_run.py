@@ -139,22 +139,24 @@ def search_size(
             )
             if phase is None:
                 continue
-            tuned = {
-                **base,
-                "finetune_from": layer,
-                "val_accuracy": round(phase["best_val_accuracy"], 4),
-            }
-            # What fine-tuning itself reached: when it did not beat the head, the head's
-            # weights stay and the row's accuracy is the head's; the table says so.
-            epochs, best = own_best(phase)
-            tuned["finetune_epochs"] = epochs
-            tuned["finetune_best"] = None if best is None else round(best, 4)
-            tuned["seconds"] = round(time.perf_counter() - started, 1)
+            tuned = _tuned_row(base, layer, phase, started)
             atomic_save_weights(model, _weights_file(checkpoint_dir, tuned))
             rows.append(tuned)
             vgg.set_weights(initial)  # the next candidate starts where this one did
             head.set_weights(head_weights)
     return rows
+
+
+def _tuned_row(base: dict, layer: str, phase: dict, started: float) -> dict:
+    """The search table's row of a fine-tuned candidate (started: its perf_counter start)."""
+    tuned = {**base, "finetune_from": layer, "val_accuracy": round(phase["best_val_accuracy"], 4)}
+    # What fine-tuning itself reached: when it did not beat the head, the head's
+    # weights stay and the row's accuracy is the head's; the table says so.
+    epochs, best = own_best(phase)
+    tuned["finetune_epochs"] = epochs
+    tuned["finetune_best"] = None if best is None else round(best, 4)
+    tuned["seconds"] = round(time.perf_counter() - started, 1)
+    return tuned
 
 
 def final_model(cfg, chosen: dict, num_classes: int, checkpoint_dir: Path):

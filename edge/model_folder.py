@@ -230,6 +230,9 @@ def read_labels(path: Path) -> list[str]:
 
 
 MAX_CLASS_NAME = 64  # characters; a label drawn on a frame, a button on a phone
+# Photos of none of the classes, in a data folder: the collect page's "none of these". Never a
+# class (it starts with `_`); train.openset measures the unknown rule on them.
+UNKNOWN_FOLDER = "_unknown"
 _MAX_NAME_BYTES = 255  # bytes of UTF-8; a folder name on ext4 and FAT
 
 

@@ -14,6 +14,7 @@ from edge import camera
 from edge.collect.captures import UNLABELED, read_log
 from edge.collect.unlabeled import Review, UncertainSaver
 from edge.errors import UserError
+from edge.model_folder import UNKNOWN_FOLDER
 from edge.prediction import Prediction
 from tests.edge_models import colour_model_folder
 from tests.videos import scene, write_video
@@ -121,14 +122,20 @@ def test_review_files_into_a_class_and_deletes(tmp_path):
             review.delete(bad)
 
 
-def test_train_ignores_folders_starting_with_underscore(tmp_path):
+@pytest.mark.parametrize("folder", [UNLABELED, UNKNOWN_FOLDER])
+def test_train_ignores_folders_starting_with_underscore(tmp_path, folder):
     from tests.datagen import make_dataset
     from train.dataset import scan
 
     make_dataset(tmp_path, per_class=6, size=16)
-    (tmp_path / UNLABELED).mkdir()
-    (tmp_path / UNLABELED / "frame.png").write_bytes((tmp_path / "bar" / "000.png").read_bytes())
-    assert scan(tmp_path).classes == ["bar", "disc", "square"]
+    (tmp_path / folder).mkdir()
+    for i in range(6):  # as many as a class has: still not one
+        (tmp_path / folder / f"frame{i}.png").write_bytes(
+            (tmp_path / "bar" / "000.png").read_bytes()
+        )
+    dataset = scan(tmp_path)
+    assert dataset.classes == ["bar", "disc", "square"]
+    assert sum(len(items) for items in dataset.splits.values()) == 18
 
 
 def test_the_saver_stops_at_its_caps_and_says_so_once(tmp_path):

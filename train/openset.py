@@ -30,7 +30,7 @@ import numpy as np
 from edge.cli import Parser, fraction
 from edge.errors import UserError, run_cli
 from edge.imaging import ImageError, is_image_file, prepare
-from edge.model_folder import read_model_folder, update_meta
+from edge.model_folder import UNKNOWN_FOLDER, read_model_folder, update_meta
 from edge.openset.stats import (
     HEAD_FILE,
     KEY,
@@ -44,7 +44,6 @@ from edge.openset.stats import (
 )
 
 DEFAULT_REJECT_RATE = 0.02  # share of known validation photos the threshold rejects
-UNKNOWN_FOLDER = "_unknown"  # photos of none of the classes, in the data folder
 _LOCO_EPOCHS = 20  # epochs of each leave-one-class-out head (numpy, on pooled features)
 _LOCO_BATCH = 64  # rows a step
 _TPR = 0.95

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.collect.captures import shown_name
+
 DEFAULT_STILL_FOR = 3.0  # s; a burst whose scene has not changed for this long ends
 MAX_BURST = 500  # photos; a bigger burst is a typo
 MAX_HOLD = 200  # photos one hold may save (a phone that lost its connection mid-hold stops here)
@@ -52,8 +54,8 @@ class Burst:
             return self.sentence
         of = f"{self.saved} saved" if self.hold else f"{self.saved} of {self.count}"
         if self.waiting:
-            return f"{self.cls}: waiting for the scene to change: {of}"
-        return f"{self.cls}: {'recording while held' if self.hold else 'burst'}: {of}"
+            return f"{shown_name(self.cls)}: waiting for the scene to change: {of}"
+        return f"{shown_name(self.cls)}: {'recording while held' if self.hold else 'burst'}: {of}"
 
     def to_json(self) -> dict:
         keys = ("cls", "count", "every", "still_for", "hold", "saved", "skipped", "active")
@@ -62,7 +64,8 @@ class Burst:
 
 def finish(burst: Burst, why: str, min_change: float) -> None:
     burst.ended, burst.active, burst.waiting = why, False, False
-    what = f"{burst.cls} photos" if burst.saved != 1 else f"{burst.cls} photo"
+    name = shown_name(burst.cls)  # "none of these" for UNKNOWN_FOLDER
+    what = f"{name} photos" if burst.saved != 1 else f"{name} photo"
     saved = f"saved {burst.saved}" + ("" if burst.hold else f" of {burst.count}")
     passed = (
         f"; {burst.skipped} frames too like the last one saved were passed over"

@@ -21,7 +21,9 @@ a still scene with camera noise of sigma 3 / 8 measures 0.13 / 0.35; a 300x120 o
 The default 1.0 skips the first, keeps the second.
 
 Folders whose name starts with `_` or `.` are never classes (`_unlabeled` holds the frames
-edge.camera --save-uncertain kept for review).
+edge.camera --save-uncertain kept for review). `_unknown` (UNKNOWN_FOLDER) holds photos of none
+of the classes (the page's "none of these"): saved, logged, de-duplicated and undone like a
+class's, never trained as one (train.openset measures the unknown rule on them).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import numpy as np
 from edge.atomic import create_new, remove_stale_temporaries, write_bytes
 from edge.errors import UserError
 from edge.imaging import encode_jpeg, is_image_file
-from edge.model_folder import check_class_name, same_but_case
+from edge.model_folder import UNKNOWN_FOLDER, check_class_name, same_but_case
 
 JPEG_QUALITY = 95  # 0..100; what is saved is training data, so barely lossy
 THUMB_SIDE = 32  # pixels; the side of the grayscale thumbnail the change is measured on
@@ -49,6 +51,24 @@ MIN_IMAGES = 30  # images per class under which training tends to fail quietly
 MIN_SHARE = 0.2  # of the largest class; a smaller class is mostly ignored by training
 LOG_NAME = "captures.jsonl"
 UNLABELED = "_unlabeled"
+NONE_OF_THESE = "none of these"  # what a person sees for UNKNOWN_FOLDER
+
+
+def check_folder(name: object) -> str:
+    """A folder a capture may go into: a class (check_class_name), or UNKNOWN_FOLDER."""
+    return UNKNOWN_FOLDER if name == UNKNOWN_FOLDER else check_class_name(name)
+
+
+def shown_name(folder: str) -> str:
+    """A capture folder as a sentence names it: the class, or "none of these" in quotes."""
+    return f'"{NONE_OF_THESE}"' if folder == UNKNOWN_FOLDER else folder
+
+
+def images_in(folder: Path) -> int:
+    """Image files directly in folder (0 when there is no such folder)."""
+    with contextlib.suppress(OSError):
+        return sum(1 for p in folder.iterdir() if is_image_file(p))
+    return 0
 
 
 def is_class_folder(path: Path) -> bool:
@@ -72,11 +92,7 @@ def class_counts(root: Path) -> dict[str, int]:
     """Images per class folder of root (what train would see), in name order."""
     if not root.is_dir():
         return {}
-    return {
-        d.name: sum(1 for p in d.iterdir() if is_image_file(p))
-        for d in sorted(root.iterdir())
-        if is_class_folder(d)
-    }
+    return {d.name: images_in(d) for d in sorted(root.iterdir()) if is_class_folder(d)}
 
 
 def balance_hints(counts: dict[str, int]) -> list[str]:
@@ -146,9 +162,14 @@ class CaptureStore:
     def hints(self) -> list[str]:
         return balance_hints(self.counts())
 
+    def unknown_count(self) -> int:
+        """Photos in UNKNOWN_FOLDER ("none of these")."""
+        return images_in(self.root / UNKNOWN_FOLDER)
+
     def save(self, cls: str, rgb: np.ndarray, extra: dict | None = None) -> Path | None:
-        """Save one RGB frame into class `cls`; None when it is a near-duplicate (counted)."""
-        cls = self.new_class_name(cls)
+        """Save one RGB frame into class `cls` (or UNKNOWN_FOLDER); None when it is a
+        near-duplicate (counted)."""
+        cls = UNKNOWN_FOLDER if cls == UNKNOWN_FOLDER else self.new_class_name(cls)
         thumb = thumbnail(rgb)
         with self._lock:
             last = self._last_thumb.get(cls)
@@ -256,7 +277,7 @@ def read_log(folder: Path) -> list[dict]:
 def delete_capture(root: Path, cls: str, name: str) -> None:
     """Delete a JPEG this tool saved (it must be listed in captures.jsonl) and its log line;
     every other line, records or not, is kept byte for byte."""
-    folder = root / check_class_name(cls)
+    folder = root / check_folder(cls)
     with _LOG_LOCK:  # read and rewrite as one step, so a line appended meanwhile is kept
         lines = _log_lines(folder)
         kept = [line for line in lines if (_record(line) or {}).get("file") != name]

@@ -29,7 +29,13 @@ from pathlib import Path
 
 from edge.cli import Parser, non_negative_int, positive_int, run_until_sigterm, seconds
 from edge.collect.burst import DEFAULT_STILL_FOR, MAX_BURST, Burst, run_burst
-from edge.collect.captures import DEFAULT_MIN_CHANGE, CaptureStore, check_class_name
+from edge.collect.captures import (
+    DEFAULT_MIN_CHANGE,
+    UNKNOWN_FOLDER,
+    CaptureStore,
+    check_class_name,
+    check_folder,
+)
 from edge.collect.loop import SOURCE_SHAPE, WAIT_FOR_FRAME, feed, log, summary
 from edge.collect.server import MAX_CLIENTS, CollectServer, preview_frames
 from edge.collect.session import NextStep, Session
@@ -57,7 +63,12 @@ def build_parser() -> Parser:
     parser.add_argument(
         "--classes", default=None, metavar="A,B,C", help="classes (folders) to offer, in key order"
     )
-    parser.add_argument("--label", default=None, metavar="CLASS", help="headless burst into CLASS")
+    parser.add_argument(
+        "--label",
+        default=None,
+        metavar="CLASS",
+        help=f"headless burst into CLASS ({UNKNOWN_FOLDER}: photos of none of the classes)",
+    )
     parser.add_argument(
         "--count", type=positive_int, default=10, metavar="N", help="photos the burst saves"
     )
@@ -141,7 +152,7 @@ def check_options(options) -> None:
     if options.out.exists() and not options.out.is_dir():
         raise UserError(f"--out {options.out} is a file, not a folder")
     if options.label is not None:
-        options.label = check_class_name(options.label)
+        options.label = check_folder(options.label)  # a class, or _unknown ("none of these")
         if options.window or options.serve or options.review:
             raise UserError("--label is a headless burst: leave out --window, --serve, --review")
     if options.window and options.serve:
@@ -208,7 +219,8 @@ def run(options, stop: threading.Event) -> int:
         options.out, options.source or "", min_change=options.min_change, max_side=options.max_side
     )
     if options.label is not None:
-        store.new_class_name(options.label)  # not Hat's twin hat: before the camera opens
+        if options.label != UNKNOWN_FOLDER:
+            store.new_class_name(options.label)  # not Hat's twin hat: before the camera opens
         return headless_burst(options, store, stop)
     next_step = NextStep(data=options.host_data, pi=options.pi)
     session = Session(store, preview_frames(), options.classes, Review(options.out), next_step)

@@ -9,7 +9,8 @@ place (a button keeps its keyboard focus across updates); the status line at the
 seen from both tabs; a banner says when the newest frame is old, the camera is lost, the
 source ended or the page gets no answer (edge.video.state). Tap a class to take a photo,
 hold it (or its key) to record while held. Every text is at least 4.5:1 against its
-background (tests/test_pages.py).
+background (tests/test_pages.py). "None of these" (key 0) saves into `_unknown/` and, like
+the unknown state on the live view, has its own colour (orange), on the buttons and in Review.
 """
 
 WEBVIEW_PORT = 8080  # the boot service's web view (make deploy SERVE=0.0.0.0:8080)
@@ -41,6 +42,10 @@ button { font: inherit; cursor: pointer; }
          border: 0; border-radius: 6px; user-select: none; -webkit-user-select: none;
          -webkit-touch-callout: none; touch-action: manipulation; }
 .shoot.holding { background: #0b4a26; outline: 3px solid #fff; }
+.cls.none { outline: 2px solid #ffb74d; }
+.shoot.none { background: #7a4b00; }
+.shoot.none.holding { background: #4d2f00; }
+.unknown { color: #ffb74d; font-style: italic; }
 .burst { width: 100%; min-height: 44px; margin-top: .3em; background: #24466e; color: #fff;
          border: 0; border-radius: 6px; }
 .count { font-weight: bold; }
@@ -70,6 +75,7 @@ pre { white-space: pre-wrap; word-break: break-all; background: #000; color: #ee
                            border-radius: 6px; background: #333; color: #fff; }
 #current .choices button.guess { background: #17693a; outline: 3px solid #fff; }
 #current .choices button.drop { background: #a32020; }
+#current .choices button.none { background: #7a4b00; }
 #rest img { height: 60px; display: block; }
 footer { margin-top: 1em; color: #bbb; }
 a { color: #8cf; }
@@ -89,7 +95,9 @@ a { color: #8cf; }
 </div>
 <section id="collect">
 <img id="live" alt="live camera preview">
-<p class="help">Tap a class to take a photo; hold it (or its key 1-9) to record while held.</p>
+<p class="help">Tap a class to take a photo; hold it (or its key 1-9) to record while held.
+"None of these" (key 0) keeps what is none of the classes (the empty scene, hands, the room):
+the model learns to say unknown from it, never a class.</p>
 <div id="classes"></div>
 <div class="row"><label>burst <input id="count" type="number" value="20" min="1" max="500">
 photos,</label> <label>at least <input id="every" type="number" value="0.5" min="0" max="60"
@@ -102,8 +110,8 @@ step="0.1"> s apart</label></div>
 <div id="recent"></div>
 </section>
 <section id="review-tab" hidden>
-<p class="help">Keys 1-9 file the photo into a class; Enter files it into the model's guess
-(highlighted); x deletes it.</p>
+<p class="help">Keys 1-9 file the photo into a class, 0 into "none of these"; Enter files it
+into the model's guess (highlighted); x deletes it.</p>
 <div id="current"></div><div id="rest"></div>
 </section>
 <footer><a id="to-view" href="#">live view with the model</a> (when
@@ -113,6 +121,7 @@ onclick="$('join').hidden = !$('join').hidden">join from a phone</button>
 <div id="join" hidden><img id="qr" alt="QR code of this page's address">
 <div id="join-url"></div></div></span></footer>
 <script>
+const UNKNOWN = "_unknown";  // the "none of these" folder (edge.model_folder.UNKNOWN_FOLDER)
 let state = null, lastOk = Date.now(), failing = false, current = "", view = "collect";
 const $ = id => document.getElementById(id);
 const client = sessionStorage.getItem("client")
@@ -172,7 +181,8 @@ const classNodes = new Map();
 function classNode(c) {
   let node = classNodes.get(c.name);
   if (node) return node;
-  const shoot = el("button", {className: "shoot", id: "shoot-" + c.name});
+  const none = c.name === UNKNOWN;
+  const shoot = el("button", {className: none ? "shoot none" : "shoot", id: "shoot-" + c.name});
   shoot.addEventListener("pointerdown", e => { e.preventDefault(); pressStart(c.name, shoot); });
   shoot.addEventListener("pointerup", () => pressEnd(false));
   shoot.addEventListener("pointerleave", () => pressEnd(true));
@@ -182,7 +192,7 @@ function classNode(c) {
   shoot.addEventListener("click", e => { if (e.detail === 0) capture(c.name); });
   const count = el("span", {className: "count", id: "count-" + c.name});
   const info = el("span", {id: "info-" + c.name});
-  node = el("div", {className: "cls"}, shoot, el("div", {}, count, info),
+  node = el("div", {className: none ? "cls none" : "cls"}, shoot, el("div", {}, count, info),
     el("button", {className: "burst", id: "burst-" + c.name, onclick: () => burst(c.name)},
        "burst"));
   node.parts = {shoot, count, info};
@@ -192,9 +202,9 @@ function classNode(c) {
 function setText(node, text) { if (node.textContent !== text) node.textContent = text; }
 function renderClasses() {
   const box = $("classes");
-  const nodes = state.classes.map(c => {
+  const nodes = [...state.classes, state.unknown].map(c => {
     const node = classNode(c);
-    setText(node.parts.shoot, (c.key ? c.key + "  " : "") + c.name);
+    setText(node.parts.shoot, (c.key !== null ? c.key + "  " : "") + (c.label || c.name));
     setText(node.parts.count, String(c.count));
     setText(node.parts.info, " photos" + (c.skipped ? ", " + c.skipped + " too alike" : ""));
     return node;
@@ -209,12 +219,17 @@ function renderRecent() {
   recentKey = key;
   $("recent").replaceChildren(...state.recent.map(r => el("div", {className: "thumb"},
     el("img", {src: img(r.class, r.file), alt: r.class + " photo " + r.file}),
-    el("div", {className: "cap"}, r.class),
+    el("div", {className: "cap"}, r.class === UNKNOWN ? state.unknown.label : r.class),
     el("button", {className: "del", title: "delete " + r.class + "/" + r.file,
                   ariaLabel: "delete", textContent: "\\u00d7",
                   onclick: () => post("delete", {class: r.class, file: r.file})}))));
 }
 function fileInto(name) { return post("review/file", {file: current, class: name}); }
+// The model's guess for a frame to review: "none of these" when its rule said unknown.
+function guessOf(it) {
+  if (it.unknown) return UNKNOWN;
+  return state.classes.some(k => k.name === it.label) ? it.label : null;
+}
 function renderReview() {
   const items = state.review;
   $("tab-review").hidden = items.length === 0 && view !== "review";
@@ -228,16 +243,21 @@ function renderReview() {
   }
   if (it.file === current) return;
   current = it.file;
-  const guess = it.label;
-  const choices = state.classes.map(c => el("button",
-    {className: c.name === guess ? "guess" : "", onclick: () => fileInto(c.name),
-     id: "file-" + c.name}, (c.key ? c.key + " " : "") + c.name));
+  const guess = guessOf(it), u = state.unknown;
+  const choices = [...state.classes, u].map(c => el("button",
+    {className: (c.name === UNKNOWN ? "none " : "") + (c.name === guess ? "guess" : ""),
+     onclick: () => fileInto(c.name), id: "file-" + c.name},
+    (c.key !== null ? c.key + " " : "") + (c.label || c.name)));
   choices.push(el("button", {className: "drop", onclick: () =>
     post("review/delete", {file: it.file})}, "x delete"));
   $("current").replaceChildren(
     el("img", {src: img("_unlabeled", it.file), alt: "frame to review"}),
-    el("div", {}, "model's guess: " + (guess || "?") + " "
-       + (it.probability ?? 0).toFixed(2) + " · " + items.length + " to review"),
+    it.unknown
+      ? el("div", {id: "guess"}, el("span", {className: "unknown"}, "model said: unknown"),
+           " (score " + (it.unknown_score ?? 0).toFixed(2) + ", threshold "
+           + (it.unknown_threshold ?? 0).toFixed(2) + ") · " + items.length + " to review")
+      : el("div", {id: "guess"}, "model's guess: " + (it.label || "?") + " "
+           + (it.probability ?? 0).toFixed(2) + " · " + items.length + " to review"),
     el("div", {className: "choices"}, ...choices));
   $("rest").replaceChildren(...items.slice(1, 13).map(r =>
     el("img", {src: img("_unlabeled", r.file), alt: "waiting: " + (r.label || "?")})));
@@ -293,8 +313,8 @@ function tab(name) {
 }
 document.addEventListener("keydown", e => {
   if (e.target.tagName === "INPUT" || !state || e.ctrlKey || e.metaKey || e.altKey) return;
-  const i = "123456789".indexOf(e.key);
-  const c = i >= 0 ? state.classes.find(c => c.key === i + 1) : null;
+  const i = "0123456789".indexOf(e.key);
+  const c = i === 0 ? state.unknown : i > 0 ? state.classes.find(c => c.key === i) : null;
   if (e.key === "Escape") {
     pressEnd(true);
     if (state.burst && state.burst.active) stopBurst();
@@ -303,9 +323,8 @@ document.addEventListener("keydown", e => {
   if (view === "review") {
     if (c && current) fileInto(c.name);
     else if (e.key === "Enter" && e.target.tagName !== "BUTTON"  // a focused button: its own
-             && current && state.review[0] && state.review[0].label
-             && state.classes.some(k => k.name === state.review[0].label)) {
-      e.preventDefault(); fileInto(state.review[0].label);
+             && current && state.review[0] && guessOf(state.review[0])) {
+      e.preventDefault(); fileInto(guessOf(state.review[0]));
     } else if (e.key === "x" && current) post("review/delete", {file: current});
     return;
   }
@@ -313,7 +332,7 @@ document.addEventListener("keydown", e => {
   else if (e.key === "u") undo();
 });
 document.addEventListener("keyup", e => {
-  if (press && "123456789".includes(e.key)) pressEnd(false);
+  if (press && "0123456789".includes(e.key)) pressEnd(false);
 });
 const live = $("live");
 function nextFrame() { live.src = "preview.jpg?t=" + Date.now(); }

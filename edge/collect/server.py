@@ -7,9 +7,10 @@
     GET  /                         the page (edge.collect.page)
     GET  /state.json               classes, counts, skipped, hints, recent captures, burst, review
     GET  /preview.jpg              the newest frame (JPEG, encoded once per frame, on demand)
-    GET  /image/CLASS/FILE         a thumbnail of a capture (CLASS may be _unlabeled)
+    GET  /image/CLASS/FILE         a thumbnail of a capture (CLASS may be _unlabeled, _unknown)
     GET  /qr.svg                   the QR code of the address a phone opens (not on loopback)
     POST /capture {"class"}        save the newest frame      POST /undo (this page's newest)
+                                   ("class": "_unknown" is the page's "none of these")
     POST /class {"name"}           add a class                POST /delete {"class", "file"}
     POST /burst {"class", "count", "every", "hold"}           one burst at a time; POST /stop
     POST /review/file {"file", "class"}                       POST /review/delete {"file"}
@@ -30,7 +31,7 @@ from urllib.parse import unquote, urlsplit
 
 import cv2
 
-from edge.collect.captures import UNLABELED, check_class_name
+from edge.collect.captures import UNLABELED, check_folder
 from edge.collect.page import PAGE
 from edge.errors import UserError
 from edge.imaging import bgr_to_rgb, encode_jpeg
@@ -126,7 +127,7 @@ class _Handler(PageHandler):
         try:
             if len(parts) != 2 or not parts[1].endswith(".jpg") or "/" in parts[1]:
                 raise UserError("bad image path")
-            folder = UNLABELED if parts[0] == UNLABELED else check_class_name(parts[0])
+            folder = UNLABELED if parts[0] == UNLABELED else check_folder(parts[0])
             file = app.session.root / folder / parts[1]
             if parts[1].startswith(".") or not file.is_file():
                 raise UserError("no such image")

@@ -9,7 +9,8 @@ named there first, then --classes, then other folders by name; a class added lat
 next key. (Training sorts its labels by name itself: the file only orders the page's keys.)
 Undo is per page session (edge.collect.undo: each browser tab sends its own `client`).
 Bursts: edge.collect.burst. Review (edge.collect.unlabeled) is always there; the page shows
-its tab once DIR/_unlabeled/ holds frames.
+its tab once DIR/_unlabeled/ holds frames. "None of these" (key 0) is a capture folder like a
+class's, UNKNOWN_FOLDER: capture, burst, hold, undo, delete and Review's choice all take it.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ from edge.atomic import write_text
 from edge.collect.burst import DEFAULT_STILL_FOR, MAX_BURST, MAX_HOLD, Burst, run_burst
 from edge.collect.captures import (
     MIN_IMAGES,
+    NONE_OF_THESE,
+    UNKNOWN_FOLDER,
     CaptureStore,
     check_class_name,
+    check_folder,
 )
 from edge.collect.undo import History
 from edge.collect.unlabeled import Review
@@ -38,6 +42,7 @@ FRAME_WAIT = 2.0  # s; a burst waits this long for a newer frame before looking 
 RECENT = 12  # thumbnails of the last captures on the page
 HOLD_STILL_FOR = 600.0  # s; a held button ends when released, not because the scene is still
 KEYS_FILE = "keys.txt"
+UNKNOWN_KEY = 0  # the page's and the window's key for "none of these" (classes have 1-9)
 _KEYS_HEADER = (
     "# The collect page's keys 1-9, in this order (one class a line). Training sorts its labels\n"
     "# by name itself: this file only orders the keys. Edit it to move a key.\n"
@@ -117,8 +122,16 @@ class Session:
             }
             for i, c in enumerate(self.classes())
         ]
+        unknown = {
+            "name": UNKNOWN_FOLDER,
+            "label": NONE_OF_THESE,
+            "key": UNKNOWN_KEY,
+            "count": self.store.unknown_count(),
+            "skipped": self.store.skipped.get(UNKNOWN_FOLDER, 0),
+        }
         return {
             "classes": classes,
+            "unknown": unknown,
             "hints": self.store.hints(),
             "recent": [{"class": s.cls, "file": s.path.name} for s in self.store.recent(RECENT)],
             "burst": self.burst.to_json() if self.burst else None,
@@ -161,8 +174,9 @@ class Session:
         return actions[action](body)
 
     def _class(self, body: dict, key: str = "class") -> str:
-        name = check_class_name(body.get(key, ""))
-        if name not in self.classes():
+        """The class (or UNKNOWN_FOLDER, "none of these") the action names."""
+        name = check_folder(body.get(key, ""))
+        if name != UNKNOWN_FOLDER and name not in self.classes():
             raise UserError(f"there is no class {name!r}; add it first")
         return name
 
@@ -182,7 +196,8 @@ class Session:
         if path is None:
             return {"saved": None, "skipped": True, "says": "skipped: too like the last one"}
         self.history.saved(self._client(body), cls, path.name)
-        return {"saved": path.name, "skipped": False, "says": f"saved {cls}/{path.name}"}
+        says = f"saved {cls}/{path.name}" + (f" ({NONE_OF_THESE})" if cls == UNKNOWN_FOLDER else "")
+        return {"saved": path.name, "skipped": False, "says": says}
 
     def add_class(self, body: dict) -> dict:
         name = self.store.add_class(body.get("name", ""))
@@ -238,14 +253,16 @@ class Session:
         return self.history.take_back(self._client(body))
 
     def delete(self, body: dict) -> dict:
-        cls, name = check_class_name(body.get("class", "")), str(body.get("file", ""))
+        cls, name = check_folder(body.get("class", "")), str(body.get("file", ""))
         self.history.delete(self._client(body), cls, name)
         return {"deleted": f"{cls}/{name}", "says": f"deleted {cls}/{name}", "undoable": True}
 
     def review_file(self, body: dict) -> dict:
         target = self.review.file(str(body.get("file", "")), self._class(body))
-        where = f"{target.parent.name}/{target.name}"
-        return {"filed": where, "says": f"filed into {target.parent.name}"}
+        where, into = f"{target.parent.name}/{target.name}", target.parent.name
+        if into == UNKNOWN_FOLDER:
+            into += f" ({NONE_OF_THESE})"
+        return {"filed": where, "says": f"filed into {into}"}
 
     def review_delete(self, body: dict) -> dict:
         self.review.delete(str(body.get("file", "")))

@@ -36,7 +36,7 @@ from edge.collect.captures import (
     CaptureStore,
     append_log,
     change,
-    check_class_name,
+    check_folder,
     thumbnail,
 )
 from edge.errors import UserError
@@ -172,8 +172,9 @@ class Review:
         return path
 
     def file(self, name: str, cls: str) -> Path:
-        """Move a frame into class `cls` (a new name there; nothing is replaced), log it."""
-        path, cls = self._path(name), check_class_name(cls)
+        """Move a frame into class `cls` or UNKNOWN_FOLDER (a new name there; nothing is
+        replaced), log it."""
+        path, cls = self._path(name), check_folder(cls)
         meta = next((m for m in self.items() if m["file"] == name), {})
         target_folder = self.root / cls
         target_folder.mkdir(parents=True, exist_ok=True)

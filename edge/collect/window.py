@@ -1,4 +1,5 @@
-"""The collect window on a Pi with a screen: keys 1-9 capture into a class, u undo, q quit.
+"""The collect window on a Pi with a screen: keys 1-9 capture into a class, 0 into "none of
+these" (DIR/_unknown), u undo, q quit.
 
     python -m edge.collect --source picamera2 --out data/mine --classes Hat,Cube --window
 
@@ -13,8 +14,9 @@ import threading
 import cv2
 import numpy as np
 
+from edge.collect.captures import NONE_OF_THESE, UNKNOWN_FOLDER
 from edge.collect.loop import SOURCE_SHAPE, feed, summary
-from edge.collect.session import Session
+from edge.collect.session import UNKNOWN_KEY, Session
 from edge.errors import UserError
 from edge.video.capture import CaptureThread
 from edge.video.sources import open_source
@@ -27,6 +29,7 @@ def draw(rgb: np.ndarray, session: Session, message: str) -> np.ndarray:
     shown = rgb.copy()
     counts = session.store.counts()
     lines = [f"{i + 1} {c}: {counts.get(c, 0)}" for i, c in enumerate(session.classes()[:9])]
+    lines.append(f"{UNKNOWN_KEY} {NONE_OF_THESE}: {session.store.unknown_count()}")
     lines += ["u undo   q quit", message]
     for row, text in enumerate(lines):
         origin = (10, LINE * (row + 1))
@@ -39,8 +42,13 @@ def on_key(session: Session, key: int) -> str:
     """What a key press did, as the message to show ("" for keys that do nothing)."""
     classes = session.classes()
     try:
+        chosen = None
         if ord("1") <= key <= ord("9") and key - ord("1") < len(classes):
-            answer = session.capture({"class": classes[key - ord("1")]})
+            chosen = classes[key - ord("1")]
+        elif key == ord(str(UNKNOWN_KEY)):
+            chosen = UNKNOWN_FOLDER
+        if chosen is not None:
+            answer = session.capture({"class": chosen})
             return "skipped: too like the last one" if answer["skipped"] else answer["saved"]
         if key in (ord("u"), ord("U")):
             return session.undo({})["says"]

@@ -79,6 +79,68 @@ def test_camera_save_uncertain_on_a_video_keeps_the_frames_it_should(tmp_path, t
     assert all((s["width"], s["height"]) == (160, 120) for s in sidecars)  # the full frame
 
 
+def unknown_guess(score: float, unknown_score: float = 1.2) -> Prediction:
+    """A frame the calibrated rule called unknown (threshold 2.5), top probability `score`."""
+    prediction = guess(score)
+    prediction.label, prediction.unknown = "unknown", True
+    prediction.unknown_score, prediction.unknown_threshold = unknown_score, 2.5
+    return prediction
+
+
+def test_the_saver_keeps_unknown_frames_with_their_reason_within_its_caps(tmp_path):
+    said = []
+    saver = UncertainSaver(
+        tmp_path, below=0.6, every=0.0, min_change=1.0, source="cam", max_frames=3, say=said.append
+    )
+    frames = scene("turn", 6, step=30)
+    assert saver.offer(frames[0], guess(0.95), now=0.0) is None  # sure and known: not kept
+    unknown = saver.offer(frames[1], unknown_guess(0.95), now=1.0)  # sure, but unknown: kept
+    unsure = saver.offer(frames[2], guess(0.4), now=2.0)
+    assert unknown is not None and unsure is not None
+    sidecar = json.loads(unknown.with_suffix(".json").read_text())
+    assert sidecar["reason"] == "unknown" and sidecar["unknown"] is True
+    assert (sidecar["unknown_score"], sidecar["unknown_threshold"]) == (1.2, 2.5)
+    assert sidecar["label"] == "red" and sidecar["probability"] == 0.95  # the class it was near
+    other = json.loads(unsure.with_suffix(".json").read_text())
+    assert other["reason"] == "uncertain" and other["unknown"] is False
+    assert other["unknown_score"] is None
+    assert saver.offer(frames[3], unknown_guess(0.9), now=3.0) is not None  # the third
+    assert saver.offer(frames[4], unknown_guess(0.9), now=4.0) is None  # the cap holds for them
+    assert len(said) == 1 and "the cap (--uncertain-max-frames 3" in said[0]
+    assert (saver.kept, saver.kept_unknown) == (3, 2)
+    review = Review(tmp_path)
+    assert [i["reason"] for i in review.items()] == ["unknown", "uncertain", "unknown"]
+    review.file(unknown.name, UNKNOWN_FOLDER)
+    (record,) = read_log(tmp_path / UNKNOWN_FOLDER)
+    assert record["model_guess"] == {"label": "red", "probability": 0.95, "reason": "unknown"}
+
+
+def test_camera_save_uncertain_keeps_frames_said_unknown(tmp_path, tmp_path_factory):
+    # 2 s of red (p > 0.99), 2 s of grey stripes (p = 1/3 each). --threshold 0.5 says unknown
+    # below 0.5; --uncertain-below 0.2 alone would keep nothing: the grey frames are kept as
+    # unknown.
+    red = [np.full((120, 160, 3), (255, 0, 0), np.uint8)] * 20
+    grey = []
+    for i in range(20):
+        frame = np.full((120, 160, 3), 100, np.uint8)
+        frame[:, (i * 7) % 160 : (i * 7) % 160 + 30] = 220
+        grey.append(frame)
+    video = write_video(tmp_path / "clip.avi", red + grey, fps=10)
+    data = tmp_path / "data"
+    data.mkdir()
+    args = ["--model", str(colour_model_folder(tmp_path_factory)), "--source", str(video),
+            "--headless", "--save-uncertain", str(data), "--save-every", "1s",
+            "--threshold", "0.5", "--uncertain-below", "0.2"]  # fmt: skip
+    out = io.StringIO()
+    assert camera.run(camera.build_parser().parse_args(args), threading.Event(), out=out) == 0
+    files = sorted((data / UNLABELED).glob("*.jpg"))
+    sidecars = [json.loads(p.with_suffix(".json").read_text()) for p in files]
+    assert [s["time"] for s in sidecars] == [2.0, 3.0]
+    assert {s["reason"] for s in sidecars} == {"unknown"} and all(s["unknown"] for s in sidecars)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert sum(line["unknown"] for line in lines) == 20
+
+
 def test_save_uncertain_needs_an_existing_folder(tmp_path, tmp_path_factory):
     options = camera.build_parser().parse_args(
         [
@@ -108,7 +170,7 @@ def test_review_files_into_a_class_and_deletes(tmp_path):
     assert not first.exists() and not first.with_suffix(".json").exists()
     (record,) = read_log(tmp_path / "Cube")
     assert record["file"] == first.name and record["source"] == "review"
-    assert record["model_guess"] == {"label": "red", "probability": 0.4}
+    assert record["model_guess"] == {"label": "red", "probability": 0.4, "reason": "uncertain"}
     review.delete(second.name)
     assert not second.exists() and not second.with_suffix(".json").exists()
     assert [i["file"] for i in review.items()] == [third.name]

@@ -111,8 +111,8 @@ def add_uncertain_arguments(parser: Parser) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="keep frames whose top probability is below --uncertain-below in DIR/_unlabeled/ "
-        "(review them with python -m edge.collect --out DIR --review)",
+        help="keep frames whose top probability is below --uncertain-below, and those said "
+        "unknown, in DIR/_unlabeled/ (review them with python -m edge.collect --out DIR --review)",
     )
     parser.add_argument(
         "--uncertain-below",

@@ -23,9 +23,10 @@ unknown_threshold; null when the model has no statistics: edge.openset), or belo
 when one is given; inference_ms: invoke() alone; fps: over the last 30 frames.
 The first (warm-up) invoke runs before the loop and is not counted.
 
---save-uncertain DIR keeps frames whose top probability is below --uncertain-below in
-DIR/_unlabeled/ with the prediction beside each (edge.collect.unlabeled), at most one per --save-every
-(on a video file, its own clock) and none that barely differs from the last one kept. At
+--save-uncertain DIR keeps frames whose top probability is below --uncertain-below, and those
+the unknown rule called unknown (the sidecar's "reason" says which), in DIR/_unlabeled/ with
+the prediction beside each (edge.collect.unlabeled), at most one per --save-every (on a video
+file, its own clock) and none that barely differs from the last one kept. At
 --uncertain-max-frames or --uncertain-max-mib, or when the disk is full, it stops keeping
 them and says so once; the camera goes on classifying.
 
@@ -294,7 +295,10 @@ def _log_totals(count: int, elapsed: float, capture: CaptureThread, saver) -> No
         f"{capture.dropped} stale frames dropped; {capture.reconnects} reconnects"
     )
     if saver is not None:
-        log(f"kept {saver.kept} uncertain frames in {saver.folder}")
+        log(
+            f"kept {saver.kept} uncertain frames in {saver.folder} "
+            f"({saver.kept_unknown} of them said unknown)"
+        )
 
 
 def _uncertain_saver(options, source, model_path) -> UncertainSaver | None:

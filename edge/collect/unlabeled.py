@@ -8,11 +8,15 @@
     review = Review(Path("data/mine"))
     review.items(); review.file("20250101-...jpg", "Cube"); review.delete("...jpg")
 
-A frame is kept when its top probability is below `below`, at most once every `every`
-seconds (of the frame's own clock: capture time for a camera, position for a video file), and
-not when it barely differs from the last kept one (edge.collect.captures.change < min_change). Each
-JPEG gets a sidecar NAME.json with the prediction: {"label", "probability", "top_k", "time",
-"source", "model"}. train ignores `_unlabeled` (folders starting with `_` are not classes).
+A frame is kept when its top probability is below `below`, or when the model's unknown rule
+called it unknown (edge.prediction: exactly the frames worth a look, whatever their top
+probability), at most once every `every` seconds (of the frame's own clock: capture time for a
+camera, position for a video file), and not when it barely differs from the last kept one
+(edge.collect.captures.change < min_change). Each JPEG gets a sidecar NAME.json with the
+prediction: {"label", "probability", "top_k", "time", "source", "model", "reason", "unknown",
+"unknown_score", "unknown_threshold"}; "reason" is "unknown" (the rule said so; its score and
+threshold are null under --threshold, whose score is "probability") or "uncertain". train ignores
+`_unlabeled` (folders starting with `_` are not classes).
 
 What is kept is capped, by count and by size (max_frames, max_mib; the frames already in the
 folder count): at the cap, or when a write fails (a full disk, a read-only card), the saver
@@ -40,6 +44,7 @@ from edge.collect.captures import (
     thumbnail,
 )
 from edge.errors import UserError
+from edge.prediction import unknown_fields
 
 DEFAULT_MAX_FRAMES = 1000  # frames kept in DIR/_unlabeled at most (~150 MB at 640x480)
 DEFAULT_MAX_MIB = 500.0  # MiB of them (JPEGs and sidecars) at most
@@ -72,15 +77,18 @@ class UncertainSaver:
         self.model = str(model)
         self.max_frames, self.max_bytes, self.say = max_frames, max_mib * _MIB, say
         self.kept = 0
+        self.kept_unknown = 0  # of them, kept because the rule said unknown
         self.stopped: str | None = None  # why no more frames are kept, once that happened
         self.frames, self.bytes = _holding(self.folder)
         self._last_time: float | None = None
         self._last_thumb: np.ndarray | None = None
 
     def offer(self, rgb: np.ndarray, prediction, now: float) -> Path | None:
-        """Keep this frame if the model was unsure, the interval passed and the scene changed
-        (and the saver has not stopped: at the cap, or after a failed write)."""
-        if self.stopped is not None or prediction.score >= self.below:
+        """Keep this frame if the model was unsure or said unknown, the interval passed and the
+        scene changed (and the saver has not stopped: at the cap, or after a failed write)."""
+        if self.stopped is not None:
+            return None
+        if prediction.score >= self.below and not prediction.unknown:
             return None
         if self._last_time is not None and now - self._last_time < self.every:
             return None
@@ -121,6 +129,8 @@ class UncertainSaver:
             "model": self.model,
             "width": int(rgb.shape[1]),
             "height": int(rgb.shape[0]),
+            "reason": "unknown" if prediction.unknown else "uncertain",
+            **unknown_fields(prediction),
         }
         data = json.dumps(sidecar, indent=1).encode()
         try:
@@ -129,6 +139,7 @@ class UncertainSaver:
             path.unlink(missing_ok=True)  # ours, a moment old: no frame without its sidecar
             raise
         self.kept += 1
+        self.kept_unknown += bool(prediction.unknown)
         self.frames += 1
         self.bytes += path.stat().st_size + len(data)
         return path
@@ -187,6 +198,8 @@ class Review:
         record = {"file": name, "class": cls, "time": meta.get("time"), "source": "review"}
         record.update(width=meta.get("width"), height=meta.get("height"))
         record["model_guess"] = {"label": meta.get("label"), "probability": meta.get("probability")}
+        if meta.get("reason"):  # why the camera kept it: "unknown" or "uncertain"
+            record["model_guess"]["reason"] = meta["reason"]
         append_log(target_folder, record)
         return target
 

@@ -65,7 +65,7 @@ setup: $(VENV)/.stamp ## Create .venv and install the project (train + edge + de
 
 # Drawn again when the generator changes; it refuses to replace a sample holding anything it
 # did not write (a photo you added), so nothing of yours is lost.
-$(SAMPLE)/.complete: train/sample_data.py | $(VENV)/.stamp
+$(SAMPLE)/.complete: train/sample_data.py train/sample_shapes.py | $(VENV)/.stamp
 	$(PY) -m train.sample_data --out "$$SAMPLE"
 
 data: $(SAMPLE)/.complete ## Generate the built-in synthetic sample dataset (data/sample)

@@ -28,6 +28,8 @@ import numpy as np
 from convert.calibration import stratified_sample
 from convert.loading import Images, Source, load_images, load_keras_model, open_folder
 from convert.model_json import int8_entry, record_int8
+from convert.pointing import report_entry as pointing_entry
+from convert.pointing import summary as pointing_summary
 from convert.remedies import REMEDIES
 from convert.results import Search, TestResults
 from edge.atomic import move_into_place, process_alive, remove_stale_temporaries, write_bytes
@@ -217,6 +219,9 @@ def _convert(args) -> int:
     report = build_report(args, inputs.source, search, final, time.perf_counter() - started)
     if openset is not None:
         report["openset"] = {"status": openset.status, "reason": openset.reason, **openset.entry}
+    if openset is not None and openset.status == "on":  # the int8 model has its heat-maps
+        pointing = pointing_entry(inputs.source, args.threads, inputs.progress)
+        report.update({"pointing": pointing} if pointing is not None else {})
     write_report(folder, report)
     record_int8(folder, int8_entry(report) if final.passed else None)
     _print_summary(report, args.threads, final, search.chosen)
@@ -415,6 +420,8 @@ def _print_summary(report: dict, threads: int, final: TestResults, chosen) -> No
         f"({report['speedup']}x, {threads} threads)\n"
         f"wrote {final.float_path}, {final.int8_path}, {final.float_path.parent / 'report.md'}"
     )
+    if "pointing" in report:
+        print(pointing_summary(report["pointing"]))
     if not chosen.full_integer:
         print(
             f"{final.int8_path.name} is NOT full-integer: {len(chosen.kept_float)} layer(s) kept "

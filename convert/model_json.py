@@ -26,6 +26,8 @@ def int8_entry(report: dict) -> dict:
         "float_layers": report["float_layers"],
         "remedy": report["remedy"],
         "report": "report.json",
+        # the Grad-CAM pointing game (convert.pointing), when the data has the sample's boxes
+        **({"pointing": report["pointing"]} if "pointing" in report else {}),
     }
 
 

@@ -78,7 +78,16 @@ def _kind(r: dict) -> str:
 
 def markdown(r: dict) -> str:
     """report.md: the verdict first, then the numbers behind it."""
-    sections = (_verdict, _summary, _attempts, _per_class, _flipped, _openset, _layer_errors)
+    sections = (
+        _verdict,
+        _summary,
+        _attempts,
+        _per_class,
+        _flipped,
+        _openset,
+        _pointing,
+        _layer_errors,
+    )
     return "\n".join(line for section in sections for line in section(r)) + "\n"
 
 
@@ -200,6 +209,27 @@ def _openset(r: dict) -> list[str]:
             for e in rows
         ]
     return lines
+
+
+def _pointing(r: dict) -> list[str]:
+    """The Grad-CAM pointing game (convert.pointing), when the data had the sample's boxes."""
+    entry = r.get("pointing")
+    if not entry:
+        return []
+    lines = ["", "## Where the int8 model looked: the pointing game", ""]
+    if entry.get("not_measured"):
+        return lines + [f"Not measured: {entry['not_measured']}"]
+    return lines + [
+        f"Test photos whose Grad-CAM peak (the int8 model's best class, at the photo's size) "
+        f"falls inside the box where the sample's generator drew the shape, beside a map that "
+        f"always peaks at the image's centre ({entry['photos']} photos played, "
+        f"{entry['without_box']} without a box, {entry['skipped']} not decoded):",
+        "",
+        "| map | hits | share |",
+        "| --- | --- | --- |",
+        f"| int8 Grad-CAM | {entry['hits']} | {entry['share']:.2f} % |",
+        f"| the image's centre | {entry['centre_hits']} | {entry['centre_share']:.2f} % |",
+    ]
 
 
 def _layer_errors(r: dict) -> list[str]:

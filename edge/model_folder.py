@@ -161,7 +161,8 @@ KEYS = {
     "results": Key("accuracies and times measured when it was written", "train, prune", *_DICT),
     "pruning": Key("channels, MACs and accuracies before and after (train.prune)", "prune", *_DICT),
     "int8": Key(
-        "the int8 model left in the folder: file, full_integer, float_layers, remedy; "
+        "the int8 model left in the folder: file, full_integer, float_layers, remedy, and "
+        "pointing (the Grad-CAM pointing game, when the data is the built-in sample); "
         "absent when none passed the gate",
         "convert",
         *_DICT,

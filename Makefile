@@ -32,6 +32,7 @@ CAMERA_ARGS  ?=
 PYTEST_ARGS  ?=
 SLIM     ?= $(MODEL)-slim
 TARGET_MACS ?= 0.3
+VAL_DROP ?= 1.0
 PRUNE_ARGS   ?=
 
 # User values reach the commands through the environment, never pasted into the recipe's
@@ -40,10 +41,11 @@ PRUNE_ARGS   ?=
 # globbing) and nothing else.
 export DATA NAME MODEL SIZE WEIGHTS EPOCHS FINETUNE BUDGET BATCH MAX_DROP THREADS SOURCE PI DEST
 export SERVE SERVICE_ARGS DEPLOY_ARGS TRAIN_ARGS CONVERT_ARGS CAMERA_ARGS PYTEST_ARGS SAMPLE
-export SLIM TARGET_MACS PRUNE_ARGS
+export SLIM TARGET_MACS VAL_DROP PRUNE_ARGS
 
 .DEFAULT_GOAL := help
-# SLIM, TARGET_MACS, PRUNE_ARGS: make prune (python -m train.prune --help)
+# SLIM, TARGET_MACS, VAL_DROP (validation points a pruning step may lose), PRUNE_ARGS: make prune
+# (python -m train.prune --help); MAX_DROP stays convert's gate (int8 test points)
 .PHONY: help setup data train convert prune camera collect pull test test-fast test-pi lint format bench deploy rollback status undeploy pi-vm pi-vm-stop check-wheels clean
 
 help: ## List the targets
@@ -89,7 +91,7 @@ convert: $(VENV)/.stamp ## Quantize MODEL to int8 TFLite and check it against fl
 # Convert the unpruned model only when it has no int8 model yet; the pruned one always.
 prune: $(VENV)/.stamp ## Prune MODEL's conv filters into SLIM (TARGET_MACS of the MACs), convert both, compare
 	set -f; $(PY) -m train.prune --model "$$MODEL" --out "$$SLIM" --target-macs "$$TARGET_MACS" \
-		--max-drop "$$MAX_DROP" $$PRUNE_ARGS
+		--max-val-drop "$$VAL_DROP" $$PRUNE_ARGS
 	set -f; test -f "$$MODEL/int8.tflite" || $(PY) -m convert --model "$$MODEL" --max-drop "$$MAX_DROP" \
 		--threads "$$THREADS" $$CONVERT_ARGS
 	set -f; $(PY) -m convert --model "$$SLIM" --max-drop "$$MAX_DROP" --threads "$$THREADS" $$CONVERT_ARGS

@@ -147,7 +147,7 @@ def test_make_collect_and_pull_hand_values_over_without_a_shell(target, variable
 RECIPE_VARIABLES = {
     "train": ("DATA", "MODEL", "SIZE", "WEIGHTS", "EPOCHS", "FINETUNE", "BUDGET", "BATCH"),
     "convert": ("MODEL", "MAX_DROP", "THREADS"),
-    "prune": ("MODEL", "SLIM", "TARGET_MACS", "MAX_DROP", "THREADS"),
+    "prune": ("MODEL", "SLIM", "TARGET_MACS", "VAL_DROP", "MAX_DROP", "THREADS"),
     "camera": ("MODEL", "SOURCE", "THREADS"),
 }
 

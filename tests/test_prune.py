@@ -236,7 +236,7 @@ def test_a_missing_model_is_one_sentence_before_tensorflow_is_imported(tmp_path)
 _FAST = ["--steps", "2", "--epochs", "1", "--final-epochs", "1", "--rank-images", "24"]
 # the unknown rule of a model this small is not what these tests are about
 _LOOSE_OPENSET = ["--max-auroc-drop", "1", "--max-reject-points", "100"]
-_FAST += ["--views", "2", "--batch-size", "16", "--max-drop", "50", "--target-macs", "0.5"]
+_FAST += ["--views", "2", "--batch-size", "16", "--max-val-drop", "50", "--target-macs", "0.5"]
 
 
 @pytest.fixture(scope="module")

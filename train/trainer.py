@@ -24,10 +24,10 @@ from edge.errors import UserError
 from edge.model_folder import input_keys
 from train import artifacts
 from train.augment import augmented_views
-from train.backbones import DEFAULT, get_backbone
+from train.backbones import get_backbone
 from train.checkpoint import load_state, remove_leftovers
+from train.config import TrainConfig
 from train.dataset import SPLITS, fingerprint, load_split, scan, skipped_message, write_split
-from train.openset import DEFAULT_REJECT_RATE
 from train.phases import PhaseData, Target, class_weights, own_best
 from train.tf_import import keras_backend
 
@@ -44,42 +44,6 @@ class _Run:
     checkpoint_dir: Path
     started: float  # perf_counter at the start
     selection: dict = field(default_factory=dict)  # features/fine-tuning choice and its table
-
-
-@dataclass
-class TrainConfig:
-    data: str
-    out: str
-    size: int = 224
-    weights: str = "auto"
-    features: str = "auto"
-    epochs_head: int = 60
-    epochs_finetune: int = 60
-    finetune_from: str = "auto"
-    lr_head: float = 1e-3
-    lr_finetune: float = 1e-4
-    batch_size: int = 32
-    augment: bool = True
-    augment_views: int = 3
-    flip: bool = True
-    seed: int = 0
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    patience: int = 10
-    patience_head: int = 10
-    dropout: float = 0.3
-    feature_dropout: float = 0.0
-    label_smoothing: float = 0.1
-    mixup: float = 0.0
-    weight_average: float = 0.0  # momentum a batch (train.average); 0 = off
-    refit: bool = False  # fine-tune again on train + validation for the chosen epochs
-    reject_rate: float = DEFAULT_REJECT_RATE  # open set: known validation photos called unknown
-    time_budget: float = 0.0  # minutes; 0 = no limit
-    mixed_precision: bool = False
-    resume: bool = False
-    cache_limit_gb: float = 6.0
-    keep: int = 3  # previous models kept as NAME.previous-<time>/
-    backbone: str = DEFAULT  # train.backbones; VGG16 is the one offered on the command line
 
 
 class _OneDevice:

@@ -1,6 +1,7 @@
 """Pruning step by step: rank, remove filters, fine-tune with distillation, check validation.
 
-    from train.prune.run import PruneConfig, prune
+    from train.prune.config import PruneConfig
+    from train.prune.run import prune
     prune(PruneConfig(model="models/signs128", out="models/signs128-slim", target_macs=0.3))
 
 Step k of n aims at target_macs ** (k / n) of the unpruned MACs. At each step the filters of
@@ -22,31 +23,9 @@ import numpy as np
 
 from edge.errors import UserError
 from train.prune import distill, graph, importance, output, select
+from train.prune.config import PruneConfig
 from train.prune.source import Source, open_source, subset
 from train.prune.store import Store
-
-
-@dataclass
-class PruneConfig:
-    model: str
-    out: str
-    target_macs: float = 0.3  # fraction of the unpruned model's MACs to end at
-    max_drop: float = 1.0  # validation accuracy points the pruned model may lose
-    steps: int = 4
-    epochs: int = 1  # fine-tuning epochs after each step but the last
-    final_epochs: int = 3  # after the last step
-    lr: float = 3e-5
-    batch_size: int = 32
-    temperature: float = 4.0
-    alpha: float = 0.5  # weight of the labels' cross-entropy (1 - alpha: distillation)
-    rank_images: int = 256
-    train_images: int = 0  # fine-tune on this many training images (0: all of them)
-    views: int = 3  # training views: the original and views - 1 augmented copies
-    min_fraction: float = 0.1
-    cost_weight: float = 0.5
-    criterion: str = "auto"
-    seed: int = 0
-    resume: bool = False
 
 
 @dataclass
@@ -224,12 +203,12 @@ def _step(ctx: _Context, number: int, student):
         ctx.store.save_state(ctx.state)
     _fine_tune(ctx, record, model)
     ctx.store.load_weights("best", model)
-    floor = ctx.state["teacher"]["validation_accuracy"] - ctx.cfg.max_drop / 100
+    floor = ctx.state["teacher"]["validation_accuracy"] - ctx.cfg.max_val_drop / 100
     if record["best_validation"] < floor:
         record["status"] = "rejected"
         ctx.state["stopped"] = (
             f"step {number}: validation {record['best_validation']:.2%} is more than "
-            f"{ctx.cfg.max_drop:g} points below the unpruned {floor + ctx.cfg.max_drop / 100:.2%}"
+            f"{ctx.cfg.max_val_drop:g} points below the unpruned {floor + ctx.cfg.max_val_drop / 100:.2%}"
         )
         ctx.store.save_state(ctx.state)
         return None

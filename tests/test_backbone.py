@@ -67,8 +67,10 @@ def test_a_second_backbone_goes_through_train_convert_and_edge(tmp_path, capsys)
         test_fraction=0.25,
     )
     with registered():
-        train(cfg)
+        result = train(cfg)  # train.outcome.TrainResult: what it did, typed
         meta = json.loads((out / "model.json").read_text())
+        assert result.out == out and result.results == meta["results"]
+        assert result.selection.to_json() == meta["selection"] and result.selected_weights is None
         assert meta["backbone"] == "tiny" and meta["features"] in ("stage1", "stage2", "both")
         assert meta["preprocessing"] == "inside the model: pixels / 255"
         code = run_cli(convert_main, ["--model", str(out), "--no-progress", "--max-drop", "100"])

@@ -17,6 +17,7 @@ def _setup(tmp_path, best_epoch=2, decay=5, **cfg_overrides):
     """A 32 px block4 model whose head phase and fine-tuning are 'done' (weights on disk),
     the run and config a refit reads: what train.trainer hands train.refit.refit."""
     from tests.tiny_models import tiny_finetune
+    from train.outcome import Selection
     from train.phases import Target
     from train.refit import save_head
     from train.trainer import TrainConfig, _Run
@@ -37,8 +38,8 @@ def _setup(tmp_path, best_epoch=2, decay=5, **cfg_overrides):
         }
     }  # fmt: skip
     run = _Run("none", "f", [], 18, "CPU", folder, time.perf_counter())
-    run.selection = {"features": "block4", "finetune_from": "block4_conv1"}
-    run.selection["finetune_decay_epochs"] = decay
+    run.selection = Selection("block4", "auto", finetune_from="block4_conv1")
+    run.selection.finetune_decay_epochs = decay
     cfg = TrainConfig(data="d", out="o", size=32, batch_size=4, **cfg_overrides)
     return cfg, data, Target(model, "block4", state, folder), run, head
 
@@ -72,7 +73,7 @@ def test_the_refit_starts_from_the_head_and_trains_train_plus_validation(tmp_pat
     phase = target.state["phases"]["refit"]
     assert phase["complete"] and phase["epochs"] == phase["epochs_done"] == 2
     assert phase["images"] == 18 and len(phase["history"]["loss"]) == 2
-    assert "refit_epochs" not in run.selection  # model.json's results say it, once
+    assert "refit_epochs" not in run.selection.to_json()  # model.json's results say it, once
     on_disk = json.loads((run.checkpoint_dir / "state.json").read_text())
     assert on_disk["phases"]["refit"]["complete"]  # --resume will not refit again
     refitted = [w.copy() for w in target.model.get_weights()]
@@ -191,7 +192,7 @@ def test_a_refit_that_cannot_run_says_why_and_keeps_the_fine_tuned_model(
     before = [w.copy() for w in target.model.get_weights()]
     refit(cfg, data, target, None, run)
     assert why in capsys.readouterr().out
-    assert why in run.selection["refit_skipped"]
+    assert why in run.selection.refit_skipped
     assert "refit" not in target.state["phases"]
     for a, b in zip(before, target.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -209,7 +210,7 @@ def test_a_refit_cut_short_by_the_budget_is_not_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(refit_module, "TimeBudget", StopsAfterOne)
     cfg, data, target, run, _ = _setup(tmp_path, best_epoch=3)
     refit_module.refit(cfg, data, target, None, run)
-    assert "stopped it after 1 of 3 epochs" in run.selection["refit_skipped"]
+    assert "stopped it after 1 of 3 epochs" in run.selection.refit_skipped
     assert not target.state["phases"]["refit"]["complete"]
     kept = [w.copy() for w in target.model.get_weights()]
     load_weights(target.model, run.checkpoint_dir / BEST)

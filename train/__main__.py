@@ -79,6 +79,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _split(args: argparse.Namespace):
+    """(TrainConfig, the --search flags or None)."""
+    options = dict(vars(args))
+    search = {name: options.pop(name) for name in ("search", "sizes", "max_ms", "search_top")}
+    return TrainConfig(**options), (search if search["search"] else None)
+
+
+def config_from(argv: list[str]) -> TrainConfig:
+    """The TrainConfig a `python -m train` command line means, checked as main checks it (for a
+    caller in Python that wants train()'s result: tools/experiments/refit_nested.py)."""
+    args = build_parser().parse_args(argv)
+    check_options(args)
+    cfg, search = _split(args)
+    if search is not None:
+        raise UserError("--search runs many trainings: call train.search_run.run_search")
+    return cfg
+
+
 def _run(args: argparse.Namespace) -> None:
     from train.tf_import import import_tensorflow, keras_backend, set_log_level
 
@@ -87,15 +105,14 @@ def _run(args: argparse.Namespace) -> None:
         import_tensorflow()  # after parsing, so a bad flag answers at once; without its chatter
     from train.trainer import train
 
-    options = vars(args)
-    search = options.pop("search")
-    sizes, max_ms, top = options.pop("sizes"), options.pop("max_ms"), options.pop("search_top")
-    cfg = TrainConfig(**options)
-    if search:
+    cfg, search = _split(args)
+    if search is not None:
         from train.search import SearchSpec, parse_sizes
         from train.search_run import run_search
 
-        run_search(cfg, SearchSpec(parse_sizes(sizes), max_ms, top))
+        run_search(
+            cfg, SearchSpec(parse_sizes(search["sizes"]), search["max_ms"], search["search_top"])
+        )
     else:
         train(cfg)
 

@@ -54,7 +54,7 @@ HEAD = "head.weights.npz"  # the model as the head phase left it: where the refi
 
 def _skip(run, why: str) -> None:
     print(f"refit: skipped: {why}")
-    run.selection["refit_skipped"] = why
+    run.selection.refit_skipped = why
 
 
 def _why_not(cfg, target: Target, run) -> str | None:
@@ -166,8 +166,8 @@ def refit(cfg, data: PhaseData, target: Target, cache, run) -> None:
 def _fit(cfg, target: Target, data, both, cache, run, epochs: int, deadline) -> None:
     started = time.perf_counter()
     base = base_of(target.model)
-    first = split_base(base, run.selection["finetune_from"])
-    decay = int(run.selection.get("finetune_decay_epochs") or cfg.epochs_finetune)
+    first = split_base(base, run.selection.finetune_from)
+    decay = int(run.selection.finetune_decay_epochs or cfg.epochs_finetune)
     spec = finetune_spec(cfg, first, deadline)
     spec.epochs, spec.schedule_epochs = epochs, decay
     size = (cfg.size, cfg.size)
@@ -182,7 +182,7 @@ def _fit(cfg, target: Target, data, both, cache, run, epochs: int, deadline) -> 
     trainable, fit_args, _, steps = _fit_inputs(target, both, refit_cache, spec)
     compile_finetune(trainable, spec, decay, steps)
     print(
-        f"refit: the layers from {run.selection['finetune_from']} on again, from the head's "
+        f"refit: the layers from {run.selection.finetune_from} on again, from the head's "
         f"weights, on {len(both.train_labels)} photos (train + validation) for {epochs} "
         f"epochs, the epoch validation chose, on the same learning-rate curve ({decay} epochs)"
     )

@@ -22,6 +22,7 @@ from train.cut import split_base, truncate
 from train.head import choose_features, format_table
 from train.macs import count_macs
 from train.model import assemble, build_model
+from train.outcome import Selection
 from train.phases import Target, finetune_spec, own_best, run_finetune
 from train.search import (
     SearchSpec,
@@ -232,7 +233,7 @@ def _measure_sizes(cfg, spec, dataset, run, progress, progress_file) -> None:
         _save_progress(progress_file, progress)
 
 
-def run_search(cfg, spec: SearchSpec) -> Path:
+def run_search(cfg, spec: SearchSpec):
     """Measure every size's candidates (resumable), then write the chosen model folder."""
     from train.dataset import fingerprint, scan
     from train.search import _load_progress, _save_progress
@@ -264,18 +265,18 @@ def run_search(cfg, spec: SearchSpec) -> Path:
     )
     loaded, _, run.skipped, run.total = _data_at(final_cfg, dataset)
     model = final_model(cfg, chosen, len(dataset.classes), checkpoint_dir)
-    run.selection = {
-        "features": chosen["features"],
-        "finetune_from": chosen["finetune_from"],
-        "requested": "search",
-        "search": progress["rows"],
-    }
+    run.selection = Selection(
+        chosen["features"],
+        "search",
+        search=progress["rows"],
+        finetune_from=chosen["finetune_from"],
+    )
     if cfg.refit:  # the candidates were fine-tuned within the search's budget, not to the end
-        run.selection["refit_skipped"] = (
+        run.selection.refit_skipped = (
             "--search keeps the candidate it measured; to refit, run python -m train with "
             "its --size, --features and --finetune-from"
         )
-        print(f"refit: skipped: {run.selection['refit_skipped']}")
+        print(f"refit: skipped: {run.selection.refit_skipped}")
     state = {"phases": {}}
     target = Target(model, chosen["features"], state, checkpoint_dir)
     extra = (progress_file, checkpoint_dir / "search.png")

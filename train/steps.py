@@ -24,6 +24,7 @@ from train.features import compute_cache, map_bytes
 from train.head import HeadSpec, choose_features, format_table
 from train.macs import count_macs, layer_macs
 from train.model import assemble, build_head
+from train.outcome import Selection
 from train.phases import Target, finetune_spec, run_finetune
 from train.refit import save_head
 
@@ -118,7 +119,7 @@ def _train_heads(cfg, data, state, cache, vgg, build, candidates):
     print(format_table(rows))
     head, history = heads[features]
     model = assemble(truncate(vgg, features), head, (cfg.size, cfg.size))
-    state["selection"] = {"features": features, "requested": cfg.features, "table": rows}
+    state["selection"] = Selection(features, cfg.features, table=rows).to_json()
     state["phases"]["head"] = {
         "complete": True,
         "history": history,
@@ -153,7 +154,7 @@ def head_phase(cfg, data, state, run, num_classes):
         atomic_save_weights(model, checkpoint_dir / LAST)
         save_head(model, checkpoint_dir)
         save_state(checkpoint_dir, state)
-    run.selection = state["selection"]
+    run.selection = Selection.from_json(state["selection"])
     return Target(model, features, state, checkpoint_dir), cache
 
 
@@ -188,7 +189,7 @@ def budget_epochs(cfg, deadline: float | None, estimate: float) -> int | None:
 def fine_tune(cfg, data, target: Target, cache, run, started: float) -> None:
     """Phase 2: layers from --finetune-from (auto: by the features) on, at a smaller rate."""
     layer = finetune_layer(cfg, target.features, backbone_of(target.model))
-    run.selection["finetune_from"] = layer
+    run.selection.finetune_from = layer
     if target.state["phases"].get("finetune", {}).get("complete"):
         print("phase 2 (finetune): already complete in the checkpoint")
         return
@@ -201,7 +202,7 @@ def fine_tune(cfg, data, target: Target, cache, run, started: float) -> None:
             f"phase 2 (finetune): skipped: one epoch (about {estimate / 60:.0f} min, scaled from "
             f"the feature pass) would overrun --time-budget {cfg.time_budget:g} min"
         )
-        run.selection["finetune_skipped"] = f"time budget: about {estimate:.0f} s an epoch"
+        run.selection.finetune_skipped = f"time budget: about {estimate:.0f} s an epoch"
         return
     phase_state = target.state["phases"].setdefault("finetune", {})
     head_state = target.state["phases"]["head"]  # fine-tuning must beat the head's best
@@ -211,7 +212,8 @@ def fine_tune(cfg, data, target: Target, cache, run, started: float) -> None:
     spec.schedule_epochs = allowed
     # The cosine's length depends on this machine's speed (the budget): recorded, as it
     # explains why the same command differs between machines.
-    run.selection["finetune_decay_epochs"] = allowed or cfg.epochs_finetune
+    run.selection.finetune_decay_epochs = allowed or cfg.epochs_finetune
+    target.state["selection"] = run.selection.to_json()  # kept for --resume and the refit
     print(
         f"phase 2 (finetune): training the layers from {layer} on, lr {cfg.lr_finetune:g}, "
         f"up to {cfg.epochs_finetune} epochs (patience {cfg.patience})"

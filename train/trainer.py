@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from train.backbones import get_backbone
 from train.checkpoint import load_state, remove_leftovers
 from train.config import TrainConfig
 from train.dataset import SPLITS, fingerprint, load_split, scan, skipped_message, write_split
+from train.outcome import Selection, TrainResult
 from train.phases import PhaseData, Target, class_weights, own_best
 from train.tf_import import keras_backend
 
@@ -43,7 +44,7 @@ class _Run:
     device: str
     checkpoint_dir: Path
     started: float  # perf_counter at the start
-    selection: dict = field(default_factory=dict)  # features/fine-tuning choice and its table
+    selection: Selection | None = None  # features/fine-tuning choice and its table
 
 
 class _OneDevice:
@@ -144,8 +145,8 @@ def _prepare(cfg: TrainConfig):
     return dataset, loaded, state, run
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Choose the features, train the head, fine-tune, and write models/NAME; returns it."""
+def train(cfg: TrainConfig) -> TrainResult:
+    """Choose the features, train the head, fine-tune, and write models/NAME; says what it did."""
     started = time.perf_counter()
     _check(cfg)
     dataset, loaded, state, run = _prepare(cfg)
@@ -171,12 +172,15 @@ def train(cfg: TrainConfig) -> Path:
         target, cache = head_phase(cfg, data, state, run, len(dataset.classes))
         if cfg.epochs_finetune > 0:
             fine_tune(cfg, data, target, cache, run, started)
+        selected = target.model.get_weights() if cfg.refit else None
         if cfg.refit:
             from train.refit import refit
 
             refit(cfg, data, target, cache, run)
     del cache  # the feature cache can be large: free it before the model is saved
-    return _finish(cfg, Path(cfg.out), dataset, loaded, target, state, run)
+    result = _finish(cfg, Path(cfg.out), dataset, loaded, target, state, run)
+    result.selected_weights = selected
+    return result
 
 
 def _float32_copy(model, size, num_classes, cfg, features):
@@ -211,8 +215,8 @@ def _metadata(cfg, out, dataset, target: Target, run: _Run, results: dict) -> di
         "device": run.device,
         "training": asdict(cfg),
         "features": target.features,
-        "finetune_from": run.selection.get("finetune_from"),
-        "selection": run.selection,
+        "finetune_from": run.selection.finetune_from,
+        "selection": run.selection.to_json(),
         "dataset": {
             "root": str(dataset.root),
             "layout": dataset.layout,
@@ -226,7 +230,7 @@ def _metadata(cfg, out, dataset, target: Target, run: _Run, results: dict) -> di
     }
 
 
-def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run, extra=()) -> Path:
+def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run, extra=()) -> TrainResult:
     """Measure once on validation and test, write the folder beside, swap it into place."""
     size = (cfg.size, cfg.size)
     model = _float32_copy(target.model, size, len(dataset.classes), cfg, target.features)
@@ -268,7 +272,7 @@ def _finish(cfg, out, dataset, loaded, target: Target, state, run: _Run, extra=(
     artifacts.publish(staging, out, keep=cfg.keep)
     shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
     _summary(out, results, time.perf_counter() - run.started)
-    return out
+    return TrainResult(out, results, run.selection)
 
 
 def _finetune_outcome(phases: dict) -> dict:

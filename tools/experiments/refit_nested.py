@@ -101,26 +101,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cut {args.cut_seed}: {counts['train']} train', {counts['validation']} "
           f"validation', {counts['test']} to judge (the model's validation split)")  # fmt: skip
 
-    import train.refit as refit_module
-    from train.__main__ import main as train_main
+    from train.__main__ import config_from
+    from train.tf_import import import_tensorflow
 
-    selected: dict[str, list] = {}
-    real_refit = refit_module.refit
-
-    def keep_selected(cfg, data, target, cache, run):
-        selected["weights"] = [w.copy() for w in target.model.get_weights()]
-        return real_refit(cfg, data, target, cache, run)
-
-    refit_module.refit = keep_selected
     out = args.work / "model"
     try:
-        train_main(["--data", str(args.work / "cut"), "--out", str(out), "--refit", *train_args])
+        cfg = config_from(
+            ["--data", str(args.work / "cut"), "--out", str(out), "--refit", *train_args]
+        )
+        import_tensorflow()
+        from train.trainer import train
+
+        trained = train(cfg)  # its selected_weights: fine-tuning's choice, before the refit
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    finally:
-        refit_module.refit = real_refit  # a caller in the same process gets train's own back
-    results = judge(out, selected["weights"])
+    results = judge(out, trained.selected_weights)
     for name, r in results.items():
         print(f"JUDGE {name}: accuracy {r['accuracy']:.4f} ({r['wrong']} wrong of "
               f"{r['photos']}), mean NLL {r['mean_nll']:.4f}")  # fmt: skip

@@ -1,6 +1,6 @@
 """Cutting a base (any functional graph, branches included) at the layers its backbone names.
 
-    from train.cut import truncate, frozen_part, trainable_part, tap_model
+    from train.cut import truncate, frozen_part, trainable_part
     base = truncate(whole, "block4")          # up to what a block4 head reads (layers shared)
     frozen = frozen_part(base, first, size)   # pixels -> preprocessing -> up to the cut
     top = trainable_part(base, head, first, "block4", cut_shape)   # cut -> head

@@ -409,14 +409,14 @@ def test_mixup_batches_mix_features_and_labels_alike():
 
 
 def test_a_finetuning_epoch_is_one_view_of_every_image_with_its_own_label():
-    from train.phases import _CachedViews
+    from train.batches import CachedViews
 
     images, views = 10, 3
     labels = np.arange(images) % 4
     onehot = np.eye(4, dtype=np.float32)[labels]
     # row r of the stacked cache: view r // images of image r % images, tagged with both
     maps = np.array([[view * 100 + image] for view in range(views) for image in range(images)])
-    batches = _CachedViews(maps, onehot, batch_size=4, seed=0)
+    batches = CachedViews(maps, onehot, batch_size=4, seed=0)
     assert len(batches) == 3  # ceil(10 / 4): one view per epoch, not all three
     for epoch in range(4):
         seen = []
@@ -427,7 +427,7 @@ def test_a_finetuning_epoch_is_one_view_of_every_image_with_its_own_label():
             seen += list(x[:, 0] % 100)
         assert sorted(seen) == list(range(images))  # every image once
         batches.on_epoch_end()
-    resumed = _CachedViews(maps, onehot, batch_size=4, seed=0, first_epoch=4)
+    resumed = CachedViews(maps, onehot, batch_size=4, seed=0, first_epoch=4)
     assert np.all(resumed[0][0][:, 0] // 100 == 4 % views)  # --resume goes on with view 1
 
 

@@ -15,7 +15,6 @@ on pixels instead, augmenting on the fly: slower, same result.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -23,9 +22,9 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from train.augment import augment
 from train.average import WeightAverage
 from train.backbones import base_of
+from train.batches import AugmentedPixels, CachedViews
 from train.checkpoint import (
     BEST,
     LAST,
@@ -98,58 +97,6 @@ def _verbose() -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
-class _AugmentedPixels(keras.utils.PyDataset):
-    """Uncached fallback: a fresh augmented view of every image each epoch."""
-
-    def __init__(self, pixels, labels, batch_size, seed, augmenting, flip, **kwargs):
-        super().__init__(**kwargs)
-        self.pixels, self.labels, self.batch_size = pixels, labels, batch_size
-        self.seed, self.augmenting, self.flip, self.epoch = seed, augmenting, flip, 0
-        self.order = np.random.default_rng([seed, 0]).permutation(len(pixels))
-
-    def __len__(self):
-        return math.ceil(len(self.pixels) / self.batch_size)
-
-    def __getitem__(self, index):
-        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        batch = self.pixels[rows]
-        if self.augmenting:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
-            batch = np.stack([augment(img, rng, self.flip) for img in batch])
-        return batch.astype(np.float32), self.labels[rows]
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self.order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.pixels))
-
-
-class _CachedViews(keras.utils.PyDataset):
-    """Cached activations of V views stacked (view-major): epoch e serves view e mod V, shuffled."""
-
-    def __init__(self, maps, onehot, batch_size, seed, first_epoch=0, **kwargs):
-        super().__init__(**kwargs)
-        self.maps, self.onehot, self.batch_size, self.seed = maps, onehot, batch_size, seed
-        self.images = len(onehot)
-        self.views = len(maps) // self.images
-        self.epoch = first_epoch
-        self._order()
-
-    def _order(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
-        self.rows = (self.epoch % self.views) * self.images + rng.permutation(self.images)
-
-    def __len__(self):
-        return math.ceil(self.images / self.batch_size)
-
-    def __getitem__(self, index):
-        rows = np.sort(self.rows[index * self.batch_size : (index + 1) * self.batch_size])
-        return self.maps[rows], self.onehot[rows - (self.epoch % self.views) * self.images]
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self._order()
-
-
 class TimeBudget(keras.callbacks.Callback):
     """Stops training when the next epoch (as long as the slowest so far) would end too late."""
 
@@ -194,13 +141,13 @@ def _fit_inputs(target: Target, data: PhaseData, cache, spec: FinetuneSpec, done
         trainable = trainable_part(
             base, head, spec.first_trainable, target.features, maps.shape[1:]
         )
-        batches = _CachedViews(
+        batches = CachedViews(
             maps, _onehot(data.train_labels, num_classes), spec.batch_size, spec.seed, done
         )
         return trainable, dict(x=batches), cache.maps["validation"][cut], len(batches)
     print("  the cache would not fit in memory (--cache-limit-gb): training on pixels")
     views = len(data.train_views)
-    pixels = _AugmentedPixels(
+    pixels = AugmentedPixels(
         data.train_views[0],
         _onehot(data.train_labels, num_classes),
         spec.batch_size,

@@ -109,7 +109,7 @@ def with_validation(
 
 def joined_cache(cache, base, cut: str, data: PhaseData, val_views, size, batch_size, limit=np.inf):
     """The cached activations at `cut` for train + validation views (view-major, as
-    train.phases._CachedViews reads them); None when fine-tuning trained on pixels, or when
+    train.batches.CachedViews reads them); None when fine-tuning trained on pixels, or when
     the joined copy and fine-tuning's, both held while it is made, would pass `limit` bytes
     (--cache-limit-gb): the refit then trains on pixels, as fine-tuning would have."""
     maps = cache.maps.get("train", {}).get(cut) if cache is not None else None

@@ -25,8 +25,6 @@ from train.config import TrainConfig, add_flags
 from train.dataset import scan
 
 BACKBONE = get_backbone(DEFAULT)  # VGG16: its choices are known without TensorFlow
-CHOICES = BACKBONE.weight_choices
-FEATURE_CHOICES = BACKBONE.feature_choices
 
 
 def build_parser() -> Parser:
@@ -62,9 +60,10 @@ def check_options(args: argparse.Namespace) -> None:
         raise UserError(
             f"--size must be at least {BACKBONE.min_size} pixels ({BACKBONE.min_size_why})"
         )
-    if args.weights not in CHOICES and not Path(args.weights).is_file():
+    choices = BACKBONE.weight_choices
+    if args.weights not in choices and not Path(args.weights).is_file():
         raise UserError(
-            f"--weights {args.weights}: not one of {', '.join(CHOICES)} and no such file"
+            f"--weights {args.weights}: not one of {', '.join(choices)} and no such file"
         )
     check_out(args.out, args.data)
     scan(args.data, args.val_fraction, args.test_fraction, args.seed)  # classes, split sizes

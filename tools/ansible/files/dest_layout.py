@@ -53,12 +53,9 @@ def venv_ready(venv: Path, xy: str) -> bool:
 
 def load_history(dest: Path) -> dict:
     path = dest / HISTORY
-    try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        found = {}
-    except (OSError, ValueError) as exc:
-        raise Error(f"{path} is damaged ({exc}); move it away and deploy again") from None
+    found = sync_dest.read_json(path)
+    if isinstance(found, Exception):
+        raise Error(f"{path} is damaged ({found}); move it away and deploy again")
     lists = ("served", "failed", "rolled_back")
     if not isinstance(found, dict) or not all(isinstance(found.get(k, []), list) for k in lists):
         raise Error(f"{path} is damaged (not a release history); move it away and deploy again")

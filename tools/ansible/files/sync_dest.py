@@ -75,16 +75,22 @@ def load_atomic(files: dict[str, bytes]) -> types.ModuleType:
     return module
 
 
+def read_json(path: Path) -> object:
+    """A state file deploy keeps in DEST: {} when it is missing, the exception when it cannot
+    be read or parsed (each caller says what damage means for it)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        return exc
+
+
 def read_ours(dest: Path, strict: bool = False) -> dict[str, str]:
     """What the last deploy put in DEST ({} before the first). A damaged list is {} for a
     deploy (it deletes nothing then) and an error for purge (strict): nothing is guessed."""
     path = dest / OURS
-    try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        found = {}
-    except (OSError, ValueError) as exc:
-        found = exc
+    found = read_json(path)
     if not isinstance(found, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in found.items()
     ):

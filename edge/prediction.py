@@ -8,6 +8,7 @@ called once per image or frame by edge.camera, edge.classify and the benchmarks.
     result = classify(rgb_frame)        # any size, RGB uint8; fitted to the model's input here
     result.label, result.score, result.top, result.inference_ms
     result.unknown, result.unknown_score, result.unknown_threshold, classify.rejection
+    heat = classify.explain(rgb_frame, result)   # Grad-CAM; classify.heat_map_off: why not
 
 "unknown": when the model folder has open-set statistics (edge.openset) and the .tflite file
 carries the pooled features, the calibrated rule decides (on by default); an explicit
@@ -93,6 +94,7 @@ class Classifier:
         self.smoother = Smoother(smooth)
         rule, why = OpenSet.read(folder.path, folder.meta, _kind_of(model.path))
         self.head = rule.head if rule is not None else None  # Grad-CAM needs only the head
+        self.heat_map_off = _heat_map_off(why, model)  # None: explain() works
         self.openset, self.rejection = _rejection(rule, why, model, threshold)
 
     @classmethod
@@ -170,6 +172,15 @@ def explain(classifier: Classifier, rgb: np.ndarray, prediction: Prediction) -> 
     heat = np.zeros(rgb.shape[:2], np.float32)
     heat[top : top + height, left : left + width] = upsample(cam, (height, width))
     return heat
+
+
+def _heat_map_off(no_rule: str, model: TFLiteModel) -> str | None:
+    """Why explain() cannot work on this model (one line for a page), or None when it can."""
+    if no_rule:
+        return f"no heat-map: {no_rule}"
+    if "conv_map" not in model.extras or "pooled" not in model.extras:
+        return f"no heat-map: {model.path.name} has no conv-map output (convert again)"
+    return None
 
 
 def unknown_fields(prediction: Prediction) -> dict:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
+import urllib.request
 
 import numpy as np
 import pytest
@@ -206,3 +208,34 @@ def test_bench_reports_the_unknown_and_grad_cam_cost_beside_invoke(converted, ca
     assert isinstance(rows["int8"]["gradcam_ms"], float)
     # float32.tflite has no extra outputs: its cost is not made up
     assert rows["float32"]["unknown_ms"] is None and rows["float32"]["gradcam_ms"] is None
+
+
+def test_the_live_view_draws_where_it_looked_on_the_int8_model(converted, monkeypatch):
+    """edge.camera --serve on the converted folder: the toggle is offered, POST /explain turns
+    the heat-map over the streamed picture on, and off again."""
+    import cv2
+
+    from tests.test_webview import first_mjpeg_frame
+    from tests.test_webview_explain import Camera, _post
+
+    folder, _, loaded = converted
+    frame = cv2.resize(loaded["test"][0][0], (128, 128), interpolation=cv2.INTER_NEAREST)
+    with Camera(monkeypatch, folder, frame) as cam:
+        state = json.loads(urllib.request.urlopen(cam.url + "explain.json", timeout=5).read())
+        assert state == {"on": False, "available": True, "why": None}
+        plain = first_mjpeg_frame(cam.url + "stream.mjpg").astype(int)
+        assert _post(cam.url + "explain", {"on": True})["on"] is True
+
+        def low_half_change() -> float:
+            shown = first_mjpeg_frame(cam.url + "stream.mjpg").astype(int)
+            return float(np.abs(shown - plain)[plain.shape[0] // 2 :].mean())
+
+        deadline = time.monotonic() + 20
+        while low_half_change() < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the frame streamed may still be one drawn before the toggle
+        assert low_half_change() >= 20  # the heat-map's colours over the picture
+        assert _post(cam.url + "explain", {"on": False})["on"] is False
+        deadline = time.monotonic() + 20
+        while low_half_change() > 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert low_half_change() <= 5  # the picture as it was

@@ -34,7 +34,9 @@ them and says so once; the camera goes on classifying.
 start is waited for, with the same back-off and rare log lines as a lost one, instead of exit 2.
 
 --serve beyond loopback needs the token printed at start (edge.web.access; --no-auth to serve
-without one). --record never writes the --source file, nor an existing file without
+without one). Its page's "where it looked" toggle (and the window's key h) draws the Grad-CAM
+heat-map over the picture, computed on one frame in EXPLAIN_EVERY (edge.video.overlay), only
+while asked for; a model folder without the statistics says why there is none. --record never writes the --source file, nor an existing file without
 --overwrite.
 
 Ctrl-C (exit 130) and SIGTERM (exit 0) close the camera, the window, the recorder and the
@@ -64,12 +66,12 @@ from edge.errors import ExitError, UserError
 from edge.prediction import Classifier, Prediction, unknown_fields
 from edge.video.capture import CaptureThread, Frame
 from edge.video.fps import RollingFps
-from edge.video.overlay import annotate
+from edge.video.overlay import EXPLAIN_EVERY, WhereItLooked, annotate
 from edge.video.reconnect import Reconnect
 from edge.video.recorder import Recorder
 from edge.video.sources import SourceError, parse_source
 from edge.video.state import LIVE, FrameState, Guess
-from edge.video.window import Window, check_can_open
+from edge.video.window import HEAT_KEY, Window, check_can_open
 from edge.web.access import Access
 from edge.web.join import phone_url, say_where
 from edge.web.webview import WebView
@@ -220,6 +222,8 @@ class Outputs:
     view: WebView | None = None
     saver: UncertainSaver | None = None
     health: Health | None = None  # the status file (edge.camera.status)
+    looked: WhereItLooked | None = None  # the heat-map, while the view or the window asks
+    looking: bool = False  # the window's key HEAT_KEY turned the heat-map on
 
     def send(
         self, frame: Frame, prediction: Prediction, record: dict, state: FrameState, now: float
@@ -232,15 +236,28 @@ class Outputs:
             return False
         shown = None  # drawn only when someone looks at the picture
         if self.window is not None or self.recorder is not None or self._watched():
-            shown = annotate(frame.image, prediction, state.fps)
+            shown = annotate(frame.image, prediction, state.fps, self._heat(frame, prediction))
         if self.recorder is not None:
             self.recorder.write(shown)
         if self.view is not None:
             self.view.publish(shown, state)  # the prediction, even without a picture
-        return self.window is None or self.window.show(shown)
+        if self.window is None:
+            return True
+        going_on = self.window.show(shown)
+        if self.window.key == HEAT_KEY and self.looked is not None:
+            self.looking = not self.looking and self.looked.off is None
+        return going_on
 
     def _watched(self) -> bool:
         return self.view is not None and self.view.watching
+
+    def _heat(self, frame: Frame, prediction: Prediction):
+        """The heat-map's colours while the web view's toggle or the window's key asks for
+        them (computed on one frame in EXPLAIN_EVERY), else None and nothing computed."""
+        if self.looked is None:
+            return None
+        on = self.looking or (self.view is not None and self.view.explaining)
+        return self.looked.update(frame.image, prediction, on)
 
 
 def _open_outputs(stack: ExitStack, options, source, classify, recorder, access) -> Outputs:
@@ -255,7 +272,10 @@ def _open_outputs(stack: ExitStack, options, source, classify, recorder, access)
         log(f"web view at {view.url}{open_to}")
         say_where(phone_url(options.serve[0], view.port, access), sys.stderr)
     saver = _uncertain_saver(options, source, classify.model.path)
-    return Outputs(window=window, recorder=recorder, view=view, saver=saver)
+    looked = WhereItLooked(classify, EXPLAIN_EVERY)
+    if view is not None:
+        view.heat_map_off = looked.off  # the page's toggle is disabled with this line
+    return Outputs(window=window, recorder=recorder, view=view, saver=saver, looked=looked)
 
 
 def _classify_frames(options, classify, capture, outputs: Outputs, stop, video_fps) -> int:

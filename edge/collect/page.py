@@ -97,7 +97,7 @@ a { color: #8cf; }
 <img id="live" alt="live camera preview">
 <p class="help">Tap a class to take a photo; hold it (or its key 1-9) to record while held.
 "None of these" (key 0) keeps what is none of the classes (the empty scene, hands, the room):
-the model learns to say unknown from it, never a class.</p>
+never a class; training measures how well the model says unknown on it.</p>
 <div id="classes"></div>
 <div class="row"><label>burst <input id="count" type="number" value="20" min="1" max="500">
 photos,</label> <label>at least <input id="every" type="number" value="0.5" min="0" max="60"

@@ -4,6 +4,7 @@
     cam = gradcam(conv_map, pooled, head, class_index)   # (h, w) in 0..1, at the map's size
     heat = upsample(cam, frame.shape[:2])                # at the frame's size
     y, x = peak(heat); picture = overlay(frame, heat)
+    colours = heat_colours(heat); picture = blend(frame, colours)   # the same, colours kept
 
 The head is global average pooling -> normalisation -> dense(relu) -> dense, so the gradient
 of a class logit with respect to the pooled features is closed form:
@@ -60,8 +61,18 @@ def peak(heat: np.ndarray) -> tuple[int, int]:
     return int(row), int(column)
 
 
+def heat_colours(heat: np.ndarray) -> np.ndarray:
+    """The heat-map (0..1) as an RGB uint8 image, JET colours (blue: cold, red: hot)."""
+    coloured = cv2.applyColorMap(np.uint8(np.clip(heat, 0, 1) * 255), cv2.COLORMAP_JET)
+    return np.ascontiguousarray(coloured[:, :, ::-1])  # OpenCV's maps are BGR; frames are RGB
+
+
+def blend(rgb: np.ndarray, coloured: np.ndarray) -> np.ndarray:
+    """The RGB image with heat_colours() (same size) blended over it, in uint8 (cheap enough
+    for every frame of a live view: the colours are made once per heat-map)."""
+    return cv2.addWeighted(np.ascontiguousarray(rgb), 1 - _ALPHA, coloured, _ALPHA, 0.0)
+
+
 def overlay(rgb: np.ndarray, heat: np.ndarray) -> np.ndarray:
     """The RGB image with the heat-map (0..1, same size) blended over it, JET colours."""
-    coloured = cv2.applyColorMap(np.uint8(np.clip(heat, 0, 1) * 255), cv2.COLORMAP_JET)
-    coloured = coloured[:, :, ::-1]  # OpenCV's colour maps are BGR; this image is RGB
-    return np.uint8(np.clip((1 - _ALPHA) * rgb + _ALPHA * coloured, 0, 255))
+    return blend(rgb, heat_colours(heat))

@@ -21,6 +21,7 @@ import numpy as np
 from edge.errors import UserError
 
 QUIT_KEYS = {ord("q"), ord("Q"), 27}  # 27 = Esc
+HEAT_KEY = ord("h")  # edge.camera's window: the heat-map ("where it looked") on and off
 NO_WINDOW = "use --headless (JSON lines), --serve HOST:PORT (browser) or --record FILE"
 
 
@@ -46,6 +47,7 @@ class Window:
                 f"this OpenCV cannot open windows (opencv-python-headless?): {NO_WINDOW}"
             ) from None
         self._open = True
+        self.key = -1  # the key poll() saw last (-1: none)
 
     def __enter__(self) -> Window:
         return self
@@ -72,6 +74,7 @@ class Window:
     def poll(self) -> bool:
         """Keep the window responsive (also while no frame arrives); False on q, Esc or close."""
         key = cv2.waitKey(1) & 0xFF
+        self.key = -1 if key == 0xFF else key
         if key in QUIT_KEYS:
             return False
         return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1

@@ -7,7 +7,10 @@ It never shows a stale picture or label as live: every half second it reads
 with the label), and when the frame is old, the source is lost or ended, or the device does
 not answer, a banner says so in words and the picture and label are greyed. The picture
 (MJPEG) reconnects by itself after an error or when the server comes back (a restart).
-Top-k as bars; the unknown state in its own colour and words, never as a class.
+Top-k as bars; the unknown state in its own colour and words, never as a class. "Where it
+looked" turns the Grad-CAM heat-map over the picture on and off for every viewer (POST /explain;
+the state lives on the device, read back from /explain.json); on a model without the heat-map's
+statistics it is shown disabled, with the reason beside it.
 Colours: every text is at least 4.5:1 against its background (tests/test_pages.py).
 """
 
@@ -38,10 +41,18 @@ img { width: 100%; max-height: 60vh; object-fit: contain; background: #000; disp
 .bar .p { text-align: right; font-variant-numeric: tabular-nums; }
 #meta { color: #bbb; margin-top: .5em; }
 a { color: #8cf; }
+#explainrow { display: flex; gap: .6em; align-items: center; flex-wrap: wrap; margin: .4em 0; }
+#explain { font: inherit; min-height: 44px; padding: 0 1em; border: 0; border-radius: 6px;
+           background: #24466e; color: #fff; cursor: pointer; }
+#explain[aria-pressed="true"] { background: #17693a; outline: 2px solid #fff; }
+#explain:disabled { background: #333; color: #bbb; cursor: not-allowed; }
+#explain-why { color: #bbb; font-size: .9em; }
 </style></head>
 <body>
 <div id="banner" role="status" hidden></div>
 <div id="picture"><img id="stream" src="stream.mjpg" alt="live camera stream"></div>
+<div id="explainrow"><button id="explain" aria-pressed="false" disabled
+onclick="toggleExplain()">where it looked: off</button><span id="explain-why"></span></div>
 <div id="label">waiting for the first frame…</div>
 <div id="note"></div>
 <div id="bars"></div>
@@ -105,7 +116,33 @@ async function refresh() {
     render(last, Math.max(0.5, (Date.now() - lastOk) / 1000));
   }
 }
+let explain = null;
+function renderExplain(e) {
+  if (!e) return;
+  explain = e;
+  const button = $("explain");
+  button.disabled = !e.available;
+  button.setAttribute("aria-pressed", String(!!e.on));
+  button.textContent = "where it looked: " + (e.on ? "on" : "off");
+  $("explain-why").textContent = e.error || e.why
+    || (e.on ? "heat-map of the best class, renewed every few frames" : "");
+}
+async function loadExplain() {
+  try {
+    const r = await fetch("explain.json", {cache: "no-store"});
+    if (r.ok) renderExplain(await r.json());
+  } catch (e) { /* the banner already says the device does not answer */ }
+}
+async function toggleExplain() {
+  if (!explain || !explain.available) return;
+  try {
+    const r = await fetch("explain", {method: "POST", headers: {"Content-Type": "application/json"},
+                                       body: JSON.stringify({on: !explain.on})});
+    renderExplain(await r.json().catch(() => ({...explain, error: r.status + " " + r.statusText})));
+  } catch (e) { renderExplain({...explain, error: "no answer from the camera"}); }
+}
 refresh(); setInterval(refresh, 500);
+loadExplain(); setInterval(loadExplain, 2000);  // another viewer may turn it on or off
 </script>
 </body></html>
 """.replace("__COLLECT_PORT__", str(COLLECT_PORT))

@@ -293,3 +293,15 @@ def test_the_camera_offers_no_heat_map_for_a_folder_without_statistics(
         with pytest.raises(urllib.error.HTTPError) as refused:
             _post(cam.url + "explain", {"on": True})
         assert refused.value.code == 400
+
+
+def test_the_live_view_gets_the_rule_s_score_and_threshold_with_an_unknown_frame():
+    from edge.camera.command import as_state
+    from edge.video.capture import Frame
+
+    said = Prediction("unknown", 0.9, GUESS.top, GUESS.scores, 4.2, True, 1.23456, 2.5)
+    frame = Frame(coloured((9, 9, 9)), 3, 12.0)
+    served = as_state(frame, 7, said, 20.0).to_json(now=12.0)
+    assert (served["unknown"], served["unknown_score"], served["unknown_threshold"]) == (
+        True, 1.2346, 2.5)  # fmt: skip
+    assert served["label"] == "unknown"  # the page then says "none of the classes (score ...)"

@@ -106,7 +106,16 @@ def as_record(frame: Frame, count: int, prediction: Prediction, fps: float) -> d
 
 def as_state(frame: Frame, count: int, prediction: Prediction, fps: float) -> FrameState:
     """The frame's state for the web view (edge.video.state's schema)."""
-    guess = Guess(prediction.label, prediction.score, prediction.top, prediction.inference_ms)
+    unknown = unknown_fields(prediction)  # the rounded values the JSON line has
+    guess = Guess(
+        prediction.label,
+        prediction.score,
+        prediction.top,
+        prediction.inference_ms,
+        unknown["unknown"],
+        unknown["unknown_score"],
+        unknown["unknown_threshold"],
+    )
     return FrameState(LIVE, frame.timestamp, count, fps, guess)
 
 

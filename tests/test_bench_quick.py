@@ -17,6 +17,7 @@ pytestmark = pytest.mark.host_only  # the benchmarks need TensorFlow: not in the
 GLOB = "[!_]*.py"  # what `make bench` runs: bench/_*.py are helpers
 RESULT = {  # the line each prints once it has measured something
     "camera_loop.py": r"^RSS: +[\d.]+ MiB after 20 frames, [\d.]+ MiB after 40",
+    "heat_map.py": r"^annotate at 640x480, ms per frame: heat-map off [\d.]+, on \(1 frame in",
     "prune.py": r"^ +1 +[\d.]+ +[\d.]+ +[\d.]+x \(",
     "train_cache.py": r"^speed-up: +[\d.]+x",
 }

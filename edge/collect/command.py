@@ -4,7 +4,7 @@
         # a page at http://127.0.0.1:8000/: live preview, a button per class, burst, undo
     python -m edge.collect --source picamera2 --out data/mine --serve 0.0.0.0:8000
         # from a phone on the LAN: open the printed URL (it carries the access token once)
-    python -m edge.collect --source 0 --out data/mine --window      # keys 1-9, u undo, q quit
+    python -m edge.collect --source 0 --out data/mine --window      # keys 1-9, 0 none of these, u, q
     python -m edge.collect --source clip.mp4 --out data/mine --label Cube --count 20 --every 0.5
     python -m edge.collect --out data/mine --review      # review only, no camera
 

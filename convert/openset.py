@@ -73,7 +73,13 @@ def features(path: Path, pixels: np.ndarray, threads: int) -> tuple[np.ndarray, 
 
 def check(args, inputs, chosen, final, scratch: Path, train_images) -> OpensetCheck:
     """Make the int8 model with extra outputs, measure the rule on it, and put it in place."""
-    from train.openset import head_weights, leave_one_class_out, share_rejected, summarise
+    from train.openset import (
+        head_weights,
+        leave_one_class_out,
+        rule_scores,
+        share_rejected,
+        summarise,
+    )
 
     folder = inputs.source.path
     entry = inputs.source.folder.meta[KEY]
@@ -92,10 +98,12 @@ def check(args, inputs, chosen, final, scratch: Path, train_images) -> OpensetCh
     classes = len(inputs.source.labels)
     head = head_weights(chosen.keras_model.get_layer("head"))
     stats = fit_mahalanobis(train_f, train_y, list(range(classes)))
+    references = all_scores(val_f, head, stats)  # the int8 model's own known validation scores
     score = entry["score"]
-    threshold = float(np.quantile(all_scores(val_f, head, stats)[score], entry["reject_rate"]))
+    known = rule_scores(val_f, head, stats, references)[score]
+    threshold = float(np.quantile(known, entry["reject_rate"]))
     mean = summarise(leave_one_class_out(train_f, train_y, val_f, val_y, classes))
-    rejected = share_rejected(all_scores(test_f, head, stats)[score], threshold)
+    rejected = share_rejected(rule_scores(test_f, head, stats, references)[score], threshold)
     int8, line, passed = _gate(args, entry, threshold, mean, rejected)
     log(line)
     if not passed:
@@ -105,7 +113,7 @@ def check(args, inputs, chosen, final, scratch: Path, train_images) -> OpensetCh
         update_meta(folder, **{KEY: entry})
         return OpensetCheck("failed", f"{line}: outside the gate", int8)
     int8["gate"]["passed"] = True
-    save_statistics(folder, head, stats, INT8_FILES)
+    save_statistics(folder, head, stats, references, INT8_FILES)
     int8["explained"] = explain_test(folder, path, inputs, final, head)
     move_into_place(path, final.int8_path)
     entry = {**entry, "int8": int8, "thresholds": {**entry["thresholds"], "int8": threshold}}

@@ -8,12 +8,17 @@ import numpy as np
 import pytest
 
 from edge.openset.stats import (
+    CANDIDATES,
     HEAD_FILE,
     STATS_FILE,
     OpenSet,
+    candidate_scores,
     fit_mahalanobis,
     ledoit_wolf_shrinkage,
+    load_arrays,
     mahalanobis,
+    rank,
+    save_arrays,
 )
 from tests.edge_models import write_model_folder
 
@@ -71,8 +76,14 @@ def test_leave_one_class_out_table_has_every_class_and_score(openset_folder):
         values = [r[name]["auroc"] for r in rows]
         assert all(0.0 <= v <= 1.0 for v in values)
         assert entry["loco"]["mean"][name]["auroc"] == pytest.approx(np.mean(values), abs=1e-4)
-    best = max(entry["loco"]["mean"].values(), key=lambda m: m["auroc"])
-    assert entry["loco"]["mean"][entry["score"]] == best  # the measurement picks the default
+    for name in CANDIDATES:  # every rule is measured both ways
+        assert 0.0 <= entry["far"]["auroc"][name] <= 1.0
+        assert name in entry["loco"]["mean"]
+    mean = {
+        n: (entry["loco"]["mean"][n]["auroc"] + entry["far"]["auroc"][n]) / 2 for n in CANDIDATES
+    }
+    assert mean[entry["score"]] == max(mean.values())  # the measurement picks the default
+    assert entry["far"]["photos"]["flat"] == 40 and entry["far"]["photos"]["_unknown"] == 0
     assert entry["measured"]["test"]["photos"] == 6
     assert entry["measured"]["grey"]["photos"] == 4
 
@@ -135,3 +146,81 @@ def test_statistics_travel_in_the_deploy_bundle(openset_folder, tmp_path):
     assert rule.threshold == entry["thresholds"]["float32"]
     here, _ = OpenSet.read(folder, meta, "float32")
     assert rule.score(val_f[0]) == here.score(val_f[0])
+
+
+def test_rank_places_values_among_the_reference_and_is_continuous():
+    reference = np.array([3.0, 1.0, 2.0, 4.0])  # unsorted on purpose
+    assert rank(reference, np.array([1.0, 4.0])).tolist() == [0.125, 0.875]
+    assert rank(reference, np.array([0.5, 9.0])).tolist() == [0.0, 1.0]  # outside: 0 and 1
+    assert rank(reference, np.array([2.5]))[0] == pytest.approx(0.5)  # interpolated
+    assert abs(rank(reference, np.array([2.0 + 1e-12]))[0] - 0.375) < 1e-9  # no jump
+
+
+def test_a_combined_rule_is_the_smaller_rank_so_either_part_can_reject():
+    base_known = {"max_softmax": np.linspace(0.5, 1.0, 11), "mahalanobis": np.linspace(-9, -1, 11)}
+    base_known["energy"] = np.linspace(1, 5, 11)
+    frames = {  # 0: typical for both; 1: confident but far from every class; 2: the reverse
+        "max_softmax": np.array([0.9, 0.99, 0.51]),
+        "mahalanobis": np.array([-2.0, -50.0, -1.5]),
+        "energy": np.array([4.0, 4.0, 4.0]),
+    }
+    scores = candidate_scores(frames, base_known)
+    both = scores["max_softmax+mahalanobis"]
+    assert both[0] > 0.5 and both[1] == 0.0 and both[2] < 0.1
+    assert scores["max_softmax"][1] == 0.99  # alone, max-softmax accepts the far frame
+    for name in CANDIDATES:
+        assert scores[name].shape == (3,)
+
+
+def test_the_choice_weighs_near_and_far_and_a_far_failure_loses():
+    from train.openset import choose
+
+    loco = {n: {"auroc": 0.8} for n in CANDIDATES}
+    loco["max_softmax"]["auroc"] = 0.9  # best near, but blind to the far photos
+    far = {n: 0.9 for n in CANDIDATES}
+    far["max_softmax"] = 0.5
+    far["max_softmax+mahalanobis"] = 1.0
+    assert choose(loco, far) == "max_softmax+mahalanobis"
+    far["max_softmax"] = 1.0  # good both ways: the single score wins
+    assert choose(loco, far) == "max_softmax"
+
+
+def test_probes_are_drawn_at_the_training_size_and_the_same_every_time():
+    from train.openset import probe_photos
+
+    train = np.random.default_rng(0).integers(0, 256, (5, 24, 20, 3)).astype(np.uint8)
+    probes = probe_photos(train, seed=3, each=6)
+    assert set(probes) == {"flat", "gradient", "smooth", "noise", "tiles"}
+    for kind, pixels in probes.items():
+        assert pixels.shape == (6, 24, 20, 3) and pixels.dtype == np.uint8, kind
+    again = probe_photos(train, seed=3, each=6)
+    assert all(np.array_equal(probes[k], again[k]) for k in probes)
+    # the tiles keep a training photo's pixels, in another order
+    tiles = probes["tiles"].reshape(6, -1)
+    sorted_train = {tuple(np.sort(t.ravel())) for t in train}
+    assert all(tuple(np.sort(t)) in sorted_train for t in tiles)
+    assert not probe_photos(train[:0], each=2).get("tiles")  # no photos: no tiles
+
+
+def test_a_combined_rule_without_its_reference_scores_is_off_in_one_sentence(
+    openset_folder, tmp_path
+):
+    import shutil
+
+    folder, entry, _ = openset_folder
+    copy = tmp_path / "m"
+    shutil.copytree(folder, copy)
+    meta = json.loads((copy / "model.json").read_text())
+    meta["openset"]["score"] = "max_softmax+mahalanobis"
+    arrays = {
+        k: v for k, v in load_arrays(copy / STATS_FILE).items() if not k.startswith("reference_")
+    }
+    save_arrays(copy / STATS_FILE, arrays)
+    rule, why = OpenSet.read(copy, meta, "float32")
+    assert rule is None and "lacks the reference scores" in why
+    meta["openset"]["score"] = "mahalanobis"  # a single score needs no references (older folders)
+    rule, why = OpenSet.read(copy, meta, "float32")
+    assert why == "" and rule.score_name == "mahalanobis"
+    meta["openset"]["score"] = "cosine"
+    rule, why = OpenSet.read(copy, meta, "float32")
+    assert rule is None and "not one this version knows" in why

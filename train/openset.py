@@ -11,9 +11,13 @@ come from its logits, and Grad-CAM needs them: the int8 file's weights are folde
 quantized). Each score is measured leave-one-class-out: for every class k a head is trained
 again on the training features without k and the Mahalanobis statistics are fitted without
 k, and k's validation photos are the unknowns (AUROC, FPR at 95 % TPR). What this cannot
-remove: the fine-tuned backbone saw k. Photos in the data folder's _unknown/ (none of the
-classes) are measured too, never trained. The score with the best mean AUROC becomes the
-default; its threshold rejects --reject-rate of the known validation photos.
+remove: the fine-tuned backbone saw k. That measures the near case (a thing like the classes);
+the far case (an empty table, a photo of something else) is measured on probes drawn here
+(flat colours, gradients, smooth and pixel noise, training photos cut in tiles and shuffled)
+and on the photos in the data folder's _unknown/ (none of the classes; never trained). Each
+score alone and each logit score combined with the distance (edge.openset.CANDIDATES) is
+measured both ways; the rule with the best mean of the two AUROCs becomes the default, and
+its threshold rejects --reject-rate of the known validation photos.
 Writes head.npz and openset.npz beside the model and model.json's "openset" entry.
 """
 
@@ -32,12 +36,13 @@ from edge.errors import UserError, run_cli
 from edge.imaging import ImageError, is_image_file, prepare
 from edge.model_folder import UNKNOWN_FOLDER, read_model_folder, update_meta
 from edge.openset.stats import (
+    CANDIDATES,
     HEAD_FILE,
     KEY,
-    SCORES,
     STATS_FILE,
     HeadWeights,
     all_scores,
+    candidate_scores,
     fit_mahalanobis,
     save_statistics,
     softmax,
@@ -47,6 +52,7 @@ DEFAULT_REJECT_RATE = 0.02  # share of known validation photos the threshold rej
 _LOCO_EPOCHS = 20  # epochs of each leave-one-class-out head (numpy, on pooled features)
 _LOCO_BATCH = 64  # rows a step
 _TPR = 0.95
+_PROBES_EACH = 40  # far probes of each kind (probe_photos)
 
 
 def feature_model(model):
@@ -147,8 +153,14 @@ def retrain_head(features, labels, num_classes: int, seed: int = 0) -> HeadWeigh
     return HeadWeights(norm.gamma, norm.beta, mean, var, norm.epsilon, *params)
 
 
+def rule_scores(pooled: np.ndarray, head: HeadWeights, stats, references: dict) -> dict:
+    """{candidate: (N,) values} of pooled features; references rank the combined ones."""
+    return candidate_scores(all_scores(pooled, head, stats), references)
+
+
 def leave_one_class_out(train_f, train_y, val_f, val_y, num_classes: int, seed: int = 0):
-    """Per class k: {score: (AUROC, FPR at 95 % TPR)} with k's validation photos unknown."""
+    """Per class k: {candidate: (AUROC, FPR at 95 % TPR)} with k's validation photos unknown
+    (the combined rules ranked among the other classes' validation photos)."""
     rows = []
     for k in range(num_classes):
         kept = [c for c in range(num_classes) if c != k]
@@ -157,10 +169,11 @@ def leave_one_class_out(train_f, train_y, val_f, val_y, num_classes: int, seed: 
         remap[kept] = np.arange(len(kept))
         head = retrain_head(train_f[inside], remap[train_y[inside]], len(kept), seed)
         stats = fit_mahalanobis(train_f[inside], train_y[inside], kept)
-        scores = all_scores(val_f, head, stats)
         known, unknown = val_y != k, val_y == k
+        base = all_scores(val_f, head, stats)
+        scores = candidate_scores(base, {name: v[known] for name, v in base.items()})
         row = {"class": k}
-        for name in SCORES:
+        for name in CANDIDATES:
             s = scores[name]
             row[name] = {
                 "auroc": round(auroc(s[known], s[unknown]), 4),
@@ -176,8 +189,58 @@ def summarise(rows) -> dict:
             "auroc": round(float(np.mean([r[name]["auroc"] for r in rows])), 4),
             "fpr95": round(float(np.mean([r[name]["fpr95"] for r in rows])), 4),
         }
-        for name in SCORES
+        for name in CANDIDATES
     }
+
+
+def probe_photos(train_pixels: np.ndarray, seed: int = 0, each: int = _PROBES_EACH) -> dict:
+    """Photos of nothing the model was trained on, drawn at the training photos' size:
+    {kind: (each, h, w, 3) uint8}. Flat colours with sensor-like noise (an empty, plain
+    scene), two-colour gradients (a wall under uneven light), smooth noise (out-of-focus
+    clutter), pixel noise, and training photos cut into 4x4 tiles and shuffled (the classes'
+    colours and textures without their shapes)."""
+    import cv2
+
+    rng = np.random.default_rng([seed, 25])
+    h, w = train_pixels.shape[1:3]
+    colour = lambda: rng.uniform(0, 255, (each, 1, 1, 3))  # noqa: E731
+    ramp = np.linspace(0.0, 1.0, w)[None, None, :, None]
+    low, high = colour(), colour()
+    smooth = [
+        cv2.resize(rng.uniform(0, 255, (n, n, 3)).astype(np.float32), (w, h), cv2.INTER_CUBIC)
+        for n in rng.integers(3, 12, each)
+    ]
+    probes = {
+        "flat": colour() + rng.normal(0, 6, (each, h, w, 3)),
+        "gradient": low + (high - low) * ramp + np.zeros((each, h, w, 3)),
+        "smooth": np.stack(smooth),
+        "noise": rng.uniform(0, 255, (each, h, w, 3)),
+    }
+    if len(train_pixels):
+        th, tw = h // 4, w // 4
+        tiled = []
+        for index in rng.choice(len(train_pixels), each, replace=len(train_pixels) < each):
+            image = np.array(train_pixels[index])
+            tiles = [
+                image[y : y + th, x : x + tw]
+                for y in range(0, 4 * th, th)
+                for x in range(0, 4 * tw, tw)
+            ]
+            order = rng.permutation(16)
+            rows = [
+                np.concatenate([tiles[order[4 * r + c]] for c in range(4)], 1) for r in range(4)
+            ]
+            canvas = image.copy()
+            canvas[: 4 * th, : 4 * tw] = np.concatenate(rows, 0)
+            tiled.append(canvas)
+        probes["tiles"] = np.stack(tiled)
+    return {kind: np.clip(p, 0, 255).astype(np.uint8) for kind, p in probes.items()}
+
+
+def choose(loco: dict, far: dict) -> str:
+    """The candidate with the best mean of its LOCO AUROC (near) and far AUROC; the first in
+    CANDIDATES order on a tie."""
+    return max(CANDIDATES, key=lambda name: (loco[name]["auroc"] + far[name]) / 2)
 
 
 def unknown_photos(data_root: Path, size: tuple[int, int]) -> np.ndarray:
@@ -201,25 +264,41 @@ def share_rejected(scores: np.ndarray, threshold: float) -> float:
     return round(float(np.mean(scores < threshold)), 4) if len(scores) else float("nan")
 
 
-def calibrate(model, train, validation, reject_rate: float, seed: int = 0):
-    """(entry for model.json, head weights, Mahalanobis statistics); train and validation are
-    (pixels, labels) of known photos; `model` is the final Keras model."""
+def calibrate(
+    model, train, validation, reject_rate: float, seed: int = 0, unknown=None, score=None
+):
+    """(entry for model.json, head weights, Mahalanobis statistics, references, validation
+    features); train and validation are (pixels, labels) of known photos, unknown the pixels
+    of _unknown/ (may be empty); `model` is the final Keras model; score: a candidate that
+    replaces the measured choice (None: the measurement chooses)."""
     started = time.perf_counter()
     num_classes = int(model.output_shape[-1])
     train_f = pooled_features(model, train[0])
     val_f = pooled_features(model, validation[0])
     head = head_weights(model.get_layer("head"))
     stats = fit_mahalanobis(train_f, train[1], list(range(num_classes)))
+    references = all_scores(val_f, head, stats)
     rows = leave_one_class_out(train_f, train[1], val_f, validation[1], num_classes, seed)
     mean = summarise(rows)
-    score = max(SCORES, key=lambda name: mean[name]["auroc"])
-    val_scores = all_scores(val_f, head, stats)[score]
-    threshold = float(np.quantile(val_scores, reject_rate))
+    probes = probe_photos(train[0], seed)
+    if unknown is None:
+        unknown = np.zeros((0, *train[0].shape[1:]), np.uint8)
+    far_pixels = [*probes.values(), unknown]
+    far_scores = rule_scores(
+        pooled_features(model, np.concatenate(far_pixels)), head, stats, references
+    )
+    known = rule_scores(val_f, head, stats, references)
+    far = {name: round(auroc(known[name], far_scores[name]), 4) for name in CANDIDATES}
+    chosen = choose(mean, far)
+    score = score or chosen
+    threshold = float(np.quantile(known[score], reject_rate))
     entry = {
         "file": STATS_FILE,
         "head": HEAD_FILE,
         "score": score,
-        "rule": "unknown when the score is below the threshold (every score: higher = known)",
+        "rule": "unknown when the score is below the threshold (every score: higher = known; "
+        "a combined a+b score is the smaller rank of its parts among the known validation "
+        "photos)",
         "reject_rate": reject_rate,
         "thresholds": {"float32": threshold},
         "features": int(train_f.shape[1]),
@@ -229,42 +308,58 @@ def calibrate(model, train, validation, reject_rate: float, seed: int = 0):
         "loco": {"mean": mean, "per_class": rows},
         "loco_note": "the fine-tuned backbone saw every class; only the head and the "
         "statistics are fitted without the class left out",
+        "far": {
+            "auroc": far,
+            "photos": {**{k: len(v) for k, v in probes.items()}, UNKNOWN_FOLDER: len(unknown)},
+        },
+        "choice": "the best mean of the LOCO AUROC (a class the head was not trained on) and "
+        "the far AUROC (the probes and _unknown/ against the known validation photos)"
+        + ("" if score == chosen else f"; {chosen} by that, {score} set by --score"),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return entry, head, stats, val_f
+    return entry, head, stats, references, val_f
 
 
-def measure(model, entry: dict, head, stats, val_f, photos: dict[str, np.ndarray]) -> dict:
+def measure(model, entry: dict, rule: tuple, val_f, photos: dict[str, np.ndarray]) -> dict:
     """Share of each set of photos the rule rejects; AUROC against the known validation photos
-    for each score too where the set is unknowns."""
-    known = all_scores(val_f, head, stats)
+    for each candidate too where the set is unknowns. rule: (head, stats, references)."""
+    known = rule_scores(val_f, *rule)
     threshold = entry["thresholds"]["float32"]
     found = {}
     for name, pixels in photos.items():
         if len(pixels) == 0:
             continue
-        scores = all_scores(pooled_features(model, pixels), head, stats)
+        scores = rule_scores(pooled_features(model, pixels), *rule)
         found[name] = {
             "photos": len(pixels),
             "rejected": share_rejected(scores[entry["score"]], threshold),
         }
         if name != "test":
-            found[name]["auroc"] = {s: round(auroc(known[s], scores[s]), 4) for s in SCORES}
+            found[name]["auroc"] = {s: round(auroc(known[s], scores[s]), 4) for s in CANDIDATES}
     return found
 
 
-def build(model, loaded: dict, folder: Path, data_root: Path, reject_rate: float, seed: int = 0):
+def build(
+    model,
+    loaded: dict,
+    folder: Path,
+    data_root: Path,
+    reject_rate: float,
+    seed: int = 0,
+    score: str | None = None,
+):
     """Statistics of the final model into `folder` (train's staging folder or a model folder):
     head.npz, openset.npz and model.json's "openset" entry. loaded: {split: (pixels, labels)}."""
     print("open-set statistics: pooled features of the training photos, leave-one-class-out ...")
-    entry, head, stats, val_f = calibrate(
-        model, loaded["train"][:2], loaded["validation"][:2], reject_rate, seed
-    )
     size = tuple(model.input_shape[1:3])
-    photos = {"test": loaded["test"][0], UNKNOWN_FOLDER: unknown_photos(data_root, size)}
+    unknown = unknown_photos(data_root, size)
+    entry, head, stats, references, val_f = calibrate(
+        model, loaded["train"][:2], loaded["validation"][:2], reject_rate, seed, unknown, score
+    )
+    photos = {"test": loaded["test"][0], UNKNOWN_FOLDER: unknown}
     photos.update(loaded.get("unrelated", {}))
-    entry["measured"] = measure(model, entry, head, stats, val_f, photos)
-    save_statistics(folder, head, stats)
+    entry["measured"] = measure(model, entry, (head, stats, references), val_f, photos)
+    save_statistics(folder, head, stats, references)
     record(folder, entry)
     print(format_table(entry))
     return entry
@@ -279,11 +374,14 @@ def record(folder: Path, entry: dict | None) -> None:
 
 
 def format_table(entry: dict) -> str:
-    mean = entry["loco"]["mean"]
-    lines = ["  score        LOCO AUROC  FPR@95TPR"]
-    for name in SCORES:
+    mean, far = entry["loco"]["mean"], entry["far"]["auroc"]
+    lines = [f"  {'rule':24s} LOCO AUROC  FPR@95TPR  far AUROC"]
+    for name in CANDIDATES:
         mark = "  <- default" if name == entry["score"] else ""
-        lines.append(f"  {name:12s} {mean[name]['auroc']:10.3f}  {mean[name]['fpr95']:9.3f}{mark}")
+        lines.append(
+            f"  {name:24s} {mean[name]['auroc']:10.3f}  {mean[name]['fpr95']:9.3f}"
+            f"  {far[name]:9.3f}{mark}"
+        )
     lines.append(
         f"  threshold {entry['thresholds']['float32']:.4g} rejects "
         f"{100 * entry['reject_rate']:.1f} % of the known validation photos"
@@ -309,6 +407,12 @@ def build_parser() -> Parser:
         default=[],
         help="a folder of photos of none of the classes (any depth), measured: share rejected "
         "and AUROC (repeat the flag for several)",
+    )
+    p.add_argument(
+        "--score",
+        choices=("auto", *CANDIDATES),
+        default="auto",
+        help="the rule's score (auto: the best mean of the LOCO and far AUROCs)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the leave-one-class-out heads")
     return p
@@ -346,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import_tensorflow()
     model = load_keras_file(folder.path / "model.keras")
-    build(model, loaded, folder.path, root, args.reject_rate, args.seed)
+    score = None if args.score == "auto" else args.score
+    build(model, loaded, folder.path, root, args.reject_rate, args.seed, score)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Saying "unknown" and showing where the model looked, in numpy on the device.
 
     from edge.openset import OpenSet
-    openset = OpenSet.from_folder(folder, kind="int8")   # None: the folder has no statistics
+    openset, why = OpenSet.read(folder, meta, "int8")   # None, why: rejection is off
     score = openset.score(pooled)                        # higher = more like the known classes
     openset.rejects(score)                               # True: none of the classes
 
@@ -11,6 +11,7 @@ travel to the device with it; edge/ only reads them.
 """
 
 from edge.openset.stats import (
+    CANDIDATES,
     SCORES,
     HeadWeights,
     MahalanobisStats,
@@ -22,6 +23,7 @@ from edge.openset.stats import (
 )
 
 __all__ = [
+    "CANDIDATES",
     "SCORES",
     "HeadWeights",
     "MahalanobisStats",

@@ -5,9 +5,14 @@
     max_softmax(logits), energy(logits)               # higher = more like a known class
     stats = fit_mahalanobis(train_pooled, train_labels, classes)
     mahalanobis(pooled, stats)                        # minus the smallest squared distance
+    candidate_scores(base, references)               # + the combined "a+b" scores
 
-Every score is "higher = known", so one rule serves all three: a frame whose score is below the
-threshold calibrated on the validation split is none of the classes. Mahalanobis uses class
+Every score is "higher = known", so one rule serves them all: a frame whose score is below the
+threshold calibrated on the validation split is none of the classes. A combined score such as
+"max_softmax+mahalanobis" is the smaller of its parts' ranks among the known validation photos
+(about the share of them that score below the frame): a frame must look like a known class to
+both parts, so one catches what the other misses (the softmax a class the head was not trained
+on, the distance a photo far from every class). Mahalanobis uses class
 means and one shared covariance of the L2-normalised features (Lee et al. 2018; the
 normalisation is what "Mahalanobis++", arXiv 2505.18032, found to matter), shrunk toward a
 scaled identity by the Ledoit-Wolf estimate so that a few hundred photos give an invertible
@@ -17,7 +22,7 @@ matrix for 512 or 1024 features.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +30,8 @@ import numpy as np
 from edge.atomic import write_bytes
 
 SCORES = ("max_softmax", "energy", "mahalanobis")
+# The rules measured: each score alone, and each logit score combined with the distance.
+CANDIDATES = (*SCORES, "max_softmax+mahalanobis", "energy+mahalanobis")
 KEY = "openset"  # model.json key
 STATS_FILE = "openset.npz"  # class means + precision matrix
 HEAD_FILE = "head.npz"  # the head's float weights (the int8 file's are folded and quantized)
@@ -153,6 +160,33 @@ def all_scores(pooled: np.ndarray, head: HeadWeights, stats: MahalanobisStats) -
     }
 
 
+def parts(name: str) -> tuple[str, ...]:
+    """The base scores a candidate rule reads ("a+b" -> ("a", "b"))."""
+    return tuple(name.split("+"))
+
+
+def rank(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Where each value falls among the reference scores (the known validation photos'), 0-1:
+    the i-th smallest of n reference values ranks (i + 0.5) / n, values in between are
+    interpolated (a value a rounding error away moves its rank by as little), below the
+    smallest 0 and above the largest 1."""
+    ordered = np.sort(np.asarray(reference, np.float64))
+    steps = (np.arange(len(ordered)) + 0.5) / len(ordered)
+    return np.interp(np.asarray(values, np.float64), ordered, steps, left=0.0, right=1.0)
+
+
+def candidate_scores(base: dict, references: dict) -> dict:
+    """Every candidate's values from the base scores: a combined one is the smallest rank of
+    its parts among `references` ({base score: known validation photos' values})."""
+    found = {}
+    for name in CANDIDATES:
+        if "+" in name:
+            found[name] = np.min([rank(references[p], base[p]) for p in parts(name)], axis=0)
+        else:
+            found[name] = base[name]
+    return found
+
+
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     """One .npz, written to a temporary name and renamed into place."""
     buffer = io.BytesIO()
@@ -166,19 +200,24 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
 
 
 def save_statistics(
-    folder: Path, head: HeadWeights, stats: MahalanobisStats, names: dict | None = None
+    folder: Path,
+    head: HeadWeights,
+    stats: MahalanobisStats,
+    references: dict,
+    names: dict | None = None,
 ) -> None:
-    """head.npz and openset.npz (or names {"head": ..., "file": ...}) into folder."""
+    """head.npz and openset.npz (or names {"head": ..., "file": ...}) into folder; the
+    references (each base score of the known validation photos) rank the combined rules."""
     names = names or {"head": HEAD_FILE, "file": STATS_FILE}
     save_arrays(folder / names["head"], head.arrays())
-    save_arrays(
-        folder / names["file"],
-        {
-            "means": stats.means,
-            "precision": stats.precision,
-            "shrinkage": np.float32(stats.shrinkage),
-        },
-    )
+    arrays = {
+        "means": stats.means,
+        "precision": stats.precision,
+        "shrinkage": np.float32(stats.shrinkage),
+    }
+    for name, values in references.items():
+        arrays[f"reference_{name}"] = np.sort(np.asarray(values, np.float64))
+    save_arrays(folder / names["file"], arrays)
 
 
 @dataclass
@@ -189,16 +228,24 @@ class OpenSet:
     stats: MahalanobisStats
     score_name: str
     threshold: float
+    references: dict = field(default_factory=dict)  # {base score: known validation values}
 
     def scores(self, pooled: np.ndarray) -> dict:
         return all_scores(pooled, self.head, self.stats)
 
     def score(self, pooled: np.ndarray) -> float:
-        """The chosen score of one pooled feature vector."""
-        if self.score_name == "mahalanobis":
-            return float(mahalanobis(np.atleast_2d(pooled), self.stats)[0])
-        logits = self.head.logits(np.atleast_2d(pooled))
-        return float((max_softmax if self.score_name == "max_softmax" else energy)(logits)[0])
+        """The chosen score of one pooled feature vector (only the parts it needs)."""
+        pooled = np.atleast_2d(pooled)
+        base = {}
+        needed = parts(self.score_name)
+        if "mahalanobis" in needed:
+            base["mahalanobis"] = mahalanobis(pooled, self.stats)
+        if "max_softmax" in needed or "energy" in needed:
+            logits = self.head.logits(pooled)
+            base["max_softmax"], base["energy"] = max_softmax(logits), energy(logits)
+        if len(needed) == 1:
+            return float(base[needed[0]][0])
+        return float(min(rank(self.references[p], base[p])[0] for p in needed))
 
     def rejects(self, score: float) -> bool:
         return score < self.threshold
@@ -222,5 +269,16 @@ class OpenSet:
         stats = MahalanobisStats(
             arrays["means"], arrays["precision"], float(arrays.get("shrinkage", 0.0))
         )
+        references = {
+            name[len("reference_") :]: values
+            for name, values in arrays.items()
+            if name.startswith("reference_")
+        }
+        score = str(entry["score"])
+        if score not in CANDIDATES:
+            return None, f"the rule {score!r} is not one this version knows (update edge/)"
+        missing = [p for p in parts(score) if len(parts(score)) > 1 and p not in references]
+        if missing:
+            return None, f"{stats_path} lacks the reference scores of {', '.join(missing)}"
         head = HeadWeights.from_arrays(load_arrays(head_path))
-        return cls(head, stats, str(entry["score"]), float(threshold)), ""
+        return cls(head, stats, score, float(threshold), references), ""

@@ -224,3 +224,32 @@ def test_a_combined_rule_without_its_reference_scores_is_off_in_one_sentence(
     meta["openset"]["score"] = "cosine"
     rule, why = OpenSet.read(copy, meta, "float32")
     assert rule is None and "not one this version knows" in why
+
+
+def test_a_background_class_catches_what_it_was_shown_and_the_rule_is_measured_beside_it():
+    from edge.openset.stats import all_scores
+    from train import openset
+
+    rng = np.random.default_rng(0)
+    centres = np.eye(16)[:4] * 4  # three classes and, at centre 3, the photographed "unknowns"
+    cloud = lambda c, n: centres[c] + 0.3 * rng.standard_normal((n, 16))  # noqa: E731
+    train_f = np.concatenate([cloud(c, 40) for c in range(3)])
+    labels = np.repeat([0, 1, 2], 40)
+    val_f = np.concatenate([cloud(c, 20) for c in range(3)])
+    elsewhere = np.eye(16)[8] * 4 + 0.3 * rng.standard_normal((30, 16))  # never photographed
+    head = openset.retrain_head(train_f, labels, 3)
+    stats = fit_mahalanobis(train_f, labels, [0, 1, 2])
+    references = all_scores(val_f, head, stats)
+    rule = (head, stats, references)
+    threshold = float(np.quantile(references["mahalanobis"], 0.05))
+    entry = {"score": "mahalanobis", "thresholds": {"float32": threshold}}
+    features = {"train": train_f, "validation": val_f, "_unknown": cloud(3, 30)}
+    rows = openset.background_class(entry, rule, features, labels, {"elsewhere": elsewhere})
+    held = rows["_unknown (the half not trained)"]
+    assert held["photos"] == 15 and held["background_class"] == 1.0 and held["rule"] == 1.0
+    assert rows["known validation"]["background_class"] < 0.05
+    assert rows["known validation"]["rule"] == pytest.approx(0.05, abs=0.02)
+    assert rows["elsewhere"]["background_class"] < 0.5  # what it was not shown gets a class
+    assert rows["elsewhere"]["rule"] == 1.0
+    few = {**features, "_unknown": features["_unknown"][:9]}
+    assert openset.background_class(entry, rule, few, labels, {}) == {}

@@ -53,6 +53,7 @@ _LOCO_EPOCHS = 20  # epochs of each leave-one-class-out head (numpy, on pooled f
 _LOCO_BATCH = 64  # rows a step
 _TPR = 0.95
 _PROBES_EACH = 40  # far probes of each kind (probe_photos)
+_BACKGROUND_MIN = 10  # _unknown/ photos needed to train and judge a background class
 
 
 def feature_model(model):
@@ -243,11 +244,6 @@ def choose(loco: dict, far: dict) -> str:
     return max(CANDIDATES, key=lambda name: (loco[name]["auroc"] + far[name]) / 2)
 
 
-def unknown_photos(data_root: Path, size: tuple[int, int]) -> np.ndarray:
-    """The readable photos under data_root/_unknown/ (any depth), fitted to the input size."""
-    return photos_under(Path(data_root) / UNKNOWN_FOLDER, size)
-
-
 def photos_under(folder: Path, size: tuple[int, int]) -> np.ndarray:
     """The readable photos anywhere under `folder`, fitted to the input size."""
     paths = sorted(p for p in folder.rglob("*") if is_image_file(p)) if folder.is_dir() else []
@@ -267,10 +263,11 @@ def share_rejected(scores: np.ndarray, threshold: float) -> float:
 def calibrate(
     model, train, validation, reject_rate: float, seed: int = 0, unknown=None, score=None
 ):
-    """(entry for model.json, head weights, Mahalanobis statistics, references, validation
-    features); train and validation are (pixels, labels) of known photos, unknown the pixels
-    of _unknown/ (may be empty); `model` is the final Keras model; score: a candidate that
-    replaces the measured choice (None: the measurement chooses)."""
+    """(entry for model.json, (head weights, Mahalanobis statistics, references), pooled
+    features {"train", "validation", probe kind..., "_unknown"}); train and validation are
+    (pixels, labels) of known photos, unknown the pixels of _unknown/ (may be empty); `model`
+    is the final Keras model; score: a candidate that replaces the measured choice (None: the
+    measurement chooses)."""
     started = time.perf_counter()
     num_classes = int(model.output_shape[-1])
     train_f = pooled_features(model, train[0])
@@ -284,9 +281,12 @@ def calibrate(
     if unknown is None:
         unknown = np.zeros((0, *train[0].shape[1:]), np.uint8)
     far_pixels = [*probes.values(), unknown]
-    far_scores = rule_scores(
-        pooled_features(model, np.concatenate(far_pixels)), head, stats, references
-    )
+    far_f = pooled_features(model, np.concatenate(far_pixels))
+    far_scores = rule_scores(far_f, head, stats, references)
+    features = {"train": train_f, "validation": val_f}
+    ends = np.cumsum([len(p) for p in far_pixels])
+    for kind, end, pixels in zip([*probes, UNKNOWN_FOLDER], ends, far_pixels, strict=True):
+        features[kind] = far_f[end - len(pixels) : end]
     known = rule_scores(val_f, head, stats, references)
     far = {name: round(auroc(known[name], far_scores[name]), 4) for name in CANDIDATES}
     chosen = choose(mean, far)
@@ -317,26 +317,56 @@ def calibrate(
         + ("" if score == chosen else f"; {chosen} by that, {score} set by --score"),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return entry, head, stats, references, val_f
+    return entry, (head, stats, references), features
 
 
-def measure(model, entry: dict, rule: tuple, val_f, photos: dict[str, np.ndarray]) -> dict:
-    """Share of each set of photos the rule rejects; AUROC against the known validation photos
-    for each candidate too where the set is unknowns. rule: (head, stats, references)."""
+def measure(entry: dict, rule: tuple, val_f, features: dict[str, np.ndarray]) -> dict:
+    """Share of each set of pooled features the rule rejects; AUROC against the known
+    validation photos for each candidate too where the set is unknowns (not "test").
+    rule: (head, stats, references)."""
     known = rule_scores(val_f, *rule)
     threshold = entry["thresholds"]["float32"]
     found = {}
-    for name, pixels in photos.items():
-        if len(pixels) == 0:
+    for name, pooled in features.items():
+        if len(pooled) == 0:
             continue
-        scores = rule_scores(pooled_features(model, pixels), *rule)
+        scores = rule_scores(pooled, *rule)
         found[name] = {
-            "photos": len(pixels),
+            "photos": len(pooled),
             "rejected": share_rejected(scores[entry["score"]], threshold),
         }
         if name != "test":
             found[name]["auroc"] = {s: round(auroc(known[s], scores[s]), 4) for s in CANDIDATES}
     return found
+
+
+def background_class(entry: dict, rule: tuple, features: dict, labels, others: dict) -> dict:
+    """The alternative users try first, measured beside the rule: a head trained with one more
+    class, "background", from every other _unknown/ photo (on the final model's features, as
+    the leave-one-class-out heads are), judged with the rule on the _unknown/ photos it did not
+    see, the known validation photos and `others` ({name: pooled features}): the share of each
+    that it and the rule call unknown. {} when _unknown/ has fewer than _BACKGROUND_MIN photos."""
+    unknown = features[UNKNOWN_FOLDER]
+    if len(unknown) < _BACKGROUND_MIN:
+        return {}
+    classes = int(labels.max()) + 1
+    fit = np.concatenate([features["train"], unknown[0::2]])
+    fit_labels = np.concatenate([labels, np.full(len(unknown[0::2]), classes)])
+    head = retrain_head(fit, fit_labels, classes + 1)
+    threshold = entry["thresholds"]["float32"]
+    sets = {f"{UNKNOWN_FOLDER} (the half not trained)": unknown[1::2]}
+    sets.update({"known validation": features["validation"], **others})
+    rows = {}
+    for name, pooled in sets.items():
+        if len(pooled):
+            rows[name] = {
+                "photos": len(pooled),
+                "background_class": round(
+                    float(np.mean(head.logits(pooled).argmax(1) == classes)), 4
+                ),
+                "rule": share_rejected(rule_scores(pooled, *rule)[entry["score"]], threshold),
+            }
+    return rows
 
 
 def build(
@@ -347,19 +377,35 @@ def build(
     reject_rate: float,
     seed: int = 0,
     score: str | None = None,
+    unknown_folder: Path | None = None,
 ):
     """Statistics of the final model into `folder` (train's staging folder or a model folder):
-    head.npz, openset.npz and model.json's "openset" entry. loaded: {split: (pixels, labels)}."""
+    head.npz, openset.npz and model.json's "openset" entry. loaded: {split: (pixels, labels)};
+    the photos of none of the classes are in unknown_folder (None: data_root/_unknown/)."""
     print("open-set statistics: pooled features of the training photos, leave-one-class-out ...")
     size = tuple(model.input_shape[1:3])
-    unknown = unknown_photos(data_root, size)
-    entry, head, stats, references, val_f = calibrate(
+    unknown = photos_under(unknown_folder or Path(data_root) / UNKNOWN_FOLDER, size)
+    entry, rule, features = calibrate(
         model, loaded["train"][:2], loaded["validation"][:2], reject_rate, seed, unknown, score
     )
-    photos = {"test": loaded["test"][0], UNKNOWN_FOLDER: unknown}
-    photos.update(loaded.get("unrelated", {}))
-    entry["measured"] = measure(model, entry, (head, stats, references), val_f, photos)
-    save_statistics(folder, head, stats, references)
+    others = {
+        name: pooled_features(model, pixels) for name, pixels in loaded.get("unrelated", {}).items()
+    }
+    measured = {
+        "test": pooled_features(model, loaded["test"][0]),
+        UNKNOWN_FOLDER: features[UNKNOWN_FOLDER],
+        **others,
+    }
+    entry["measured"] = measure(entry, rule, features["validation"], measured)
+    probes = {
+        f"probe: {k}": v
+        for k, v in features.items()
+        if k not in ("train", "validation", UNKNOWN_FOLDER)
+    }
+    entry["background_class"] = background_class(
+        entry, rule, features, loaded["train"][1], {**probes, **others}
+    )
+    save_statistics(folder, *rule)
     record(folder, entry)
     print(format_table(entry))
     return entry
@@ -388,6 +434,14 @@ def format_table(entry: dict) -> str:
     )
     for name, found in entry.get("measured", {}).items():
         lines.append(f"  {name}: {100 * found['rejected']:.1f} % of {found['photos']} rejected")
+    rows = entry.get("background_class") or {}
+    if rows:
+        lines.append("  called unknown          background class   the rule")
+        for name, row in rows.items():
+            lines.append(
+                f"  {name:24s} {100 * row['background_class']:14.1f} %"
+                f"  {100 * row['rule']:7.1f} %   of {row['photos']}"
+            )
     return "\n".join(lines)
 
 
@@ -407,6 +461,14 @@ def build_parser() -> Parser:
         default=[],
         help="a folder of photos of none of the classes (any depth), measured: share rejected "
         "and AUROC (repeat the flag for several)",
+    )
+    p.add_argument(
+        "--unknown",
+        type=Path,
+        default=None,
+        help="the folder of photos of none of the classes (default: the data folder's "
+        "_unknown/): measured, used in choosing the rule, and a background class is trained "
+        "from half of them for comparison; never a class of the model",
     )
     p.add_argument(
         "--score",
@@ -438,6 +500,8 @@ def _load_splits(folder, size) -> tuple[dict, Path]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     folder = read_model_folder(args.model)
+    if args.unknown is not None and not args.unknown.is_dir():
+        raise UserError(f"--unknown {args.unknown} is not a folder")
     for path in args.unrelated:
         if not path.is_dir():
             raise UserError(f"--unrelated {path} is not a folder")
@@ -451,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     import_tensorflow()
     model = load_keras_file(folder.path / "model.keras")
     score = None if args.score == "auto" else args.score
-    build(model, loaded, folder.path, root, args.reject_rate, args.seed, score)
+    build(model, loaded, folder.path, root, args.reject_rate, args.seed, score, args.unknown)
     return 0
 
 

@@ -436,11 +436,12 @@ def format_table(entry: dict) -> str:
         lines.append(f"  {name}: {100 * found['rejected']:.1f} % of {found['photos']} rejected")
     rows = entry.get("background_class") or {}
     if rows:
-        lines.append("  called unknown          background class   the rule")
+        width = max(len(name) for name in rows)
+        lines.append(f"  {'called unknown':{width}s}  background class  the rule  photos")
         for name, row in rows.items():
             lines.append(
-                f"  {name:24s} {100 * row['background_class']:14.1f} %"
-                f"  {100 * row['rule']:7.1f} %   of {row['photos']}"
+                f"  {name:{width}s}  {100 * row['background_class']:14.1f} %"
+                f"  {100 * row['rule']:6.1f} %  {row['photos']:6d}"
             )
     return "\n".join(lines)
 

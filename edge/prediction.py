@@ -212,4 +212,9 @@ def _rejection(rule: OpenSet | None, why: str, model: TFLiteModel, threshold: fl
         return None, f"off: {why}"
     if "pooled" not in model.extras:
         return None, f"off: {model.path.name} has no pooled-features output (convert again)"
+    if "+" in rule.score_name:  # a rank among the known validation photos, not a score
+        return rule, (
+            f"calibrated: {rule.score_name}, rank among the known validation photos "
+            f"below {rule.threshold:.4g}"
+        )
     return rule, f"calibrated: {rule.score_name} below {rule.threshold:.4g}"

@@ -253,3 +253,20 @@ def test_a_background_class_catches_what_it_was_shown_and_the_rule_is_measured_b
     assert rows["elsewhere"]["rule"] == 1.0
     few = {**features, "_unknown": features["_unknown"][:9]}
     assert openset.background_class(entry, rule, few, labels, {}) == {}
+
+
+def test_the_device_says_which_rule_decides_unknown_in_words(tmp_path):
+    from types import SimpleNamespace
+
+    from edge.prediction import _rejection
+
+    model = SimpleNamespace(extras={"pooled": 1}, path=tmp_path / "int8.tflite")
+    both = OpenSet(None, None, "max_softmax+mahalanobis", 0.0113)
+    assert _rejection(both, "", model, None)[1] == (
+        "calibrated: max_softmax+mahalanobis, rank among the known validation photos below 0.0113"
+    )
+    one = OpenSet(None, None, "mahalanobis", -3.5)
+    assert _rejection(one, "", model, None)[1] == "calibrated: mahalanobis below -3.5"
+    assert _rejection(one, "", model, 0.6) == (None, "best probability below --threshold 0.6")
+    bare = SimpleNamespace(extras={}, path=tmp_path / "int8.tflite")
+    assert "no pooled-features output" in _rejection(one, "", bare, None)[1]

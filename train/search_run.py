@@ -35,10 +35,10 @@ from train.search import (
 from train.steps import (
     _builder,
     _cache,
-    _head_spec,
     budget_epochs,
     epoch_estimate,
     finetune_layer,
+    head_spec,
 )
 
 
@@ -113,7 +113,7 @@ def search_size(
         data.val_labels,
         tuple(backbone.features),
         build,
-        _head_spec(cfg, data),
+        head_spec(cfg, data),
     )
     print(format_table(table))
     rows = []

@@ -76,7 +76,7 @@ def _cache(cfg, base, data, candidates, head_done: bool):
     )
 
 
-def _head_spec(cfg, data) -> HeadSpec:
+def head_spec(cfg, data) -> HeadSpec:
     return HeadSpec(
         epochs=cfg.epochs_head,
         learning_rate=cfg.lr_head,
@@ -114,7 +114,7 @@ def _train_heads(cfg, data, state, cache, vgg, build, candidates):
         data.val_labels,
         candidates,
         build,
-        _head_spec(cfg, data),
+        head_spec(cfg, data),
     )
     print(format_table(rows))
     head, history = heads[features]

@@ -21,6 +21,7 @@ _FOLDER_MOVES = {
     "train/artifacts.py",  # publish(): models/NAME.partial/ -> models/NAME/, old -> .previous-*
     "train/sample_data.py",  # data/sample.partial/ -> data/sample/
     "edge/collect/unlabeled.py",  # os.link: files a reviewed frame into its class, never replacing
+    "tools/experiments/natural_photos.py",  # its own temporary folder -> OUT/ (must not exist)
 }
 # .replace( with a quoted first argument is str.replace, not a file move.
 _RENAME = re.compile(r"os\.replace\(|os\.rename\(|\.rename\(|\.replace\((?![\"'])|os\.link\(")

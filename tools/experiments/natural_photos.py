@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -75,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 
     images = photographs()
     rng = np.random.default_rng(args.seed)
-    staging = args.out.with_name(args.out.name + ".tmp")
-    staging.mkdir(parents=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{args.out.name}.", dir=args.out.parent))
     for i in range(args.count):
         name, image = images[i % len(images)]
         h, w = image.shape[:2]

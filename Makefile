@@ -8,10 +8,12 @@ SAMPLE   := data/sample
 DATA     ?= $(SAMPLE)
 NAME     ?= sample
 MODEL    ?= models/$(NAME)
-SIZE     ?= 96
+# The built-in sample's first run takes a short recipe (docs/first-run.md): 80 px, block4
+# fine-tuned for a few epochs. Your own DATA keeps the full one; a SIZE or FINETUNE you set wins.
+SIZE     ?= $(if $(IS_SAMPLE),80,96)
 WEIGHTS  ?= auto
 EPOCHS   ?= 60
-FINETUNE ?= 60
+FINETUNE ?= $(if $(IS_SAMPLE),6,60)
 BUDGET   ?= 60
 BATCH    ?= 32
 MAX_DROP ?= 1.0
@@ -79,11 +81,12 @@ TRAIN_DEPS := $(VENV)/.stamp $(if $(IS_SAMPLE),$(SAMPLE)/.complete)
 # test = 450 photos, so one photo is 0.22 points against the 1-point int8 gate (at 15 % it was
 # 150 photos and 0.67 points: one flip passed, two failed); 20 % validation = 300.
 SAMPLE_SPLIT := $(if $(IS_SAMPLE),--val-fraction 0.2 --test-fraction 0.3)
+SAMPLE_RECIPE := $(if $(IS_SAMPLE),--features block4 --finetune-from block4_conv1)
 
 train: $(TRAIN_DEPS) ## Train VGG16 on DATA into MODEL (features and fine-tuning depth chosen on validation)
 	set -f; $(PY) -m train --data "$$DATA" --out "$$MODEL" --size "$$SIZE" --weights "$$WEIGHTS" \
 		--epochs-head "$$EPOCHS" --epochs-finetune "$$FINETUNE" --time-budget "$$BUDGET" \
-		--batch-size "$$BATCH" $(SAMPLE_SPLIT) $$TRAIN_ARGS
+		--batch-size "$$BATCH" $(SAMPLE_SPLIT) $(SAMPLE_RECIPE) $$TRAIN_ARGS
 
 convert: $(VENV)/.stamp ## Quantize MODEL to int8 TFLite and check it against float (gate: MAX_DROP points)
 	set -f; $(PY) -m convert --model "$$MODEL" --max-drop "$$MAX_DROP" --threads "$$THREADS" $$CONVERT_ARGS

@@ -5,7 +5,7 @@
 Hat, Cube, Card, Torch and Screw, the classes of the original example, drawn with real
 variety: pose, scale, perspective, colour, textured backgrounds, lighting, blur, noise and
 partial occlusion, so the task is learnable but not trivial. Each shape is placed off the
-centre (a map that always points at the middle finds it in under half the photos), and where
+centre (a map that always points at the middle finds it in about 70 % of the photos), and where
 it was drawn is written to boxes.csv at the sample's root: one `image,left,top,right,bottom`
 line per photo, in pixels of the saved image, right and bottom exclusive (the Grad-CAM
 pointing game, python -m convert.pointing, reads it). Seeded: the same flags give the same
@@ -31,9 +31,10 @@ from train.sample_shapes import CANVAS, DRAW, random_color
 
 CLASSES = ("Hat", "Cube", "Card", "Torch", "Screw")
 BOXES_FILE = "boxes.csv"  # at the sample's root: where each shape was drawn
-_SCALE = (0.6, 0.95)  # the object's size, times the size it was drawn at
-_OFFSET = (35, 70)  # canvas pixels from the centre to where the object's centre is moved
-_OCCLUDED = 0.25  # share of photos with an occluder (a finger, another object) over them
+_SCALE = (0.9, 1.2)  # the object's size, times the size it was drawn at
+_OFFSET = (40, 65)  # canvas pixels from the centre to where the object's centre is moved
+_OCCLUDED = 0.05  # share of photos with an occluder (a finger, another object) over them
+_TEXTURE = 0.3  # the background texture's contrast around its mean colour, times as drawn
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom in pixels; right, bottom exclusive
 
@@ -62,7 +63,9 @@ def _background(rng, size):
         small = rng.normal(0, 1, size=(size // 16 + 1, size // 16 + 1, 1)).astype(np.float32)
         blotch = cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)[:, :, None]
         bg = base * (1.0 + 0.2 * blotch) + rng.normal(0, 8, size=(size, size, 3))
-    return np.clip(bg, 0, 255).astype(np.float32)
+    bg = np.clip(bg, 0, 255).astype(np.float32)
+    mean = bg.mean(axis=(0, 1), keepdims=True)
+    return mean + _TEXTURE * (bg - mean)  # a quieter background: the shape stands out
 
 
 def draw_sample(name: str, rng: np.random.Generator, size: int = 128) -> np.ndarray:

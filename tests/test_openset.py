@@ -270,3 +270,30 @@ def test_the_device_says_which_rule_decides_unknown_in_words(tmp_path):
     assert _rejection(one, "", model, 0.6) == (None, "best probability below --threshold 0.6")
     bare = SimpleNamespace(extras={}, path=tmp_path / "int8.tflite")
     assert "no pooled-features output" in _rejection(one, "", bare, None)[1]
+
+
+def test_the_reject_share_line_allows_the_sampling_error_of_small_splits_only():
+    from types import SimpleNamespace
+
+    from convert.openset import _gate, noise_points
+
+    assert noise_points(0.02, 300, 450) == pytest.approx(2.95, abs=0.01)
+    assert noise_points(0.02, 100_000, 100_000) < 0.2  # many photos: the 1-point line binds
+    assert noise_points(0.02, 0, 450) == float("inf")
+    args = SimpleNamespace(max_auroc_drop=0.02, max_reject_points=1.0)
+    entry = {
+        "score": "mahalanobis",
+        "reject_rate": 0.02,
+        "loco": {"mean": {"mahalanobis": {"auroc": 0.9}}},
+        "measured": {"test": {"rejected": 0.018}},
+    }
+    mean = {"mahalanobis": {"auroc": 0.89}}
+    int8, line, passed = _gate(args, entry, 0.1, mean, 0.036, (300, 450))
+    assert passed and "allowed 3.0 points" in line  # 1.8 points apart: within the noise
+    assert int8["gate"]["test_rejected"]["noise_points"] == 2.95
+    _, line, passed = _gate(args, entry, 0.1, mean, 0.06, (300, 450))
+    assert not passed  # 4.2 points: more than chance explains
+    _, line, passed = _gate(args, entry, 0.1, mean, 0.036, (50_000, 50_000))
+    assert not passed and "allowed" not in line  # large splits: the 1-point line
+    _, _, passed = _gate(args, entry, 0.1, {"mahalanobis": {"auroc": 0.85}}, 0.018, (300, 450))
+    assert not passed  # the AUROC line still binds

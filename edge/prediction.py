@@ -211,7 +211,8 @@ def _rejection(rule: OpenSet | None, why: str, model: TFLiteModel, threshold: fl
     if rule is None:
         return None, f"off: {why}"
     if "pooled" not in model.extras:
-        return None, f"off: {model.path.name} has no pooled-features output (convert again)"
+        hint = "convert again" if _kind_of(model.path) == "int8" else "only int8.tflite has it"
+        return None, f"off: {model.path.name} has no pooled-features output ({hint})"
     if "+" in rule.score_name:  # a rank among the known validation photos, not a score
         return rule, (
             f"calibrated: {rule.score_name}, rank among the known validation photos "

@@ -269,7 +269,9 @@ def test_the_device_says_which_rule_decides_unknown_in_words(tmp_path):
     assert _rejection(one, "", model, None)[1] == "calibrated: mahalanobis below -3.5"
     assert _rejection(one, "", model, 0.6) == (None, "best probability below --threshold 0.6")
     bare = SimpleNamespace(extras={}, path=tmp_path / "int8.tflite")
-    assert "no pooled-features output" in _rejection(one, "", bare, None)[1]
+    assert _rejection(one, "", bare, None)[1].endswith("no pooled-features output (convert again)")
+    bare.path = tmp_path / "float32.tflite"  # convert gives the float file no extra outputs
+    assert _rejection(one, "", bare, None)[1].endswith("(only int8.tflite has it)")
 
 
 def test_the_reject_share_line_allows_the_sampling_error_of_small_splits_only():

@@ -84,3 +84,30 @@ def test_a_second_backbone_goes_through_train_convert_and_edge(tmp_path, capsys)
     assert run_cli(classify_main, ["--model", str(out), "--json", str(image)]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["label"] in CLASSES
+
+
+@pytest.mark.parametrize("first", ["block5_conv1", "block5_conv3"])
+def test_a_concat_vgg16_fine_tuned_inside_block5_cuts_above_its_block4_output(first):
+    """The default head on real photos is often concat (block4 and block5 pooled): fine-tuning
+    from inside block5 leaves block4's map, a base output, below the cut. The trainable layers
+    are block5's from the first one on, and frozen then trainable gives what the model gives
+    (`make train DATA=sign-language-digits` stopped here with "Graph disconnected")."""
+    from train.backbones import base_of
+    from train.cut import frozen_part, split_base, trainable_layers, trainable_part
+    from train.model import build_model
+
+    model = build_model(3, (32, 32), None, features="concat")
+    base = base_of(model)
+    index = split_base(base, first)
+    trained = [layer.name for layer in trainable_layers(base, index)]
+    names = ["block5_conv1", "block5_conv2", "block5_conv3", "block5_pool"]
+    assert trained == names[names.index(first) :]
+    if first != "block5_conv1":  # block4's map is below the cut and not in it: no cached top
+        return
+    frozen = frozen_part(base, index, (32, 32))
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.float32)
+    maps = frozen.predict(pixels, verbose=0)
+    top = trainable_part(base, model.get_layer("head"), index, "concat", maps.shape[1:])
+    np.testing.assert_allclose(
+        top.predict(maps, verbose=0), model.predict(pixels, verbose=0), atol=1e-5
+    )

@@ -38,11 +38,22 @@ def cut_layer(base: keras.Model, first_trainable: int) -> keras.layers.Layer:
 
 def trainable_layers(base: keras.Model, first_trainable: int) -> list:
     """The layers after the cut (what fine-tuning from `first_trainable` trains), found on the
-    graph: on a branch beside the first trainable layer too, whatever order Keras lists them in."""
-    cut = cut_layer(base, first_trainable).output
-    above = keras.Model(cut, base.outputs)
-    names = {layer.name for layer in above.layers}
-    return [layer for layer in base.layers if layer.name in names and layer.output is not cut]
+    graph: every layer that reads the cut's output or a tensor made from it, on a branch beside
+    the first trainable layer too, whatever order Keras lists them in. A base output below the
+    cut (a concat head's block4 map when block5 fine-tunes) is simply not reached."""
+    reached = {id(cut_layer(base, first_trainable).output)}
+    found: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for layer in base.layers:
+            if layer.name in found or isinstance(layer, keras.layers.InputLayer):
+                continue
+            if any(id(t) in reached for t in keras.tree.flatten(layer.input)):
+                found.add(layer.name)
+                reached.update(id(t) for t in keras.tree.flatten(layer.output))
+                grew = True
+    return [layer for layer in base.layers if layer.name in found]
 
 
 def feature_outputs(base: keras.Model, features: str) -> list:

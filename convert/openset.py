@@ -29,7 +29,7 @@ import numpy as np
 
 from edge.atomic import move_into_place, write_bytes
 from edge.model_folder import update_meta
-from edge.openset.stats import KEY, all_scores, fit_mahalanobis, save_statistics
+from edge.openset.stats import KEY, all_scores, candidate_scores, fit_mahalanobis, save_statistics
 from edge.runner import OUTPUT_ROLES, TFLiteModel
 
 _MAX_EXPLAINED = 24  # test photos with a heat-map in report.md
@@ -102,7 +102,7 @@ def check(args, inputs, chosen, final, scratch: Path, train_images) -> OpensetCh
     stats = fit_mahalanobis(train_f, train_y, list(range(classes)))
     references = all_scores(val_f, head, stats)  # the int8 model's own known validation scores
     score = entry["score"]
-    known = rule_scores(val_f, head, stats, references)[score]
+    known = candidate_scores(references, references)[score]
     threshold = float(np.quantile(known, entry["reject_rate"]))
     mean = summarise(leave_one_class_out(train_f, train_y, val_f, val_y, classes))
     rejected = share_rejected(rule_scores(test_f, head, stats, references)[score], threshold)

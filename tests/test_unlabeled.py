@@ -46,16 +46,21 @@ def test_saver_keeps_uncertain_changed_frames_at_most_once_per_interval(tmp_path
     assert sidecar["top_k"][0] == {"label": "red", "probability": 0.4} and sidecar["time"] == 100.0
 
 
-def test_camera_save_uncertain_on_a_video_keeps_the_frames_it_should(tmp_path, tmp_path_factory):
-    # 10 fps: 3 s of pure red (the colour model is sure), then 3 s of grey stripes sliding
-    # by (every channel equal: p = 1/3 each). --save-every 1s on the video's own clock.
-    red = [np.full((120, 160, 3), (255, 0, 0), np.uint8)] * 30
+def red_then_grey_stripes(frames: int) -> list[np.ndarray]:
+    """`frames` of pure red (the colour model is sure), then as many of grey stripes sliding by
+    (every channel equal: p = 1/3 each)."""
     grey = []
-    for i in range(30):
+    for i in range(frames):
         frame = np.full((120, 160, 3), 100, np.uint8)
         frame[:, (i * 7) % 160 : (i * 7) % 160 + 30] = 220
         grey.append(frame)
-    video = write_video(tmp_path / "clip.avi", red + grey, fps=10)
+    return [np.full((120, 160, 3), (255, 0, 0), np.uint8)] * frames + grey
+
+
+def test_camera_save_uncertain_on_a_video_keeps_the_frames_it_should(tmp_path, tmp_path_factory):
+    # 10 fps: 3 s of pure red (the colour model is sure), then 3 s of grey stripes sliding
+    # by (every channel equal: p = 1/3 each). --save-every 1s on the video's own clock.
+    video = write_video(tmp_path / "clip.avi", red_then_grey_stripes(30), fps=10)
     data = tmp_path / "data"
     data.mkdir()
     options = camera.build_parser().parse_args(
@@ -119,13 +124,7 @@ def test_camera_save_uncertain_keeps_frames_said_unknown(tmp_path, tmp_path_fact
     # 2 s of red (p > 0.99), 2 s of grey stripes (p = 1/3 each). --threshold 0.5 says unknown
     # below 0.5; --uncertain-below 0.2 alone would keep nothing: the grey frames are kept as
     # unknown.
-    red = [np.full((120, 160, 3), (255, 0, 0), np.uint8)] * 20
-    grey = []
-    for i in range(20):
-        frame = np.full((120, 160, 3), 100, np.uint8)
-        frame[:, (i * 7) % 160 : (i * 7) % 160 + 30] = 220
-        grey.append(frame)
-    video = write_video(tmp_path / "clip.avi", red + grey, fps=10)
+    video = write_video(tmp_path / "clip.avi", red_then_grey_stripes(20), fps=10)
     data = tmp_path / "data"
     data.mkdir()
     args = ["--model", str(colour_model_folder(tmp_path_factory)), "--source", str(video),

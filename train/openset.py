@@ -287,7 +287,7 @@ def calibrate(
     ends = np.cumsum([len(p) for p in far_pixels])
     for kind, end, pixels in zip([*probes, UNKNOWN_FOLDER], ends, far_pixels, strict=True):
         features[kind] = far_f[end - len(pixels) : end]
-    known = rule_scores(val_f, head, stats, references)
+    known = candidate_scores(references, references)  # the validation photos' own scores
     far = {name: round(auroc(known[name], far_scores[name]), 4) for name in CANDIDATES}
     chosen = choose(mean, far)
     score = score or chosen
